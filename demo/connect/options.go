@@ -1,0 +1,85 @@
+// Package connect is how every sagascope command reaches a NATS server or
+// cluster: the same flags, environment variables and NATS CLI contexts the
+// `nats` tool understands, and one clear line when the connection fails.
+package connect
+
+import (
+	"flag"
+	"os"
+)
+
+// Options says where and how to connect. Every field falls back to its
+// environment variable when empty; the variable names are the NATS CLI's, so
+// a shell already set up for `nats` works unchanged. The zero value (and no
+// environment) connects to nats://127.0.0.1:4222 without credentials.
+type Options struct {
+	// Servers is a comma-separated list of server URLs (nats://, tls://,
+	// ws://, wss://, or bare host:port). Env NATS_URL.
+	Servers string
+	// Context names a NATS CLI context (as made by `nats context add`) to
+	// take the servers and credentials from; fields set here override the
+	// context's. Env NATS_CONTEXT. The context the NATS CLI has selected is
+	// never used unless named here: a demo must not silently run against
+	// whatever cluster the developer last pointed `nats` at.
+	Context string
+	// Creds is a credentials (.creds) file. Env NATS_CREDS.
+	Creds string
+	// NKey is an nkey seed file. Env NATS_NKEY.
+	NKey string
+	// User and Password authenticate with a user name. Env NATS_USER,
+	// NATS_PASSWORD.
+	User, Password string
+	// TLSCert and TLSKey are a client certificate and its key; TLSCA is the
+	// CA bundle that verifies the server. Env NATS_CERT, NATS_KEY, NATS_CA.
+	TLSCert, TLSKey, TLSCA string
+}
+
+// setting ties one Options field to its flag and environment variable, so
+// Register and the environment fallback cannot drift apart.
+type setting struct {
+	flag, env, usage string
+	field            func(*Options) *string
+	// secret settings never show their environment value as the flag
+	// default, which -help would print.
+	secret bool
+}
+
+var settings = []setting{
+	{flag: "server", env: "NATS_URL", usage: "NATS server URLs, comma separated", field: func(o *Options) *string { return &o.Servers }},
+	{flag: "context", env: "NATS_CONTEXT", usage: "NATS CLI context to connect with", field: func(o *Options) *string { return &o.Context }},
+	{flag: "creds", env: "NATS_CREDS", usage: "user credentials file", field: func(o *Options) *string { return &o.Creds }},
+	{flag: "nkey", env: "NATS_NKEY", usage: "nkey seed file", field: func(o *Options) *string { return &o.NKey }},
+	{flag: "user", env: "NATS_USER", usage: "user name", field: func(o *Options) *string { return &o.User }},
+	{flag: "password", env: "NATS_PASSWORD", usage: "password", field: func(o *Options) *string { return &o.Password }, secret: true},
+	{flag: "tlscert", env: "NATS_CERT", usage: "TLS client certificate file", field: func(o *Options) *string { return &o.TLSCert }},
+	{flag: "tlskey", env: "NATS_KEY", usage: "TLS client key file", field: func(o *Options) *string { return &o.TLSKey }},
+	{flag: "tlsca", env: "NATS_CA", usage: "TLS CA file to verify the server", field: func(o *Options) *string { return &o.TLSCA }},
+}
+
+// Register defines the connection flags (--server, --context, --creds,
+// --nkey, --user, --password, --tlscert, --tlskey, --tlsca) on fs, bound to
+// o. Each flag's default is its environment variable's value, and its usage
+// names the variable. The password is the exception: its value is read from
+// NATS_PASSWORD at Connect time rather than becoming the default, because
+// -help prints defaults.
+func (o *Options) Register(fs *flag.FlagSet) {
+	for _, s := range settings {
+		p := s.field(o)
+		def := *p
+		if v := os.Getenv(s.env); v != "" && !s.secret {
+			def = v
+		}
+		fs.StringVar(p, s.flag, def, s.usage+" (env "+s.env+")")
+	}
+}
+
+// withEnv returns o with every empty field filled from its environment
+// variable.
+func (o Options) withEnv() Options {
+	for _, s := range settings {
+		if p := s.field(&o); *p == "" {
+			*p = os.Getenv(s.env)
+		}
+	}
+	return o
+}

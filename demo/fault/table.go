@@ -1,0 +1,216 @@
+// Package fault holds the faults in force for one service instance and keeps
+// them in step with the control bucket, where the control plane writes them.
+// Every instance of a service watches the bucket, so a fault set through any
+// instance applies to all of them.
+package fault
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sagascope/sagascope/demo/contract"
+)
+
+// Table is the set of faults in force for one service. It is safe for
+// concurrent use; reads are lock-free because every handled message asks it.
+type Table struct {
+	svc    contract.Service
+	now    func() time.Time
+	faults atomic.Pointer[map[contract.FaultKind]contract.Fault]
+
+	mu        sync.Mutex
+	listeners []func(contract.Fault, bool)
+}
+
+// NewTable returns an empty table for svc. now is the clock (nil: time.Now).
+func NewTable(svc contract.Service, now func() time.Time) *Table {
+	if now == nil {
+		now = time.Now
+	}
+	t := &Table{svc: svc, now: now}
+	t.faults.Store(&map[contract.FaultKind]contract.Fault{})
+	return t
+}
+
+// Active returns the fault of kind k in force now, if any.
+func (t *Table) Active(k contract.FaultKind) (contract.Fault, bool) {
+	f, ok := (*t.faults.Load())[k]
+	if !ok || !f.Active(t.now()) {
+		return contract.Fault{}, false
+	}
+	return f, true
+}
+
+// Roll reports whether a fault of kind k is in force and its probability
+// came up for this call.
+func (t *Table) Roll(k contract.FaultKind) bool {
+	f, ok := t.Active(k)
+	return ok && rand.Float64() < f.Probability
+}
+
+// List returns the faults in force now.
+func (t *Table) List() []contract.Fault {
+	now := t.now()
+	var out []contract.Fault
+	for _, f := range *t.faults.Load() {
+		if f.Active(now) {
+			out = append(out, f)
+		}
+	}
+	SortFaults(out)
+	return out
+}
+
+// OnChange registers fn to run (on the watcher goroutine) whenever a fault of
+// this service is set (active true) or cleared (active false).
+func (t *Table) OnChange(fn func(f contract.Fault, active bool)) {
+	t.mu.Lock()
+	t.listeners = append(t.listeners, fn)
+	t.mu.Unlock()
+}
+
+// Put sets f in the table, as the watcher does on a bucket update.
+func (t *Table) Put(f contract.Fault) {
+	t.update(func(m map[contract.FaultKind]contract.Fault) { m[f.Kind] = f })
+	t.notify(f, true)
+}
+
+// Remove clears kind k, as the watcher does on a bucket delete.
+func (t *Table) Remove(k contract.FaultKind) {
+	old, ok := (*t.faults.Load())[k]
+	if !ok {
+		return
+	}
+	t.update(func(m map[contract.FaultKind]contract.Fault) { delete(m, k) })
+	t.notify(old, false)
+}
+
+func (t *Table) update(change func(map[contract.FaultKind]contract.Fault)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	next := make(map[contract.FaultKind]contract.Fault, len(*t.faults.Load())+1)
+	for k, v := range *t.faults.Load() {
+		next[k] = v
+	}
+	change(next)
+	t.faults.Store(&next)
+}
+
+func (t *Table) notify(f contract.Fault, active bool) {
+	t.mu.Lock()
+	ls := append([](func(contract.Fault, bool)){}, t.listeners...)
+	t.mu.Unlock()
+	for _, fn := range ls {
+		fn(f, active)
+	}
+}
+
+// Watch follows svc's faults in the control bucket until ctx ends, keeping t
+// current. It returns once the current faults are loaded, so a service that
+// starts while a fault is set applies it from its first message; the watch
+// goes on in a goroutine that ends with ctx (wait on the returned channel).
+func Watch(ctx context.Context, kv jetstream.KeyValue, t *Table, log *slog.Logger) (<-chan struct{}, error) {
+	w, err := kv.Watch(ctx, "fault."+string(t.svc)+".*")
+	if err != nil {
+		return nil, fmt.Errorf("watch faults of %s: %w", t.svc, err)
+	}
+	apply := func(e jetstream.KeyValueEntry) {
+		kind := contract.FaultKind(e.Key()[strings.LastIndexByte(e.Key(), '.')+1:])
+		if e.Operation() != jetstream.KeyValuePut {
+			t.Remove(kind)
+			return
+		}
+		var f contract.Fault
+		if err := json.Unmarshal(e.Value(), &f); err != nil || f.Kind != kind || f.Service != t.svc {
+			log.Warn("ignoring malformed fault record", "key", e.Key(), "error", err)
+			return
+		}
+		t.Put(f)
+	}
+	// Initial values end with a nil entry.
+	for e := range w.Updates() {
+		if e == nil {
+			break
+		}
+		apply(e)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer w.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e != nil {
+					apply(e)
+				}
+			}
+		}
+	}()
+	if err := ctx.Err(); err != nil {
+		return done, err
+	}
+	return done, nil
+}
+
+// Load reads every fault in force from the control bucket, for the control
+// plane's list endpoint and the `fault` command.
+func Load(ctx context.Context, kv jetstream.KeyValue, now time.Time) ([]contract.Fault, error) {
+	keys, err := kv.ListKeysFiltered(ctx, contract.FaultKeys)
+	if err != nil {
+		return nil, fmt.Errorf("list faults: %w", err)
+	}
+	var names []string
+	for k := range keys.Keys() {
+		names = append(names, k)
+	}
+	var out []contract.Fault
+	for _, k := range names {
+		e, err := kv.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read fault %s: %w", k, err)
+		}
+		var f contract.Fault
+		if json.Unmarshal(e.Value(), &f) == nil && f.Active(now) {
+			out = append(out, f)
+		}
+	}
+	SortFaults(out)
+	return out, nil
+}
+
+// SortFaults orders faults by service (saga order), then kind.
+func SortFaults(fs []contract.Fault) {
+	rank := func(s contract.Service) int {
+		if i := slices.Index(contract.Services, s); i >= 0 {
+			return i
+		}
+		return len(contract.Services)
+	}
+	slices.SortFunc(fs, func(a, b contract.Fault) int {
+		if c := cmp.Compare(rank(a.Service), rank(b.Service)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Kind, b.Kind)
+	})
+}

@@ -1,0 +1,324 @@
+// Package orders is the orders service: the saga orchestrator. It starts a
+// saga for every placed order, sends each step's command, follows the other
+// services' events, runs compensations in reverse on failure, and times out
+// steps that get no answer. The saga's state lives in the sagas KV bucket,
+// written with revision checks, so any instance can carry on any saga.
+package orders
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/loadgen"
+	"github.com/sagascope/sagascope/demo/service"
+	"github.com/sagascope/sagascope/demo/worker"
+)
+
+// Config tunes the orchestrator.
+type Config struct {
+	// StepTimeout is how long a step may go unanswered before it is
+	// compensated (default 15s: longer than a step's retries take).
+	StepTimeout time.Duration
+	// CompensationAttempts is how often an unanswered compensation is sent
+	// before the saga is parked as compensation_failed (default 3).
+	CompensationAttempts int
+	// SweepEvery is how often deadlines are checked (default 1s).
+	SweepEvery time.Duration
+	// ScanEvery is how often the whole sagas bucket is scanned for sagas no
+	// live instance tracks, e.g. of an instance that never came back
+	// (default 2m; every instance also scans once at start).
+	ScanEvery time.Duration
+	// Load, when set, runs the load generator in this instance.
+	Load *loadgen.Config
+}
+
+func (c Config) withDefaults() Config {
+	if c.StepTimeout <= 0 {
+		c.StepTimeout = 15 * time.Second
+	}
+	if c.CompensationAttempts <= 0 {
+		c.CompensationAttempts = 3
+	}
+	if c.SweepEvery <= 0 {
+		c.SweepEvery = time.Second
+	}
+	if c.ScanEvery <= 0 {
+		c.ScanEvery = 2 * time.Minute
+	}
+	return c
+}
+
+// Service is the orders service.
+type Service struct{ cfg Config }
+
+// New returns the orders service.
+func New(cfg Config) *Service { return &Service{cfg: cfg.withDefaults()} }
+
+// Name implements service.Service.
+func (*Service) Name() contract.Service { return contract.Orders }
+
+// Bind implements service.Service.
+func (s *Service) Bind(ctx context.Context, env service.Env) (service.Binding, error) {
+	sagas, err := env.JS.KeyValue(ctx, contract.SagaBucket)
+	if err != nil {
+		return service.Binding{}, fmt.Errorf("open %s: %w", contract.SagaBucket, err)
+	}
+	o := &orchestrator{cfg: s.cfg, sagas: sagas, env: env, log: env.Log, deadlines: map[string]time.Time{}}
+	route := service.Route{Handle: o.handle}
+	routes := map[string]service.Route{contract.CommandConsumer(contract.Orders): route}
+	for _, from := range contract.Services[1:] {
+		routes[contract.EventConsumer(from)] = route
+	}
+	b := service.Binding{Routes: routes}
+	var gen *loadgen.Generator
+	if s.cfg.Load != nil {
+		gen = loadgen.New(*s.cfg.Load)
+		b.Load = gen.Status
+	}
+	b.Background = func(ctx context.Context) error {
+		g, ctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return o.sweep(ctx) })
+		if gen != nil {
+			g.Go(func() error { return gen.Run(ctx, env.JS, env.Faults) })
+		}
+		return g.Wait()
+	}
+	return b, nil
+}
+
+type orchestrator struct {
+	cfg   Config
+	sagas jetstream.KeyValue
+	env   service.Env
+	log   *slog.Logger
+
+	mu        sync.Mutex
+	deadlines map[string]time.Time // in-flight sagas this instance watches
+}
+
+// maxConflicts bounds compare-and-set retries on one saga.
+const maxConflicts = 20
+
+func (o *orchestrator) handle(ctx context.Context, d worker.Delivery) error {
+	if d.Env.Type == contract.PlaceOrder {
+		return o.place(ctx, d)
+	}
+	if contract.IsCommand(d.Env.Type) {
+		return worker.Permanent(fmt.Errorf("%s is not for the orders service", d.Env.Type))
+	}
+	return o.follow(ctx, d)
+}
+
+func (o *orchestrator) place(ctx context.Context, d worker.Delivery) error {
+	now := o.env.Now().UTC()
+	s := start(d.Env.Order, d.Env.ID, now, o.cfg.StepTimeout)
+	_, err := o.sagas.Create(ctx, s.ID, mustJSON(s))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		cur, _, err := o.get(ctx, s.ID)
+		if err != nil {
+			return err
+		}
+		if cur == nil || cur.Cause != d.Env.ID {
+			// Same order id, different message: not a redelivery.
+			if cur != nil && cur.Order == d.Env.Order {
+				o.env.Counters.Duplicates.Add(1)
+				return nil
+			}
+			return worker.Permanent(fmt.Errorf("order %s already exists with other contents", s.ID))
+		}
+		o.env.Counters.Duplicates.Add(1)
+		return o.send(ctx, *cur, &d.Env)
+	}
+	if err != nil {
+		return fmt.Errorf("start saga %s: %w", s.ID, err)
+	}
+	return o.send(ctx, s, &d.Env)
+}
+
+// follow applies an event to its saga and sends what the new state calls
+// for. Writing the state before sending means an answer can never arrive
+// before the state that expects it.
+func (o *orchestrator) follow(ctx context.Context, d worker.Delivery) error {
+	for range maxConflicts {
+		cur, rev, err := o.get(ctx, d.Env.SagaID)
+		if err != nil {
+			return err
+		}
+		if cur == nil {
+			return worker.Permanent(fmt.Errorf("%s for unknown saga %s", d.Env.Type, d.Env.SagaID))
+		}
+		if cur.Cause == d.Env.ID {
+			// Redelivered after we stored its effect: send again what it
+			// called for (the stream drops the copy if the first went out).
+			o.env.Counters.Duplicates.Add(1)
+			return o.send(ctx, *cur, &d.Env)
+		}
+		next, ok := transition(*cur, d.Env, o.env.Now().UTC(), o.cfg.StepTimeout)
+		if !ok {
+			o.env.Counters.Duplicates.Add(1)
+			return nil
+		}
+		if _, err := o.sagas.Update(ctx, next.ID, mustJSON(next), rev); err != nil {
+			if conflict(err) {
+				continue
+			}
+			return fmt.Errorf("update saga %s: %w", next.ID, err)
+		}
+		return o.send(ctx, next, &d.Env)
+	}
+	return fmt.Errorf("update saga %s: %d conflicting writes in a row", d.Env.SagaID, maxConflicts)
+}
+
+// send publishes what s calls for and tracks its deadline.
+func (o *orchestrator) send(ctx context.Context, s contract.Saga, cause *contract.Envelope) error {
+	typ, attempt := commandFor(s)
+	if typ == "" {
+		return fmt.Errorf("saga %s in state %s has nothing to send", s.ID, s.Status)
+	}
+	env := contract.NewEnvelope(typ, s.Order, cause, attempt, o.env.Now())
+	if s.Status.Final() {
+		env.Reason = s.Reason
+	}
+	if err := worker.Publish(ctx, o.env.JS, env); err != nil {
+		return err
+	}
+	o.track(s)
+	return nil
+}
+
+func (o *orchestrator) track(s contract.Saga) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if s.Status.Final() || s.Deadline.IsZero() {
+		delete(o.deadlines, s.ID)
+		return
+	}
+	o.deadlines[s.ID] = s.Deadline
+}
+
+func (o *orchestrator) get(ctx context.Context, id string) (*contract.Saga, uint64, error) {
+	e, err := o.sagas.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("read saga %s: %w", id, err)
+	}
+	var s contract.Saga
+	if err := json.Unmarshal(e.Value(), &s); err != nil {
+		return nil, 0, fmt.Errorf("decode saga %s: %w", id, err)
+	}
+	return &s, e.Revision(), nil
+}
+
+// sweep times out sagas whose deadline passed, until ctx ends.
+func (o *orchestrator) sweep(ctx context.Context) error {
+	if err := o.scan(ctx); err != nil && ctx.Err() == nil {
+		o.log.Warn("scan sagas", "error", err)
+	}
+	tick := time.NewTicker(o.cfg.SweepEvery)
+	defer tick.Stop()
+	scan := time.NewTicker(o.cfg.ScanEvery)
+	defer scan.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-scan.C:
+			if err := o.scan(ctx); err != nil && ctx.Err() == nil {
+				o.log.Warn("scan sagas", "error", err)
+			}
+		case <-tick.C:
+			now := o.env.Now()
+			o.mu.Lock()
+			var due []string
+			for id, d := range o.deadlines {
+				if !now.Before(d) {
+					due = append(due, id)
+				}
+			}
+			o.mu.Unlock()
+			for _, id := range due {
+				if err := o.expire(ctx, id); err != nil && ctx.Err() == nil {
+					o.log.Warn("time out saga", "saga_id", id, "error", err)
+				}
+			}
+		}
+	}
+}
+
+// expire times out one saga if it is still past its deadline.
+func (o *orchestrator) expire(ctx context.Context, id string) error {
+	cur, rev, err := o.get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if cur == nil {
+		o.forget(id)
+		return nil
+	}
+	next, ok := timeout(*cur, o.env.Now().UTC(), o.cfg.StepTimeout, o.cfg.CompensationAttempts)
+	if !ok {
+		o.track(*cur) // another instance moved it on
+		return nil
+	}
+	if _, err := o.sagas.Update(ctx, id, mustJSON(next), rev); err != nil {
+		if conflict(err) {
+			return nil // moved on meanwhile; the next sweep looks again
+		}
+		return fmt.Errorf("update saga %s: %w", id, err)
+	}
+	o.log.Info("saga step timed out", "saga_id", id, "status", next.Status, "reason", next.Reason)
+	return o.send(ctx, next, nil)
+}
+
+func (o *orchestrator) forget(id string) {
+	o.mu.Lock()
+	delete(o.deadlines, id)
+	o.mu.Unlock()
+}
+
+// scan reads every saga once and tracks those in flight, so sagas started
+// by an instance that is gone are still timed out.
+func (o *orchestrator) scan(ctx context.Context) error {
+	w, err := o.sagas.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", contract.SagaBucket, err)
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok || e == nil {
+				return nil
+			}
+			var s contract.Saga
+			if json.Unmarshal(e.Value(), &s) == nil && !s.Status.Final() {
+				o.track(s)
+			}
+		}
+	}
+}
+
+func conflict(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists)
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("orders: marshal " + err.Error())
+	}
+	return b
+}

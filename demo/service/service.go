@@ -1,0 +1,407 @@
+// Package service runs one instance of one demo service: its own NATS
+// connection, its worker pools on its durable consumers, the faults it must
+// apply, its control endpoints and its status feed. A crash fault closes the
+// connection without acking and starts the instance again after a delay, as a
+// real process restart would.
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/control"
+	"github.com/sagascope/sagascope/demo/fault"
+	"github.com/sagascope/sagascope/demo/topology"
+	"github.com/sagascope/sagascope/demo/worker"
+)
+
+// Route is how one durable consumer's messages are handled.
+type Route struct {
+	Handle worker.Handler
+	GiveUp worker.GiveUp
+}
+
+// Env is what a service's handlers are built from on every (re)start.
+type Env struct {
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	Faults   *fault.Table
+	Counters *worker.Counters
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// Binding is what a service contributes to its instance.
+type Binding struct {
+	// Routes maps durable consumer names (topology.ConsumersOf) to handlers.
+	Routes map[string]Route
+	// Breakers reports the service's circuit breakers, if any.
+	Breakers func() []contract.BreakerStatus
+	// Background, if set, runs beside the pools until its context ends
+	// (the orchestrator's timeout sweeper, the load generator).
+	Background func(ctx context.Context) error
+	// Load reports the load generator's state, if this instance runs one.
+	Load func() *contract.LoadStatus
+}
+
+// Service builds a Binding over fresh connections. Bind is called at start
+// and after every simulated crash.
+type Service interface {
+	Name() contract.Service
+	Bind(ctx context.Context, env Env) (Binding, error)
+}
+
+// Config configures an instance.
+type Config struct {
+	Service Service
+	// Connect opens a new connection; it is called at start and on restart
+	// after a crash.
+	Connect  func(ctx context.Context, name string) (*nats.Conn, error)
+	Instance string
+	Version  string
+	// Workers per consumer.
+	Workers  int
+	Topology topology.Options
+	// StatusEvery is the status publishing period (default 500ms).
+	StatusEvery time.Duration
+	Log         *slog.Logger
+	Now         func() time.Time
+}
+
+// Instance is one running service instance.
+type Instance struct {
+	cfg     Config
+	svc     contract.Service
+	started time.Time
+	faults  *fault.Table
+	count   worker.Counters
+	log     *slog.Logger
+
+	state atomic.Value // string: contract.State*
+	ready atomic.Bool
+
+	mu      sync.Mutex
+	pools   []*worker.Pool
+	binding Binding
+	crash   chan contract.Fault
+	crashed time.Time // Set time of the crash fault last obeyed
+}
+
+// New prepares an instance; Run starts it.
+func New(cfg Config) *Instance {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.StatusEvery <= 0 {
+		cfg.StatusEvery = 500 * time.Millisecond
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 32
+	}
+	svc := cfg.Service.Name()
+	in := &Instance{
+		cfg: cfg, svc: svc, started: cfg.Now(),
+		faults: fault.NewTable(svc, cfg.Now),
+		log:    cfg.Log.With("service", string(svc), "instance", cfg.Instance),
+		crash:  make(chan contract.Fault, 1),
+	}
+	in.state.Store(contract.StateRunning)
+	return in
+}
+
+// Ready reports whether the instance is connected and consuming (for a
+// readiness probe): false while crashed, reconnecting or draining.
+func (in *Instance) Ready() bool { return in.ready.Load() }
+
+// Faults is the instance's fault table.
+func (in *Instance) Faults() *fault.Table { return in.faults }
+
+// Run runs the instance until ctx ends, then shuts down gracefully: it stops
+// answering control requests, stops pulling, finishes and acks the work in
+// hand, and drains its connection. A crash fault makes it stop abruptly and
+// start again after the fault's RestartAfter.
+func (in *Instance) Run(ctx context.Context) error {
+	in.faults.OnChange(in.onFault)
+	for {
+		crash, err := in.runOnce(ctx)
+		if err != nil {
+			return err
+		}
+		if crash == nil {
+			return nil
+		}
+		in.state.Store(contract.StateCrashed)
+		in.log.Warn("crashed by fault; restarting later", "after", crash.RestartAfter)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(crash.RestartAfter):
+		}
+		in.state.Store(contract.StateRunning)
+	}
+}
+
+// runOnce runs one life of the instance. It returns the crash fault that
+// ended it, or nil after a graceful shutdown.
+func (in *Instance) runOnce(ctx context.Context) (*contract.Fault, error) {
+	nc, err := in.cfg.Connect(ctx, fmt.Sprintf("sagascope %s %s", in.svc, in.cfg.Instance))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", in.svc, err)
+	}
+	closeConn := sync.OnceFunc(func() { nc.Close() })
+	defer closeConn()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: jetstream: %w", in.svc, err)
+	}
+	life, endLife := context.WithCancel(ctx)
+	defer endLife()
+
+	controlKV, err := js.KeyValue(life, contract.ControlBucket)
+	if err != nil {
+		return nil, fmt.Errorf("%s: open control bucket (run topology first): %w", in.svc, err)
+	}
+	watchDone, err := fault.Watch(life, controlKV, in.faults, in.log)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", in.svc, err)
+	}
+	env := Env{NC: nc, JS: js, Faults: in.faults, Counters: &in.count, Log: in.log, Now: in.cfg.Now}
+	binding, err := in.cfg.Service.Bind(life, env)
+	if err != nil {
+		endLife()
+		<-watchDone
+		return nil, fmt.Errorf("%s: %w", in.svc, err)
+	}
+	var pools []*worker.Pool
+	for _, c := range topology.ConsumersOf(in.cfg.Topology, in.svc) {
+		route, ok := binding.Routes[c.Config.Durable]
+		if !ok {
+			endLife()
+			<-watchDone
+			return nil, fmt.Errorf("%s: no handler for consumer %s", in.svc, c.Config.Durable)
+		}
+		cons, err := js.Consumer(life, c.Stream, c.Config.Durable)
+		if err != nil {
+			endLife()
+			<-watchDone
+			return nil, fmt.Errorf("%s: bind consumer %s: %w", in.svc, c.Config.Durable, err)
+		}
+		p, err := worker.New(worker.Config{
+			Service: in.svc, Stream: c.Stream, Consumer: cons, JetStream: js,
+			Workers: in.cfg.Workers, Handler: route.Handle, GiveUp: route.GiveUp,
+			MaxDeliver: c.Config.MaxDeliver, AckWait: c.Config.AckWait,
+			Counters: &in.count, Faults: in.faults, Log: in.log,
+		})
+		if err != nil {
+			endLife()
+			<-watchDone
+			return nil, fmt.Errorf("%s: %w", in.svc, err)
+		}
+		pools = append(pools, p)
+	}
+	in.mu.Lock()
+	in.pools, in.binding = pools, binding
+	in.mu.Unlock()
+
+	ctl, err := control.Serve(nc, control.Config{
+		Service: in.svc, Instance: in.cfg.Instance, Version: in.cfg.Version,
+		Control: controlKV, Status: in.Status, Now: in.cfg.Now,
+	})
+	if err != nil {
+		endLife()
+		<-watchDone
+		return nil, fmt.Errorf("%s: serve control endpoints: %w", in.svc, err)
+	}
+	stopControl := sync.OnceFunc(func() { _ = ctl.Stop() })
+	defer stopControl()
+
+	// Pools and the background loop stop on `consume`; the status feed and
+	// fault watch live until the end of this life.
+	consume, stopConsuming := context.WithCancel(life)
+	defer stopConsuming()
+	var running sync.WaitGroup
+	for _, p := range pools {
+		running.Go(func() {
+			if err := p.Run(consume); err != nil {
+				in.log.Error("worker pool stopped", "error", err)
+			}
+		})
+	}
+	if binding.Background != nil {
+		running.Go(func() {
+			if err := binding.Background(consume); err != nil && !errors.Is(err, context.Canceled) {
+				in.log.Error("background loop stopped", "error", err)
+			}
+		})
+	}
+	var feed sync.WaitGroup
+	feed.Go(func() { in.publishStatus(life, nc) })
+	in.ready.Store(true)
+	in.log.Info("started", "consumers", len(pools), "workers", in.cfg.Workers)
+
+	var crash *contract.Fault
+	select {
+	case <-ctx.Done():
+		// Graceful: readiness off, no new control requests, finish work.
+		in.ready.Store(false)
+		in.state.Store(contract.StateDraining)
+		stopControl()
+		stopConsuming()
+		running.Wait()
+		in.publishOnce(nc) // say "draining" before going away
+		endLife()
+		feed.Wait()
+		<-watchDone
+		if err := drain(nc); err != nil {
+			in.log.Warn("drain connection", "error", err)
+		}
+		in.log.Info("stopped")
+		return nil, nil
+	case f := <-in.crash:
+		crash = &f
+	}
+	// Crash: drop the connection first so nothing in hand is acked.
+	in.ready.Store(false)
+	closeConn()
+	stopConsuming()
+	endLife()
+	running.Wait()
+	feed.Wait()
+	<-watchDone
+	return crash, nil
+}
+
+// drain drains nc and waits until it is closed.
+func drain(nc *nats.Conn) error {
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := nc.Drain(); err != nil {
+		return err
+	}
+	select {
+	case <-closed:
+		return nil
+	case <-time.After(10 * time.Second):
+		nc.Close()
+		return errors.New("connection did not drain within 10s")
+	}
+}
+
+// onFault reacts to faults that act on the instance itself rather than on a
+// message: crash and pause.
+func (in *Instance) onFault(f contract.Fault, active bool) {
+	switch f.Kind {
+	case contract.FaultCrash:
+		in.mu.Lock()
+		// Obey each crash fault once, and only if it was set while this
+		// instance was running (a restarted process must not crash again).
+		obey := active && f.Set.After(in.started) && f.Set.After(in.crashed)
+		if obey {
+			in.crashed = f.Set
+		}
+		in.mu.Unlock()
+		if obey {
+			select {
+			case in.crash <- f:
+			default:
+			}
+		}
+	case contract.FaultPause:
+		go in.pause(f, active)
+	}
+}
+
+// pause pauses or resumes the service's command consumer on the server, so
+// the dashboard and `nats consumer info` show it paused.
+func (in *Instance) pause(f contract.Fault, active bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	nc, err := in.cfg.Connect(ctx, "sagascope pause")
+	if err != nil {
+		in.log.Warn("pause consumer: connect", "error", err)
+		return
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return
+	}
+	stream, durable := contract.StreamName(in.svc), contract.CommandConsumer(in.svc)
+	if active {
+		until := f.Expires
+		if until.IsZero() {
+			until = in.cfg.Now().Add(contract.MaxFaultDuration)
+		}
+		_, err = js.PauseConsumer(ctx, stream, durable, until)
+	} else {
+		_, err = js.ResumeConsumer(ctx, stream, durable)
+	}
+	if err != nil {
+		in.log.Warn("pause/resume consumer", "active", active, "error", err)
+	}
+}
+
+// Status reports the instance now.
+func (in *Instance) Status() contract.Status {
+	in.mu.Lock()
+	pools, binding := in.pools, in.binding
+	in.mu.Unlock()
+	st := contract.Status{
+		V: contract.Version, Service: in.svc, Instance: in.cfg.Instance, Version: in.cfg.Version,
+		Time: in.cfg.Now().UTC(), State: in.state.Load().(string),
+		Counters: in.count.Snapshot(), Faults: in.faults.List(),
+	}
+	for _, p := range pools {
+		ps := p.Status()
+		st.Pool.Capacity += ps.Capacity
+		st.Pool.Busy += ps.Busy
+		st.Pool.Queued += ps.Queued
+	}
+	for _, c := range topology.ConsumersOf(in.cfg.Topology, in.svc) {
+		st.Consumers = append(st.Consumers, c.Stream+"/"+c.Config.Durable)
+	}
+	if st.State == contract.StateCrashed {
+		st.Pool = contract.PoolStatus{Capacity: st.Pool.Capacity}
+	}
+	if binding.Breakers != nil {
+		st.Breakers = binding.Breakers()
+	}
+	if binding.Load != nil {
+		st.Load = binding.Load()
+	}
+	return st
+}
+
+func (in *Instance) publishStatus(ctx context.Context, nc *nats.Conn) {
+	t := time.NewTicker(in.cfg.StatusEvery)
+	defer t.Stop()
+	for {
+		in.publishOnce(nc)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (in *Instance) publishOnce(nc *nats.Conn) {
+	data, err := json.Marshal(in.Status())
+	if err != nil {
+		return
+	}
+	_ = nc.Publish(contract.StatusSubject(in.svc, in.cfg.Instance), data)
+}

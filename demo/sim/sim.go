@@ -1,0 +1,134 @@
+// Package sim simulates the external dependencies of the demo services — a
+// payment gateway, a carrier, an inventory database — and applies the faults
+// injected into them at runtime: latency, transient errors, outage and
+// business rejection.
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/sagascope/sagascope/demo/contract"
+)
+
+// ErrUnavailable is a transient failure: the dependency is down or erroring.
+// Callers retry with back-off, and their circuit breaker counts it.
+var ErrUnavailable = errors.New("dependency unavailable")
+
+// ErrRejected is a business rejection: the dependency answered no. Callers
+// compensate and never retry. Every rejection is a *RejectedError saying why.
+var ErrRejected = errors.New("rejected")
+
+// Rejection reasons of the demo's dependencies.
+const (
+	ReasonCardDeclined = "card declined"
+	ReasonOutOfStock   = "out of stock"
+	ReasonNoCarrier    = "no carrier available"
+)
+
+// RejectedError is a business rejection; errors.Is(err, ErrRejected) holds.
+type RejectedError struct {
+	Reason string
+}
+
+func (e *RejectedError) Error() string { return "rejected: " + e.Reason }
+
+// Is makes every RejectedError match ErrRejected.
+func (e *RejectedError) Is(target error) bool { return target == ErrRejected }
+
+// Faults tells a dependency which faults are injected into its service right
+// now. It must be safe for concurrent use.
+type Faults interface {
+	// Active returns the fault of kind in force for this service now, if any.
+	Active(kind contract.FaultKind) (contract.Fault, bool)
+}
+
+// injector applies the faults in force to a call; newInjector builds it.
+type injector struct {
+	faults Faults
+	rand   func() float64
+}
+
+func newInjector(f Faults, r func() float64) injector {
+	if r == nil {
+		r = rand.Float64
+	}
+	return injector{faults: f, rand: r}
+}
+
+func (in injector) active(kind contract.FaultKind) (contract.Fault, bool) {
+	if in.faults == nil {
+		return contract.Fault{}, false
+	}
+	return in.faults.Active(kind)
+}
+
+// latency is the extra latency of the latency fault: its Latency plus a
+// random share of its Jitter.
+func (in injector) latency() time.Duration {
+	f, ok := in.active(contract.FaultLatency)
+	if !ok {
+		return 0
+	}
+	return f.Latency + time.Duration(in.rand()*float64(f.Jitter))
+}
+
+// hit reports whether a fault of kind is in force and fires this time.
+func (in injector) hit(kind contract.FaultKind) bool {
+	f, ok := in.active(kind)
+	// rand is in [0, 1): probability 1 always fires, 0 never does.
+	return ok && in.rand() < f.Probability
+}
+
+// outcome is the failure the faults impose on a call that has taken its
+// latency: ErrUnavailable while the dependency is down or, at the fault's
+// rate, erroring; else a rejection at the reject fault's rate when
+// rejectReason is set; else nil. Transient faults are checked first: a
+// dependency that is not answering cannot say no.
+func (in injector) outcome(rejectReason string) error {
+	if _, down := in.active(contract.FaultDependencyDown); down {
+		return errDown
+	}
+	if in.hit(contract.FaultError) {
+		return errTransient
+	}
+	if rejectReason != "" && in.hit(contract.FaultReject) {
+		return &RejectedError{Reason: rejectReason}
+	}
+	return nil
+}
+
+// The transient failures, worded for the dashboard's error column.
+var (
+	errDown      = fmt.Errorf("%w: down", ErrUnavailable)
+	errTransient = fmt.Errorf("%w: transient error", ErrUnavailable)
+)
+
+// sleep waits d or until ctx ends, whichever is first, and returns ctx.Err()
+// in the latter case.
+func sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// IsFailure tells a circuit breaker which errors mean the dependency failed:
+// not business rejections (the dependency answered), not a caller that gave
+// up.
+func IsFailure(err error) bool {
+	return !errors.Is(err, ErrRejected) && !errors.Is(err, context.Canceled)
+}

@@ -1,0 +1,128 @@
+// Package system starts the demo: it creates the JetStream resources and
+// runs instances of the chosen services (and the load generator) until its
+// context ends, then shuts them down gracefully.
+package system
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/inventory"
+	"github.com/sagascope/sagascope/demo/loadgen"
+	"github.com/sagascope/sagascope/demo/orders"
+	"github.com/sagascope/sagascope/demo/payment"
+	"github.com/sagascope/sagascope/demo/service"
+	"github.com/sagascope/sagascope/demo/shipping"
+	"github.com/sagascope/sagascope/demo/topology"
+)
+
+// Config configures the demo system.
+type Config struct {
+	// Connect opens a connection; every instance opens its own, as separate
+	// processes would.
+	Connect func(ctx context.Context, name string) (*nats.Conn, error)
+	// Services to run (default all).
+	Services []contract.Service
+	// Instances of each service (default 1); instances share durables, so
+	// work is split between them.
+	Instances int
+	// Workers per consumer in each instance (default 32).
+	Workers  int
+	Topology topology.Options
+	// Load, when set and orders runs here, starts the load generator.
+	Load      *loadgen.Config
+	Orders    orders.Config
+	Payment   payment.Config
+	Inventory inventory.Config
+	Shipping  shipping.Config
+	Version   string
+	Log       *slog.Logger
+}
+
+// DefaultDependencies are the simulated dependencies' latencies for a demo
+// that looks like a real system: the gateway and carrier take milliseconds,
+// the database has 16 connections.
+func DefaultDependencies(c *Config) {
+	c.Payment.GatewayLatency, c.Payment.GatewayJitter = 5*time.Millisecond, 3*time.Millisecond
+	c.Shipping.CarrierLatency, c.Shipping.CarrierJitter = 8*time.Millisecond, 4*time.Millisecond
+	c.Inventory.Conns, c.Inventory.QueryLatency = 16, 2*time.Millisecond
+}
+
+// Prepare creates or updates the streams, buckets and consumers.
+func Prepare(ctx context.Context, cfg Config) error {
+	nc, err := cfg.Connect(ctx, "sagascope topology")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	if err := topology.Ensure(ctx, js, cfg.Topology); err != nil {
+		return fmt.Errorf("prepare JetStream resources: %w", err)
+	}
+	return nil
+}
+
+// Instances builds the service instances cfg asks for.
+func Instances(cfg Config) []*service.Instance {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	svcs := cfg.Services
+	if len(svcs) == 0 {
+		svcs = contract.Services
+	}
+	var out []*service.Instance
+	for _, name := range svcs {
+		for i := range max(1, cfg.Instances) {
+			var svc service.Service
+			switch name {
+			case contract.Orders:
+				oc := cfg.Orders
+				if i == 0 {
+					oc.Load = cfg.Load // one generator per process
+				}
+				svc = orders.New(oc)
+			case contract.Payment:
+				svc = payment.New(cfg.Payment)
+			case contract.Inventory:
+				svc = inventory.New(cfg.Inventory)
+			case contract.Shipping:
+				svc = shipping.New(cfg.Shipping)
+			}
+			out = append(out, service.New(service.Config{
+				Service: svc, Connect: cfg.Connect, Instance: nuid.Next()[:8],
+				Version: cfg.Version, Workers: cfg.Workers, Topology: cfg.Topology, Log: cfg.Log,
+			}))
+		}
+	}
+	return out
+}
+
+// Run prepares the resources and runs the instances until ctx ends. It
+// returns when every instance has shut down.
+func Run(ctx context.Context, cfg Config) error {
+	if err := Prepare(ctx, cfg); err != nil {
+		return err
+	}
+	return RunInstances(ctx, Instances(cfg))
+}
+
+// RunInstances runs instances until ctx ends or one fails.
+func RunInstances(ctx context.Context, instances []*service.Instance) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, in := range instances {
+		g.Go(func() error { return in.Run(ctx) })
+	}
+	return g.Wait()
+}

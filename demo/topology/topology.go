@@ -1,0 +1,248 @@
+// Package topology declares and creates the JetStream resources the demo
+// runs on: one stream per service, the dead-letter and advisory streams, the
+// KV buckets and the durable consumers. Creating is idempotent, so every
+// instance of every service calls Ensure at start and they agree.
+package topology
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sagascope/sagascope/demo/contract"
+)
+
+// Options size the resources. The zero value is the single-server demo.
+type Options struct {
+	// Replicas for every stream and bucket: 1, or 3 on a cluster.
+	Replicas int
+	// MaxAckPending per consumer; 0 means DefaultMaxAckPending. Backpressure
+	// shows when a saturated service holds exactly this many messages.
+	MaxAckPending int
+	// Seed is the starting money and stock; zero means DefaultSeed.
+	Seed contract.Seed
+}
+
+// Defaults.
+const (
+	DefaultMaxAckPending = 64
+	// AckWait is how long an unacked message waits before redelivery (a
+	// crashed worker's message comes back after this). Workers that take
+	// longer send in-progress acks, so slow handling is not redelivered.
+	AckWait = 5 * time.Second
+	// MaxDeliver bounds redeliveries; the last delivery of a message that
+	// keeps failing transiently reports the step failed and dead-letters it.
+	MaxDeliver = 5
+	// DuplicateWindow is how long a stream remembers Nats-Msg-Ids.
+	DuplicateWindow = 2 * time.Minute
+	// AckSampleFrequency makes the server publish ack latency metrics for a
+	// share of messages ($JS.EVENT.METRIC.CONSUMER.ACK.*): enough to chart,
+	// cheap at saturation.
+	AckSampleFrequency = "5%"
+)
+
+// DefaultSeed gives 1,000 customers and 1,000 SKUs, large enough that the
+// demo never runs out by itself: rejections come from injected faults.
+var DefaultSeed = contract.Seed{Accounts: 1000, AccountBalance: 1_000_000_000, SKUs: 1000, StockPerSKU: 100_000_000}
+
+func (o Options) withDefaults() Options {
+	if o.Replicas <= 0 {
+		o.Replicas = 1
+	}
+	if o.MaxAckPending <= 0 {
+		o.MaxAckPending = DefaultMaxAckPending
+	}
+	if o.Seed == (contract.Seed{}) {
+		o.Seed = DefaultSeed
+	}
+	return o
+}
+
+// Streams returns the configuration of every stream.
+func Streams(o Options) []jetstream.StreamConfig {
+	o = o.withDefaults()
+	var out []jetstream.StreamConfig
+	for _, svc := range contract.Services {
+		out = append(out, jetstream.StreamConfig{
+			Name:        contract.StreamName(svc),
+			Description: "sagascope " + string(svc) + " commands and events",
+			Subjects:    []string{contract.ServiceSubjects(svc)},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			Discard:     jetstream.DiscardOld,
+			MaxAge:      24 * time.Hour,
+			MaxBytes:    1 << 30,
+			Duplicates:  DuplicateWindow,
+			Replicas:    o.Replicas,
+		})
+	}
+	out = append(out,
+		jetstream.StreamConfig{
+			Name:        contract.DeadLetterStream,
+			Description: "sagascope messages no service could process, with the reason in headers",
+			Subjects:    []string{contract.DeadLetterSubjects},
+			Storage:     jetstream.FileStorage,
+			MaxAge:      7 * 24 * time.Hour,
+			MaxBytes:    256 << 20,
+			Duplicates:  DuplicateWindow,
+			Replicas:    o.Replicas,
+		},
+		jetstream.StreamConfig{
+			Name:        contract.AdvisoryStream,
+			Description: "JetStream advisories, kept briefly so a dashboard that attaches late sees recent ones",
+			Subjects:    []string{contract.AdvisorySubjects},
+			Storage:     jetstream.FileStorage,
+			MaxAge:      15 * time.Minute,
+			MaxBytes:    64 << 20,
+			Replicas:    o.Replicas,
+		},
+	)
+	return out
+}
+
+// Buckets returns the configuration of every KV bucket.
+func Buckets(o Options) []jetstream.KeyValueConfig {
+	o = o.withDefaults()
+	bucket := func(name, desc string, history uint8) jetstream.KeyValueConfig {
+		return jetstream.KeyValueConfig{Bucket: name, Description: desc, History: history, Storage: jetstream.FileStorage, Replicas: o.Replicas}
+	}
+	return []jetstream.KeyValueConfig{
+		bucket(contract.SagaBucket, "sagascope saga state by order id", 1),
+		bucket(contract.AccountBucket, "sagascope customer balances (cents)", 1),
+		bucket(contract.ChargeBucket, "sagascope charges by order id", 1),
+		bucket(contract.StockBucket, "sagascope stock by sku", 1),
+		bucket(contract.ReservationBucket, "sagascope stock reservations by order id", 1),
+		bucket(contract.ShipmentBucket, "sagascope shipments by order id", 1),
+		bucket(contract.ControlBucket, "sagascope faults and load setting", 5),
+	}
+}
+
+// Consumer is one durable consumer the demo runs.
+type Consumer struct {
+	Stream string
+	Config jetstream.ConsumerConfig
+	// Service is the service whose instances bind it.
+	Service contract.Service
+}
+
+// Consumers returns every durable: one per service for its commands, and
+// one per other service for the orchestrator to follow its events.
+func Consumers(o Options) []Consumer {
+	o = o.withDefaults()
+	cfg := func(name, filter, desc string) jetstream.ConsumerConfig {
+		return jetstream.ConsumerConfig{
+			Durable:         name,
+			Description:     desc,
+			FilterSubject:   filter,
+			AckPolicy:       jetstream.AckExplicitPolicy,
+			AckWait:         AckWait,
+			MaxDeliver:      MaxDeliver,
+			MaxAckPending:   o.MaxAckPending,
+			DeliverPolicy:   jetstream.DeliverAllPolicy,
+			SampleFrequency: AckSampleFrequency,
+			Replicas:        o.Replicas,
+			Metadata: map[string]string{
+				// Thresholds the dashboard and `nats` monitoring colour lag by.
+				"io.nats.monitor.unprocessed-warn":     "1000",
+				"io.nats.monitor.unprocessed-critical": "10000",
+			},
+		}
+	}
+	var out []Consumer
+	for _, svc := range contract.Services {
+		out = append(out, Consumer{
+			Stream:  contract.StreamName(svc),
+			Service: svc,
+			Config:  cfg(contract.CommandConsumer(svc), contract.CommandSubjects(svc), string(svc)+" executes its commands"),
+		})
+	}
+	for _, from := range contract.Services[1:] {
+		out = append(out, Consumer{
+			Stream:  contract.StreamName(from),
+			Service: contract.Orders,
+			Config:  cfg(contract.EventConsumer(from), contract.EventSubjects(from), "orders follows "+string(from)+" events"),
+		})
+	}
+	return out
+}
+
+// ConsumersOf returns the durables svc's instances bind.
+func ConsumersOf(o Options, svc contract.Service) []Consumer {
+	var out []Consumer
+	for _, c := range Consumers(o) {
+		if c.Service == svc {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Ensure creates or updates every stream, bucket and consumer and seeds
+// accounts and stock once. It is safe to run concurrently from many
+// instances.
+func Ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
+	o = o.withDefaults()
+	for _, cfg := range Streams(o) {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("create stream %s: %w", cfg.Name, err)
+		}
+	}
+	for _, cfg := range Buckets(o) {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
+			return fmt.Errorf("create KV bucket %s: %w", cfg.Bucket, err)
+		}
+	}
+	for _, c := range Consumers(o) {
+		if _, err := js.CreateOrUpdateConsumer(ctx, c.Stream, c.Config); err != nil {
+			return fmt.Errorf("create consumer %s on %s: %w", c.Config.Durable, c.Stream, err)
+		}
+	}
+	return seed(ctx, js, o.Seed)
+}
+
+// seed writes the starting balances once. The seed record is written last,
+// so a crash half-way leaves no record and the next Ensure completes it
+// (Create skips keys already there).
+func seed(ctx context.Context, js jetstream.JetStream, s contract.Seed) error {
+	control, err := js.KeyValue(ctx, contract.ControlBucket)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", contract.ControlBucket, err)
+	}
+	if _, err := control.Get(ctx, contract.SeedKey); err == nil {
+		return nil
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("read seed: %w", err)
+	}
+	fill := func(bucket string, n int, key func(int) string, amount int64) error {
+		kv, err := js.KeyValue(ctx, bucket)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", bucket, err)
+		}
+		value := mustJSON(contract.Balance{Available: amount})
+		for i := range n {
+			if _, err := kv.Create(ctx, key(i), value); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+				return fmt.Errorf("seed %s %s: %w", bucket, key(i), err)
+			}
+		}
+		return nil
+	}
+	if err := fill(contract.AccountBucket, s.Accounts, CustomerID, s.AccountBalance); err != nil {
+		return err
+	}
+	if err := fill(contract.StockBucket, s.SKUs, SKU, s.StockPerSKU); err != nil {
+		return err
+	}
+	if _, err := control.Create(ctx, contract.SeedKey, mustJSON(s)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("write seed: %w", err)
+	}
+	return nil
+}
+
+// CustomerID names the i-th seeded customer.
+func CustomerID(i int) string { return fmt.Sprintf("cust-%04d", i) }
+
+// SKU names the i-th seeded product.
+func SKU(i int) string { return fmt.Sprintf("sku-%03d", i) }
