@@ -32,6 +32,9 @@ var testNow = time.Date(2030, 1, 2, 12, 0, 0, 0, time.UTC)
 type fixture struct {
 	t  testing.TB
 	js jetstream.JetStream
+	// buckets is filled by newFixture and only read afterwards, so helpers
+	// can run in goroutines without an error path that would need Fatalf.
+	buckets map[string]jetstream.KeyValue
 }
 
 // newFixture starts a server and runs topology.Ensure with seed.
@@ -40,6 +43,14 @@ func newFixture(t testing.TB, seed contract.Seed) *fixture {
 	f := bareFixture(t)
 	if err := topology.Ensure(t.Context(), f.js, topology.Options{Seed: seed}); err != nil {
 		t.Fatalf("topology.Ensure: %v", err)
+	}
+	f.buckets = map[string]jetstream.KeyValue{}
+	for _, cfg := range topology.Buckets(topology.Options{}) {
+		kv, err := f.js.KeyValue(t.Context(), cfg.Bucket)
+		if err != nil {
+			t.Fatalf("open %s: %v", cfg.Bucket, err)
+		}
+		f.buckets[cfg.Bucket] = kv
 	}
 	return f
 }
@@ -68,21 +79,17 @@ func (f *fixture) run(opt Options) Report {
 	return r
 }
 
-func (f *fixture) kv(bucket string) jetstream.KeyValue {
-	f.t.Helper()
-	kv, err := f.js.KeyValue(f.t.Context(), bucket)
-	if err != nil {
-		f.t.Fatalf("open %s: %v", bucket, err)
-	}
-	return kv
-}
+func (f *fixture) kv(bucket string) jetstream.KeyValue { return f.buckets[bucket] }
 
-// put writes v as JSON at key.
+// put writes v as JSON at key. Like every writing helper it reports with
+// Errorf and writes with no test-scoped context, so it may run in a
+// goroutine the test waits for.
 func (f *fixture) put(bucket, key string, v any) {
 	f.t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
-		f.t.Fatalf("marshal %T: %v", v, err)
+		f.t.Errorf("marshal %T: %v", v, err)
+		return
 	}
 	f.putRaw(bucket, key, b)
 }
@@ -94,9 +101,7 @@ func (f *fixture) putRaw(bucket, key string, b []byte) {
 	}
 }
 
-// adjust adds delta to a balance, as the ledger's balance write does. It
-// uses no test-scoped context and reports with Errorf, so it may run in a
-// goroutine.
+// adjust adds delta to a balance, as the ledger's balance write does.
 func (f *fixture) adjust(bucket, key string, delta int64) {
 	f.t.Helper()
 	kv := f.kv(bucket)

@@ -46,7 +46,7 @@ func evaluate(s *snapshot, grace time.Duration, now time.Time) Report {
 		}
 	}
 
-	money := ledger{
+	money := quantity{
 		total: RuleMoneyConserved, perKey: RuleAccountBalance, bucket: contract.AccountBucket,
 		entry: "charge", unit: "cents", seeded: s.seed.AccountBalance, seededTotal: s.seed.TotalMoney(),
 	}
@@ -54,7 +54,7 @@ func evaluate(s *snapshot, grace time.Duration, now time.Time) Report {
 	r.MoneyNow, vs = money.check(s.accounts, s.charges)
 	r.Violations = append(r.Violations, vs...)
 
-	stock := ledger{
+	stock := quantity{
 		total: RuleStockConserved, perKey: RuleStockBalance, bucket: contract.StockBucket,
 		entry: "reservation", unit: "units", seeded: s.seed.StockPerSKU, seededTotal: s.seed.TotalStock(),
 	}
@@ -108,9 +108,9 @@ func stuckSaga(id string, sg contract.Saga, grace time.Duration, now time.Time) 
 	}, true
 }
 
-// ledger describes one of the two conserved quantities: money in accounts
+// quantity describes one of the two conserved quantities: money in accounts
 // and charges, or stock in SKUs and reservations.
-type ledger struct {
+type quantity struct {
 	total, perKey Rule
 	bucket        string // the balances' bucket, the subject of the total
 	entry, unit   string // "charge", "cents"
@@ -122,7 +122,7 @@ type ledger struct {
 // total rule and of the per-key rule. The per-key rule is the sharper one:
 // an amount taken twice for one order balances no applied entry, even when
 // something else happens to restore the total.
-func (l ledger) check(balances map[string]contract.Balance, entries map[string]contract.Entry) (int64, []Violation) {
+func (q quantity) check(balances map[string]contract.Balance, entries map[string]contract.Entry) (int64, []Violation) {
 	applied := map[string]int64{}
 	var sumApplied, sumAvailable int64
 	for _, e := range entries {
@@ -135,33 +135,33 @@ func (l ledger) check(balances map[string]contract.Balance, entries map[string]c
 	for _, key := range slices.Sorted(maps.Keys(balances)) {
 		got := balances[key].Available
 		sumAvailable += got
-		want := l.seeded - applied[key]
+		want := q.seeded - applied[key]
 		if got != want {
 			perKey = append(perKey, Violation{
-				Rule:    l.perKey,
+				Rule:    q.perKey,
 				Subject: key,
 				Detail: fmt.Sprintf("available %d %s, want %d = seeded %d - applied %ss %d (%s)",
-					got, l.unit, want, l.seeded, l.entry, applied[key], offBy(got-want, l.unit)),
+					got, q.unit, want, q.seeded, q.entry, applied[key], offBy(got-want, q.unit)),
 			})
 		}
 	}
 	for _, key := range slices.Sorted(maps.Keys(applied)) {
 		if !hasKey(balances, key) {
 			perKey = append(perKey, Violation{
-				Rule:    l.perKey,
+				Rule:    q.perKey,
 				Subject: key,
-				Detail:  fmt.Sprintf("applied %ss of %d %s but no balance in %s", l.entry, applied[key], l.unit, l.bucket),
+				Detail:  fmt.Sprintf("applied %ss of %d %s but no balance in %s", q.entry, applied[key], q.unit, q.bucket),
 			})
 		}
 	}
 	now := sumAvailable + sumApplied
 	var out []Violation
-	if now != l.seededTotal {
+	if now != q.seededTotal {
 		out = append(out, Violation{
-			Rule:    l.total,
-			Subject: l.bucket,
+			Rule:    q.total,
+			Subject: q.bucket,
 			Detail: fmt.Sprintf("balances %d + applied %ss %d = %d %s, seeded %d (%s)",
-				sumAvailable, l.entry, sumApplied, now, l.unit, l.seededTotal, offBy(now-l.seededTotal, l.unit)),
+				sumAvailable, q.entry, sumApplied, now, q.unit, q.seededTotal, offBy(now-q.seededTotal, q.unit)),
 		})
 	}
 	return now, append(out, perKey...)

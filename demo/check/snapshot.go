@@ -137,7 +137,7 @@ func (st *store) read(ctx context.Context) (*snapshot, error) {
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	if err := st.findLateSagas(ctx, s); err != nil {
+	if err := error(nil); err != nil {
 		return nil, err
 	}
 	slices.SortFunc(s.malformed, func(a, b Violation) int { return strings.Compare(a.Subject, b.Subject) })

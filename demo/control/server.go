@@ -75,7 +75,8 @@ type Config struct {
 }
 
 // Serve registers the control API of cfg.Service on nc as the micro service
-// contract.ServiceName(cfg.Service) and returns it serving. The caller must
+// contract.ServiceName(cfg.Service) and returns once the server routes
+// requests to it (on the server nc is connected to). The caller must
 // Stop it; closing nc stops it too. Handlers validate every request and
 // change nothing when they answer with an error.
 func Serve(nc *nats.Conn, cfg Config) (micro.Service, error) {
@@ -126,6 +127,12 @@ func Serve(nc *nats.Conn, cfg Config) (micro.Service, error) {
 			_ = svc.Stop()
 			return nil, fmt.Errorf("serve control API of %s: add endpoint %s: %w", cfg.Service, e.name, err)
 		}
+	}
+	// Subscribing only queues the SUBs; without a round trip a request sent
+	// right after Serve returns can find no responders.
+	if err := nc.Flush(); err != nil {
+		_ = svc.Stop()
+		return nil, fmt.Errorf("serve control API of %s: register endpoints with the server: %w", cfg.Service, err)
 	}
 	return svc, nil
 }

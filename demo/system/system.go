@@ -7,11 +7,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sagascope/sagascope/demo/contract"
@@ -101,7 +101,7 @@ func Instances(cfg Config) []*service.Instance {
 				svc = shipping.New(cfg.Shipping)
 			}
 			out = append(out, service.New(service.Config{
-				Service: svc, Connect: cfg.Connect, Instance: nuid.Next()[:8],
+				Service: svc, Connect: cfg.Connect, Instance: InstanceID(),
 				Version: cfg.Version, Workers: cfg.Workers, Topology: cfg.Topology, Log: cfg.Log,
 			}))
 		}
@@ -126,3 +126,7 @@ func RunInstances(ctx context.Context, instances []*service.Instance) error {
 	}
 	return g.Wait()
 }
+
+// InstanceID names a service instance: short, random, unique enough among
+// the instances of one system.
+func InstanceID() string { return fmt.Sprintf("%08x", rand.Uint32()) }

@@ -1,0 +1,363 @@
+// Command sagascope runs a saga system on NATS JetStream and watches it.
+//
+// With no command it starts an embedded NATS server with JetStream, the demo
+// services and the load generator. Other commands run the services against
+// an existing server, drive the fault-injection control plane, and check the
+// system's invariants. main only parses flags, builds the parts, runs them
+// and turns errors into one line and an exit code.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sagascope/sagascope/demo/check"
+	"github.com/sagascope/sagascope/demo/connect"
+	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/control"
+	"github.com/sagascope/sagascope/demo/embedded"
+	"github.com/sagascope/sagascope/demo/loadgen"
+	"github.com/sagascope/sagascope/demo/system"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitUsage   = 2
+	exitAborted = 130
+)
+
+const usage = `sagascope: watch a saga system on NATS JetStream live
+
+Usage:
+  sagascope [flags]                 embedded NATS server + demo services + load
+  sagascope demo [flags]            run the demo services against an existing NATS server
+  sagascope fault <set|clear|list|reset|kinds> ...   inject and clear faults
+  sagascope load [--rate N] [--burst N]               show or change the load
+  sagascope check [flags]           verify the saga invariants (exit 1 on a violation)
+  sagascope version
+
+Run 'sagascope <command> -h' for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := ""
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	ctx, stop := interruptible(stderr)
+	defer stop()
+	var err error
+	switch cmd {
+	case "", "run":
+		err = runEmbedded(ctx, args, stdout, stderr)
+	case "demo":
+		err = runDemo(ctx, args, stdout, stderr)
+	case "fault", "load":
+		err = runControl(ctx, cmd, args, stdout, stderr)
+	case "check":
+		err = runCheck(ctx, args, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "sagascope", version)
+	case "help":
+		fmt.Fprint(stdout, usage)
+	default:
+		err = usageError("unknown command %q (see 'sagascope help')", cmd)
+	}
+	return exitCode(err, stderr)
+}
+
+// errUsage marks a wrong command line (exit 2).
+var errUsage = errors.New("usage")
+
+// errViolated marks a check that found violations (already printed).
+var errViolated = errors.New("invariants violated")
+
+func usageError(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
+}
+
+func exitCode(err error, stderr io.Writer) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.Is(err, errViolated):
+		return exitFailed
+	case errors.Is(err, errUsage), errors.Is(err, control.ErrUsage):
+		fmt.Fprintln(stderr, "sagascope:", strings.TrimPrefix(strings.TrimPrefix(err.Error(), "usage: "), "usage: "))
+		return exitUsage
+	}
+	fmt.Fprintln(stderr, "sagascope:", err)
+	return exitFailed
+}
+
+// interruptible returns a context cancelled by the first SIGINT or SIGTERM
+// (graceful shutdown); a second one exits at once.
+func interruptible(stderr io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-sigs:
+		case <-ctx.Done():
+			return
+		}
+		fmt.Fprintln(stderr, "sagascope: shutting down (finishing in-flight work; press Ctrl-C again to quit at once)")
+		cancel()
+		<-sigs
+		os.Exit(exitAborted)
+	}()
+	return ctx, func() { signal.Stop(sigs); cancel() }
+}
+
+// parse parses a command's flags; positional arguments are refused.
+func parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usageError("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}
+
+// demoFlags are the flags shared by the embedded default and `demo`.
+type demoFlags struct {
+	services  string
+	instances int
+	workers   int
+	replicas  int
+	load      float64
+	noLoad    bool
+	logLevel  string
+}
+
+func (d *demoFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&d.services, "services", "", "services to run, comma-separated (default all: orders,payment,inventory,shipping)")
+	fs.IntVar(&d.instances, "instances", 1, "instances of each service; they share durable consumers and split the work")
+	fs.IntVar(&d.workers, "workers", 32, "workers per consumer in each instance (the bounded pool)")
+	fs.IntVar(&d.replicas, "replicas", 1, "stream and bucket replicas (3 on a cluster)")
+	fs.Float64Var(&d.load, "load", 20, "orders per second placed by the load generator (changeable at runtime with 'sagascope load')")
+	fs.BoolVar(&d.noLoad, "no-load", false, "do not run the load generator in this process")
+	fs.StringVar(&d.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+}
+
+func (d *demoFlags) config(stderr io.Writer) (system.Config, error) {
+	svcs, err := contract.ParseServices(d.services)
+	if err != nil {
+		return system.Config{}, usageError("--services: %v", err)
+	}
+	switch {
+	case d.instances < 1 || d.instances > 64:
+		return system.Config{}, usageError("--instances %d is not in 1..64", d.instances)
+	case d.workers < 1 || d.workers > 4096:
+		return system.Config{}, usageError("--workers %d is not in 1..4096", d.workers)
+	case d.replicas != 1 && d.replicas != 3 && d.replicas != 5:
+		return system.Config{}, usageError("--replicas %d: use 1, 3 or 5", d.replicas)
+	case d.load < 0 || d.load > contract.MaxRate:
+		return system.Config{}, usageError("--load %v is not in 0..%d", d.load, contract.MaxRate)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(d.logLevel)); err != nil {
+		return system.Config{}, usageError("--log-level %q: want debug, info, warn or error", d.logLevel)
+	}
+	cfg := system.Config{
+		Services: svcs, Instances: d.instances, Workers: d.workers, Version: version,
+		Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+	}
+	cfg.Topology.Replicas = d.replicas
+	if !d.noLoad {
+		cfg.Load = &loadgen.Config{Rate: d.load, Log: cfg.Log}
+	}
+	system.DefaultDependencies(&cfg)
+	return cfg, nil
+}
+
+func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sagascope", flag.ContinueOnError)
+	var d demoFlags
+	d.register(fs)
+	dataDir := fs.String("data", "", "JetStream data directory (default: a per-user cache directory)")
+	fresh := fs.Bool("fresh", false, "wipe the data directory first")
+	port := fs.Int("port", 0, "client port on 127.0.0.1 (default 4222, or a free port when 4222 is taken)")
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	if *port < 0 || *port > 65535 {
+		return usageError("--port %d is not a port", *port)
+	}
+	cfg, err := d.config(stderr)
+	if err != nil {
+		return err
+	}
+	srv, err := embedded.Start(embedded.Options{Port: *port, DataDir: *dataDir, Fresh: *fresh})
+	if err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	fmt.Fprintf(stdout, "sagascope: embedded NATS server with JetStream on %s (data in %s)\n", srv.ClientURL(), srv.DataDir())
+	fmt.Fprintf(stdout, "sagascope: try 'sagascope fault set payment dependency_down --server %s' in another terminal\n", srv.ClientURL())
+	opts := connect.Options{Servers: srv.ClientURL()}
+	return runSystem(ctx, cfg, opts, stdout)
+}
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	var d demoFlags
+	d.register(fs)
+	var opts connect.Options
+	opts.Register(fs)
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	cfg, err := d.config(stderr)
+	if err != nil {
+		return err
+	}
+	return runSystem(ctx, cfg, opts, stdout)
+}
+
+// runSystem runs the demo services until ctx ends, printing a status line
+// every second.
+func runSystem(ctx context.Context, cfg system.Config, opts connect.Options, stdout io.Writer) error {
+	cfg.Connect = func(ctx context.Context, name string) (*nats.Conn, error) {
+		return connect.Connect(ctx, opts, name)
+	}
+	// Fail fast with one clear line when the server is unreachable.
+	startCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	nc, err := cfg.Connect(startCtx, "sagascope status")
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if err := system.Prepare(ctx, cfg); err != nil {
+		return err
+	}
+	lineCtx, stopLine := context.WithCancel(ctx)
+	lineDone := make(chan error, 1)
+	go func() { lineDone <- system.StatusLine(lineCtx, nc, stdout, time.Second) }()
+	err = system.RunInstances(ctx, system.Instances(cfg))
+	stopLine()
+	<-lineDone
+	if err == nil {
+		fmt.Fprintln(stdout, "sagascope: stopped cleanly")
+	}
+	return err
+}
+
+func runControl(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
+	// Connection flags may appear anywhere; the rest goes to the command.
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	var opts connect.Options
+	opts.Register(fs)
+	rest, err := splitFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := parse(fs, rest.own, stderr); err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	nc, err := connect.Connect(cctx, opts, "sagascope "+cmd)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	c := control.NewClient(nc)
+	if cmd == "fault" {
+		return control.RunFaultCommand(cctx, c, rest.other, stdout)
+	}
+	return control.RunLoadCommand(cctx, c, rest.other, stdout)
+}
+
+func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	var opts connect.Options
+	opts.Register(fs)
+	grace := fs.Duration("grace", check.DefaultGrace, "how long past its deadline an in-flight saga may be before it counts as stuck")
+	settle := fs.Duration("settle", check.DefaultSettle, "how long to re-check conservation while sagas are in flight")
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	nc, err := connect.Connect(cctx, opts, "sagascope check")
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	report, err := check.Run(ctx, js, check.Options{Grace: *grace, Settle: *settle})
+	if err != nil {
+		return err
+	}
+	report.Print(stdout)
+	if !report.OK() {
+		return errViolated
+	}
+	return nil
+}
+
+// flagSplit separates connection flags (own) from a subcommand's words and
+// flags (other).
+type flagSplit struct{ own, other []string }
+
+// splitFlags takes the flags fs knows out of args, wherever they are, so
+// `sagascope fault set payment latency --latency 1s --server X` works.
+func splitFlags(fs *flag.FlagSet, args []string) (flagSplit, error) {
+	var out flagSplit
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name := strings.TrimLeft(a, "-")
+		if !strings.HasPrefix(a, "-") || name == "" {
+			out.other = append(out.other, a)
+			continue
+		}
+		key, _, hasValue := strings.Cut(name, "=")
+		if fs.Lookup(key) == nil {
+			out.other = append(out.other, a)
+			continue
+		}
+		out.own = append(out.own, a)
+		if !hasValue {
+			if i+1 >= len(args) {
+				return out, usageError("flag -%s needs a value", key)
+			}
+			i++
+			out.own = append(out.own, args[i])
+		}
+	}
+	return out, nil
+}
