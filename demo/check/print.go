@@ -58,7 +58,7 @@ func (r Report) Print(w io.Writer) {
 	}
 	line("streams", "%s", orNone(strings.Join(streams, ", ")))
 	if r.Reads > 1 {
-		line("reads", "%d (re-read while in-flight sagas settled a conservation mismatch)", r.Reads)
+		line("reads", "%d (re-read for a conservation mismatch while sagas were in flight)", r.Reads)
 	}
 	for _, warning := range r.Warnings {
 		fmt.Fprintf(&b, "warning: %s\n", warning)

@@ -247,7 +247,9 @@ func explain(ctx context.Context, o Options, where string, err error) error {
 		return fail(ErrCredentials, "the server requires TLS: use a tls:// URL or set --tlsca")
 	case errors.Is(err, nats.ErrSecureConnWanted):
 		return fail(ErrCredentials, "the server does not offer TLS: drop --tlscert/--tlskey/--tlsca or use a nats:// URL")
-	case errors.As(err, &tlsRecord), strings.Contains(err.Error(), "tls:"), strings.Contains(err.Error(), "x509:"):
+	case errors.As(err, &tlsRecord), strings.Contains(err.Error(), "tls: "), strings.Contains(err.Error(), "x509: "):
+		// crypto/tls and crypto/x509 errors are not all typed; their
+		// messages carry these package prefixes.
 		return fail(ErrCredentials, "TLS handshake failed (%v): check --tlscert, --tlskey and --tlsca", err)
 	case errors.Is(err, nats.ErrTimeout), errors.As(err, &netErr) && netErr.Timeout():
 		return fail(ErrUnreachable, "no answer within %s (is the address right, and is it a NATS server?)", dialTimeout)

@@ -49,8 +49,14 @@ func TestARefusedPublishIsReportedAtOnceAndClearly(t *testing.T) {
 	d := newDemo(t, withUser(t, url, "admin"))
 	d.serve(t, contract.Payment)
 
-	viewer := NewClient(natstest.Connect(t, withUser(t, url, "viewer")))
-	deaf := NewClient(natstest.Connect(t, withUser(t, url, "deaf")))
+	quiet := func(nc *nats.Conn) *nats.Conn {
+		// nats.go prints asynchronous errors to stderr without a handler;
+		// the test asserts on them through the returned errors instead.
+		nc.SetErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})
+		return nc
+	}
+	viewer := NewClient(quiet(natstest.Connect(t, withUser(t, url, "viewer"))))
+	deaf := NewClient(quiet(natstest.Connect(t, withUser(t, url, "deaf"))))
 	tests := []struct {
 		name string
 		call func() error

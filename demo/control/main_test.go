@@ -41,7 +41,10 @@ func newDemo(t *testing.T, url string) *demo {
 	js := natstest.JetStream(t, nc)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	if err := topology.Ensure(ctx, js, topology.Options{}); err != nil {
+	// The control plane never reads accounts or stock; seeding the default
+	// 1,100 of them would be most of each test's run time.
+	tiny := contract.Seed{Accounts: 1, AccountBalance: 1, SKUs: 1, StockPerSKU: 1}
+	if err := topology.Ensure(ctx, js, topology.Options{Seed: tiny}); err != nil {
 		t.Fatalf("create the demo's resources: %v", err)
 	}
 	kv, err := js.KeyValue(ctx, contract.ControlBucket)

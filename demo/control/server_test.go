@@ -20,6 +20,7 @@ import (
 )
 
 func TestFaultsRoundTripThroughTheClient(t *testing.T) {
+	t.Parallel()
 	d := startDemo(t)
 	d.serve(t, contract.Payment)
 	ctx := ctxT(t)
@@ -90,6 +91,7 @@ func TestFaultsRoundTripThroughTheClient(t *testing.T) {
 }
 
 func TestAFaultWithADurationExpiresAndIsSweptFromTheBucket(t *testing.T) {
+	t.Parallel()
 	d := startDemo(t)
 	d.serve(t, contract.Payment)
 	ctx := ctxT(t)
@@ -115,6 +117,7 @@ func TestAFaultWithADurationExpiresAndIsSweptFromTheBucket(t *testing.T) {
 }
 
 func TestBadRequestsAreRefusedWith400AndChangeNothing(t *testing.T) {
+	t.Parallel()
 	d := startDemo(t)
 	d.serve(t, contract.Payment)
 	ctx := ctxT(t)
@@ -182,6 +185,7 @@ func TestBadRequestsAreRefusedWith400AndChangeNothing(t *testing.T) {
 }
 
 func TestHandWrittenRequestsWithoutAVersionAreAccepted(t *testing.T) {
+	t.Parallel()
 	d := startDemo(t)
 	d.serve(t, contract.Payment)
 	ctx := ctxT(t)
@@ -200,6 +204,7 @@ func TestHandWrittenRequestsWithoutAVersionAreAccepted(t *testing.T) {
 }
 
 func TestTwoServicesShareTheControlAPIAndEachRequestIsAnsweredOnce(t *testing.T) {
+	t.Parallel()
 	d := startDemo(t)
 	payment := d.serve(t, contract.Payment)
 	shipping := d.serve(t, contract.Shipping)
@@ -250,6 +255,7 @@ func requests(s micro.Service, endpoint string) int {
 }
 
 func TestLoadIsSetReadAndEveryBurstGetsANewID(t *testing.T) {
+	t.Parallel()
 	d := startDemo(t)
 	d.serve(t, contract.Orders)
 	d.serve(t, contract.Payment)
@@ -299,6 +305,7 @@ func TestLoadIsSetReadAndEveryBurstGetsANewID(t *testing.T) {
 }
 
 func TestTheStatusEndpointAnswersWithItsServicesStatus(t *testing.T) {
+	t.Parallel()
 	d := startDemo(t)
 	want := contract.Status{
 		V: contract.Version, Service: contract.Payment, Instance: "payment-7", Version: "1.0.0",
@@ -328,6 +335,7 @@ func statusEqual(a, b contract.Status) bool {
 }
 
 func TestServicesAreDiscoverableWithNatsMicroRequests(t *testing.T) {
+	t.Parallel()
 	d := startDemo(t)
 	svc := d.serve(t, contract.Payment, func(c *Config) { c.Version = "dev"; c.Instance = "payment-abc" })
 	d.serve(t, contract.Orders, func(c *Config) { c.Version = "v1.2.3" })
@@ -398,6 +406,7 @@ func TestServicesAreDiscoverableWithNatsMicroRequests(t *testing.T) {
 }
 
 func TestServeRefusesAnIncompleteConfig(t *testing.T) {
+	t.Parallel()
 	d := startDemo(t)
 	tests := []struct {
 		name string

@@ -152,8 +152,9 @@ func (c *Cluster) ready() bool {
 	return true
 }
 
-// Stop shuts node i down and waits until it is fully down, keeping its store
-// and ports so Start can bring it back.
+// Stop shuts node i (0 <= i < n) down and waits until it is fully down,
+// keeping its store and ports so Start can bring it back. Stopping a stopped
+// node does nothing.
 func (c *Cluster) Stop(i int) {
 	c.servers[i].Shutdown()
 }

@@ -214,13 +214,10 @@ func (s *Server) startLocked(port int) error {
 	// after it has logged a fatal error (it never exits the process, because
 	// our logger's Fatalf only records).
 	ns.Start()
-	if fatal := log.fatalLine(); fatal != "" {
+	if fatal := log.fatalError(); fatal != nil {
 		ns.Shutdown()
 		ns.WaitForShutdown()
-		if strings.Contains(fatal, "Error listening on port") {
-			return fail(fmt.Errorf("%w: %s", ErrPortInUse, fatal))
-		}
-		return fail(errors.New(fatal))
+		return fail(fatal)
 	}
 	if !ns.ReadyForConnections(readyTimeout) {
 		ns.Shutdown()
@@ -333,10 +330,14 @@ type serverLog struct {
 	logf func(format string, args ...any)
 
 	mu    sync.Mutex
-	fatal string
+	fatal error
 }
 
-func (l *serverLog) fatalLine() string {
+// listenFailure is the format of the fatal line for an unbindable client
+// port; its last argument is the listen error.
+const listenFailure = "Error listening on port"
+
+func (l *serverLog) fatalError() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.fatal
@@ -355,12 +356,22 @@ func (l *serverLog) Debugf(format string, v ...any)  { l.emit("[DBG] ", format, 
 func (l *serverLog) Tracef(format string, v ...any)  { l.emit("[TRC] ", format, v) }
 
 // Fatalf records the line instead of exiting: an embedded server must never
-// take the host process down.
+// take the host process down. A listen failure keeps the OS error in the
+// chain (errors.Is(err, syscall.EADDRINUSE) works) under ErrPortInUse.
 func (l *serverLog) Fatalf(format string, v ...any) {
-	l.mu.Lock()
-	if l.fatal == "" {
-		l.fatal = fmt.Sprintf(format, v...)
-	}
-	l.mu.Unlock()
 	l.emit("[FTL] ", format, v)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fatal != nil {
+		return
+	}
+	if strings.HasPrefix(format, listenFailure) && len(v) > 0 {
+		if cause, ok := v[len(v)-1].(error); ok {
+			l.fatal = fmt.Errorf("%w: %w", ErrPortInUse, cause)
+			return
+		}
+		l.fatal = fmt.Errorf("%w: %s", ErrPortInUse, fmt.Sprintf(format, v...))
+		return
+	}
+	l.fatal = errors.New(fmt.Sprintf(format, v...))
 }

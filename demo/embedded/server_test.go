@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -249,7 +250,10 @@ func TestPortSelection(t *testing.T) {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("error %v, want %v", err, tt.wantErr)
 				}
-				if want := fmt.Sprintf("start embedded NATS server on 127.0.0.1:%d: ", port); !strings.HasPrefix(err.Error(), want) {
+				if !errors.Is(err, syscall.EADDRINUSE) {
+					t.Errorf("error %v does not carry the OS's EADDRINUSE", err)
+				}
+				if want := fmt.Sprintf("start embedded NATS server on 127.0.0.1:%d: client port is in use or cannot be bound: listen tcp ", port); !strings.HasPrefix(err.Error(), want) {
 					t.Fatalf("error %q does not start with %q", err, want)
 				}
 				return

@@ -1,0 +1,160 @@
+package control
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sagascope/sagascope/demo/contract"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// golden compares got with testdata/name, or rewrites it under -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden file (run with -update to create it): %v", err)
+	}
+	if got != string(want) {
+		t.Fatalf("output differs from %s (run with -update if the change is intended):\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+func run(t *testing.T, c *Client, args ...string) string {
+	t.Helper()
+	var out bytes.Buffer
+	if err := RunFaultCommand(ctxT(t), c, args, &out); err != nil {
+		t.Fatalf("sagascope fault %s: %v", strings.Join(args, " "), err)
+	}
+	return out.String()
+}
+
+func TestTheFaultCommandSetsListsAndClearsFaults(t *testing.T) {
+	t.Parallel()
+	d := startDemo(t)
+	d.serve(t, contract.Payment, func(c *Config) { c.Now = time.Now }) // remaining time is shown against the wall clock
+
+	out := run(t, d.client, "set", "payment", "error", "--probability", "0.3", "--duration", "30s")
+	if !regexp.MustCompile(`^set payment error for 30s\nSERVICE +KIND +PARAMETERS +REMAINING\npayment +error +probability=0\.3 +(29|30)s\n$`).MatchString(out) {
+		t.Fatalf("fault set output:\n%s", out)
+	}
+	// Flags before the positionals work too.
+	run(t, d.client, "set", "--latency", "200ms", "--jitter", "50ms", "inventory", "latency")
+	run(t, d.client, "set", "orders", "burst")
+	run(t, d.client, "set", "shipping", "crash", "--restart-after", "5s")
+	run(t, d.client, "clear", "payment", "error")
+	golden(t, "list.golden", run(t, d.client, "list"))
+
+	var reply contract.FaultReply
+	if err := json.Unmarshal([]byte(run(t, d.client, "list", "--json")), &reply); err != nil || len(reply.Faults) != 3 || reply.V != contract.Version {
+		t.Fatalf("fault list --json = %+v (%v); want a FaultReply with three faults", reply, err)
+	}
+	if err := json.Unmarshal([]byte(run(t, d.client, "set", "payment", "pause", "--json")), &reply); err != nil || len(reply.Faults) != 4 {
+		t.Fatalf("fault set --json = %+v (%v); want a FaultReply with four faults", reply, err)
+	}
+
+	if out := run(t, d.client, "reset"); out != "cleared every fault\n" {
+		t.Fatalf("fault reset output %q", out)
+	}
+	if out := run(t, d.client, "list"); out != "no faults in force\n" {
+		t.Fatalf("fault list after reset = %q", out)
+	}
+}
+
+func TestTheFaultCommandListsTheKinds(t *testing.T) {
+	t.Parallel()
+	// kinds needs no server: it documents contract.FaultKinds.
+	golden(t, "kinds.golden", run(t, nil, "kinds"))
+}
+
+func TestTheLoadCommandPrintsAndChangesTheSetting(t *testing.T) {
+	t.Parallel()
+	d := startDemo(t)
+	d.serve(t, contract.Orders)
+	load := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := RunLoadCommand(ctxT(t), d.client, args, &out); err != nil {
+			t.Fatalf("sagascope load %s: %v", strings.Join(args, " "), err)
+		}
+		return out.String()
+	}
+	if out := load(); out != "rate 0 orders/s (paused), never set\n" {
+		t.Fatalf("load before any set = %q", out)
+	}
+	if out := load("--rate", "20"); !strings.HasPrefix(out, "rate 20 orders/s, set at ") {
+		t.Fatalf("load --rate 20 = %q", out)
+	}
+	if out := load("--burst", "500"); !strings.HasPrefix(out, "rate 20 orders/s, last burst 500 orders (#1), set at ") {
+		t.Fatalf("load --burst 500 = %q", out)
+	}
+	if out := load(); !strings.HasPrefix(out, "rate 20 orders/s, last burst 500 orders (#1)") {
+		t.Fatalf("load after a burst = %q", out)
+	}
+}
+
+func TestWrongCommandLinesAreUsageErrorsOfOneLine(t *testing.T) {
+	t.Parallel()
+	// Nothing serves here: a command that reached the network would fail
+	// with ErrNoResponders instead of ErrUsage.
+	d := startDemo(t)
+	tests := []struct {
+		name string
+		load bool
+		args []string
+		want string
+	}{
+		{"fault with no command", false, nil, "say what to do"},
+		{"an unknown fault command", false, []string{"break"}, `unknown command fault "break"`},
+		{"fault set without a kind", false, []string{"set", "payment"}, "fault set needs <service> <kind>"},
+		{"fault set for an unknown service", false, []string{"set", "billing", "pause"}, `unknown service "billing"`},
+		{"fault set of an unknown kind", false, []string{"set", "payment", "meteor"}, `unknown fault kind "meteor"`},
+		{"fault set of a kind that does not apply", false, []string{"set", "payment", "burst"}, "fault burst does not apply to payment, only to orders"},
+		{"fault set with probability 1.5", false, []string{"set", "payment", "error", "--probability", "1.5"}, "probability 1.5 is not in 0..1"},
+		{"fault set with a parameter the kind ignores", false, []string{"set", "payment", "dependency_down", "--latency", "1s"}, "dependency_down does not use --latency"},
+		{"fault set with an unknown flag", false, []string{"set", "payment", "pause", "--force"}, "flag provided but not defined: -force"},
+		{"fault set with a malformed duration", false, []string{"set", "payment", "pause", "--duration", "soon"}, `invalid value "soon"`},
+		{"fault set with a negative duration", false, []string{"set", "payment", "pause", "--duration", "-1s"}, "duration -1s is not in"},
+		{"fault set with an extra argument", false, []string{"set", "payment", "pause", "now"}, `unexpected argument "now"`},
+		{"fault clear without arguments", false, []string{"clear"}, "fault clear needs <service> <kind>"},
+		{"fault list with an argument", false, []string{"list", "payment"}, `unexpected argument "payment"`},
+		{"load with an argument", true, []string{"20"}, `unexpected argument "20"`},
+		{"load with a negative rate", true, []string{"--rate", "-1"}, "--rate -1 is not in 0..100000"},
+		{"load with a zero burst only", true, []string{"--burst", "0"}, "changes nothing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			var err error
+			if tt.load {
+				err = RunLoadCommand(ctxT(t), d.client, tt.args, &out)
+			} else {
+				err = RunFaultCommand(ctxT(t), d.client, tt.args, &out)
+			}
+			if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("err = %v; want one line wrapping ErrUsage that mentions %q", err, tt.want)
+			}
+			if out.Len() > 0 {
+				t.Fatalf("printed %q on a usage error; want nothing", out.String())
+			}
+		})
+	}
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary builds sagascope once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "sagascope")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestCommandLineErrorsAreOneClearLine(t *testing.T) {
+	bin := binary(t)
+	tests := []struct {
+		name string
+		args []string
+		code int
+		says string
+	}{
+		{"an unknown command is a usage error", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{"a bad flag value is a usage error", []string{"--workers", "0"}, 2, "--workers 0 is not in 1..4096"},
+		{"an unknown service is a usage error", []string{"demo", "--services", "orders,billing"}, 2, `unknown service "billing"`},
+		{"an unreachable server fails fast", []string{"demo", "--server", "nats://127.0.0.1:1"}, 1, "no server is listening there"},
+		{"a URL that is not NATS is refused", []string{"check", "--server", "http://example.com"}, 1, "not a NATS scheme"},
+		{"a fault command without a server fails", []string{"fault", "list", "--server", "nats://127.0.0.1:1"}, 1, "no server is listening there"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, tt.args...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d; stderr: %s", code, tt.code, stderr.String())
+			}
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			if len(lines) != 1 || !strings.Contains(lines[0], tt.says) {
+				t.Fatalf("stderr is not one line saying %q:\n%s", tt.says, stderr.String())
+			}
+		})
+	}
+}
+
+// The default command runs sagas on an embedded server, and the first
+// Ctrl-C shuts it down gracefully with exit 0.
+func TestDefaultRunsSagasAndStopsCleanlyOnInterrupt(t *testing.T) {
+	bin := binary(t)
+	cmd := exec.Command(bin, "--data", t.TempDir(), "--fresh", "--load", "50")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	lines := make(chan string, 100)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	completing := regexp.MustCompile(`completed [1-9][0-9]*/s`)
+	deadline := time.After(30 * time.Second)
+	var seen []string
+wait:
+	for {
+		select {
+		case l := <-lines:
+			seen = append(seen, l)
+			if completing.MatchString(l) {
+				break wait
+			}
+		case <-deadline:
+			t.Fatalf("no sagas completed within 30s; output:\n%s\nstderr:\n%s", strings.Join(seen, "\n"), stderr.String())
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() {
+		for l := range lines {
+			seen = append(seen, l)
+		}
+		exited <- cmd.Wait()
+	}()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit: %v; stderr:\n%s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("did not stop within 30s of SIGINT; stderr:\n%s", stderr.String())
+	}
+	if last := seen[len(seen)-1]; last != "sagascope: stopped cleanly" {
+		t.Fatalf("last line %q, want a clean stop", last)
+	}
+}
