@@ -287,7 +287,10 @@ func runControl(ctx context.Context, cmd string, args []string, stdout, stderr i
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	nc, err := connect.Connect(cctx, opts, "sagascope "+cmd)
+	// The client reports permission violations itself, as one clear line;
+	// without a handler nats.go would also print them raw.
+	quiet := nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})
+	nc, err := connect.Connect(cctx, opts, "sagascope "+cmd, quiet)
 	if err != nil {
 		return err
 	}

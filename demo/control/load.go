@@ -13,6 +13,15 @@ import (
 	"github.com/sagascope/sagascope/demo/contract"
 )
 
+// maxUpdateAttempts bounds load.set's read-modify-write retries when other
+// instances write the setting at the same moment. Without the jittered
+// back-off between attempts, two instances serving a queue of bursts were
+// measured losing five conflicts in a row to each other under -race.
+const (
+	maxUpdateAttempts = 10
+	updateBackoff     = 5 * time.Millisecond
+)
+
 // setLoad applies a LoadRequest to the shared setting with a
 // read-modify-write on its revision, so concurrent requests served by
 // different instances are each applied once: every burst gets its own

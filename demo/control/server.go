@@ -47,17 +47,9 @@ const (
 // ErrInvalidConfig wraps every reason Serve refuses its Config.
 var ErrInvalidConfig = errors.New("invalid control config")
 
-const (
-	// requestTimeout bounds the bucket work of one request: micro serves an
-	// endpoint's requests one at a time, so a stuck call would stall it.
-	requestTimeout = 5 * time.Second
-	// maxUpdateAttempts bounds load.set's read-modify-write retries when
-	// other instances write the setting at the same moment. Without the
-	// jittered back-off between attempts, two instances serving a queue of
-	// bursts were measured losing five conflicts in a row to each other.
-	maxUpdateAttempts = 10
-	updateBackoff     = 5 * time.Millisecond
-)
+// requestTimeout bounds the bucket work of one request: micro serves an
+// endpoint's requests one at a time, so a stuck call would stall it.
+const requestTimeout = 5 * time.Second
 
 // Config configures Serve.
 type Config struct {
