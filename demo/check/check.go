@@ -43,9 +43,12 @@ type Options struct {
 	// Settle bounds how long Run keeps re-reading when a conservation rule
 	// fails while sagas are in flight (zero: DefaultSettle; negative: check
 	// once). A ledger operation writes the balance and the entry separately,
-	// so a read under load can fall between the two. Settle is measured on
-	// the wall clock, not on Now, because it waits for real writes.
-	// Violations that are not about conservation never cause a re-read.
+	// so a read under load can fall between the two. Sagas count as in
+	// flight when the read found some, or when any bucket was written while
+	// it read, since a saga started after the saga bucket was read is not in
+	// it. Settle is measured on the wall clock, not on Now, because it waits
+	// for real writes. Violations that are not about conservation never
+	// cause a re-read.
 	Settle time.Duration
 	// Now is the clock deadlines are judged by (nil: time.Now).
 	Now func() time.Time
@@ -184,8 +187,8 @@ func (r Report) conservationBroken() bool {
 
 // Run reads every saga, balance, entry and shipment and checks the
 // invariants (see the Rule constants). When a conservation rule fails while
-// sagas are in flight it re-reads until the rule holds or opt.Settle passes,
-// and reports the last read.
+// sagas are in flight it re-reads until the rule holds or opt.Settle passes
+// (see Options.Settle), and reports the last read.
 //
 // Run returns an error only when it cannot read: a lost connection, a
 // cancelled ctx, or no sagascope data on the server (wrapping ErrNoData).
@@ -204,7 +207,7 @@ func Run(ctx context.Context, js jetstream.JetStream, opt Options) (Report, erro
 		}
 		rep := evaluate(snap, opt.Grace, opt.Now())
 		rep.Reads = reads
-		if !rep.conservationBroken() || rep.InFlight() == 0 {
+		if !rep.conservationBroken() || (rep.InFlight() == 0 && !snap.busy) {
 			return rep, nil
 		}
 		wait := min(settlePoll, time.Until(settleBy))

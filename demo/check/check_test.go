@@ -373,4 +373,5 @@ func TestRunDoesNotCallAnUnreachableServerEmpty(t *testing.T) {
 	if err == nil || errors.Is(err, ErrNoData) {
 		t.Fatalf("err = %v, want an I/O error that does not claim the data is missing", err)
 	}
+	t.Logf("Run on an unreachable JetStream: %v", err)
 }

@@ -95,6 +95,10 @@ type snapshot struct {
 	malformed   []Violation
 	deadLetters uint64
 	streams     map[string]uint64
+	// busy is true when a bucket was written while the snapshot was read.
+	// Sagas were then in flight even if the saga read found none: one may
+	// have started after it.
+	busy bool
 }
 
 // read takes a snapshot. The saga bucket is read before the effect buckets
@@ -110,6 +114,10 @@ type snapshot struct {
 // TestRunUnderLoadReportsNoFalseViolations fails if either order is changed.
 func (st *store) read(ctx context.Context) (*snapshot, error) {
 	s := &snapshot{seed: st.seed, lateSagas: map[string]bool{}}
+	before, err := st.writeMark(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var mu sync.Mutex // guards s.malformed, appended from every reader
 	note := func(bucket string, bad []string) {
 		mu.Lock()
@@ -144,8 +152,31 @@ func (st *store) read(ctx context.Context) (*snapshot, error) {
 	if err := st.findLateSagas(ctx, s); err != nil {
 		return nil, err
 	}
+	after, err := st.writeMark(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.busy = after != before
 	slices.SortFunc(s.malformed, func(a, b Violation) int { return strings.Compare(a.Subject, b.Subject) })
 	return s, nil
+}
+
+// writeMark returns a number that grows with every write to any bucket
+// read: the sum of the last sequences of their streams.
+func (st *store) writeMark(ctx context.Context) (uint64, error) {
+	var mark uint64
+	for _, kv := range []jetstream.KeyValue{st.sagas, st.accounts, st.charges, st.stock, st.reservations, st.shipments} {
+		status, err := kv.Status(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("read status of bucket %s: %w", kv.Bucket(), err)
+		}
+		bs, ok := status.(*jetstream.KeyValueBucketStatus)
+		if !ok {
+			return 0, fmt.Errorf("read status of bucket %s: unexpected status type %T", kv.Bucket(), status)
+		}
+		mark += bs.StreamInfo().State.LastSeq
+	}
+	return mark, nil
 }
 
 // readInto reads kv into *dst in a goroutine of g and passes its
