@@ -16,6 +16,7 @@ import (
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/telemetry/sagaspan"
 )
 
 // ErrOpen is returned, wrapped, by Run when the breaker refuses a call
@@ -117,7 +118,8 @@ func New(cfg Config) *Breaker {
 // Run calls call through the breaker and returns call's error unchanged.
 // When the breaker is open, or half-open with every probe already in flight,
 // Run returns an error wrapping ErrOpen at once without calling call, and
-// counts the refusal in Status().Rejected.
+// counts the refusal in Status().Rejected and as an event on the span in
+// ctx.
 func (b *Breaker) Run(ctx context.Context, call func(context.Context) error) error {
 	called := false
 	err := b.executor.WithContext(ctx).Run(func() error {
@@ -126,7 +128,9 @@ func (b *Breaker) Run(ctx context.Context, call func(context.Context) error) err
 	})
 	if !called && errors.Is(err, ErrOpen) {
 		b.rejected.Add(1)
-		return fmt.Errorf("call %s: %w (retry in %v)", b.name, err, b.cb.RemainingDelay().Round(time.Millisecond))
+		retryIn := b.cb.RemainingDelay()
+		sagaspan.BreakerRejected(ctx, b.name, retryIn)
+		return fmt.Errorf("call %s: %w (retry in %v)", b.name, err, retryIn.Round(time.Millisecond))
 	}
 	return err
 }

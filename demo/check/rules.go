@@ -22,7 +22,7 @@ func evaluate(s *snapshot, grace time.Duration, now time.Time) Report {
 		Sagas:        map[contract.SagaStatus]int{},
 		Charges:      countEntries(s.charges),
 		Reservations: countEntries(s.reservations),
-		Shipments:    len(s.shipments),
+		Shipments:    booked(s.shipments),
 		MoneyStart:   s.seed.TotalMoney(),
 		StockStart:   s.seed.TotalStock(),
 		DeadLetters:  s.deadLetters,
@@ -196,8 +196,10 @@ func completedEffects(id string, o contract.Order, s *snapshot) []Violation {
 	}
 	check("charge", "cents", s.charges, o.Customer, o.Amount)
 	check("reservation", "units", s.reservations, o.SKU, o.Qty)
-	if !hasKey(s.shipments, id) {
+	if sh, ok := s.shipments[id]; !ok {
 		add("no shipment")
+	} else if sh.Status == contract.ShipmentVoided {
+		add("shipment is cancelled; want scheduled")
 	}
 	return out
 }
@@ -214,7 +216,7 @@ func cancelledEffects(id string, s *snapshot) []Violation {
 	if e, ok := s.reservations[id]; ok && e.Status == contract.EntryApplied {
 		add("reservation of %d units of %s is still applied; want reverted or voided", e.Amount, e.Key)
 	}
-	if sh, ok := s.shipments[id]; ok {
+	if sh, ok := s.shipments[id]; ok && sh.Status != contract.ShipmentVoided {
 		add("shipment %q by %q exists; a cancelled order ships nothing", sh.Tracking, sh.Carrier)
 	}
 	return out
@@ -235,8 +237,8 @@ func orphans(s *snapshot) []Violation {
 			byID[id] = append(byID[id], fmt.Sprintf("applied reservation of %d units of %s", e.Amount, e.Key))
 		}
 	}
-	for id := range s.shipments {
-		if !exists(id) {
+	for id, sh := range s.shipments {
+		if sh.Status != contract.ShipmentVoided && !exists(id) {
 			byID[id] = append(byID[id], "shipment")
 		}
 	}
@@ -259,4 +261,16 @@ func parkedWarning(ids []string) string {
 		w += fmt.Sprintf(" and %d more", more)
 	}
 	return w
+}
+
+// booked counts shipments that ship something; cancelled ones are
+// tombstones left so a late schedule command is refused.
+func booked(shipments map[string]contract.Shipment) int {
+	n := 0
+	for _, sh := range shipments {
+		if sh.Status != contract.ShipmentVoided {
+			n++
+		}
+	}
+	return n
 }

@@ -30,6 +30,10 @@ type Table struct {
 	now    func() time.Time
 	faults atomic.Pointer[map[contract.FaultKind]contract.Fault]
 
+	// fired counts the faults that fired, by kind; the map is built once
+	// and only read, so counting is lock-free.
+	fired map[contract.FaultKind]*atomic.Uint64
+
 	mu        sync.Mutex
 	listeners []func(contract.Fault, bool)
 }
@@ -39,9 +43,31 @@ func NewTable(svc contract.Service, now func() time.Time) *Table {
 	if now == nil {
 		now = time.Now
 	}
-	t := &Table{svc: svc, now: now}
+	t := &Table{svc: svc, now: now, fired: map[contract.FaultKind]*atomic.Uint64{}}
+	for _, k := range contract.FaultKinds {
+		t.fired[k.Kind] = new(atomic.Uint64)
+	}
 	t.faults.Store(&map[contract.FaultKind]contract.Fault{})
 	return t
+}
+
+// Fired counts one firing of a fault of kind k: a call failed or slowed, a
+// message duplicated or poisoned, a crash or pause obeyed. Whoever applies
+// a fault calls it; Roll does for the faults it decides.
+func (t *Table) Fired(k contract.FaultKind) {
+	if c := t.fired[k]; c != nil {
+		c.Add(1)
+	}
+}
+
+// Injected returns how often each kind of fault has fired since the table
+// was made, for metrics.
+func (t *Table) Injected() map[contract.FaultKind]uint64 {
+	out := make(map[contract.FaultKind]uint64, len(t.fired))
+	for k, c := range t.fired {
+		out[k] = c.Load()
+	}
+	return out
 }
 
 // Active returns the fault of kind k in force now, if any.
@@ -54,10 +80,14 @@ func (t *Table) Active(k contract.FaultKind) (contract.Fault, bool) {
 }
 
 // Roll reports whether a fault of kind k is in force and its probability
-// came up for this call.
+// came up for this call, and counts it fired if so.
 func (t *Table) Roll(k contract.FaultKind) bool {
 	f, ok := t.Active(k)
-	return ok && rand.Float64() < f.Probability
+	if ok && rand.Float64() < f.Probability {
+		t.Fired(k)
+		return true
+	}
+	return false
 }
 
 // List returns the faults in force now.

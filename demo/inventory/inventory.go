@@ -14,6 +14,7 @@ import (
 	"github.com/sagascope/sagascope/demo/ledgerstep"
 	"github.com/sagascope/sagascope/demo/service"
 	"github.com/sagascope/sagascope/demo/sim"
+	"github.com/sagascope/sagascope/telemetry/sagaspan"
 )
 
 // Config sizes the simulated database.
@@ -57,7 +58,7 @@ func (s *Service) Bind(ctx context.Context, env service.Env) (service.Binding, e
 		RejectReason: sim.ReasonOutOfStock, Faults: env.Faults,
 	})
 	h := ledgerstep.New(ledgerstep.Config{
-		Types: Types, Ledger: ledger.New(stock, reservations, env.Now), Guard: db.Query,
+		Types: Types, Ledger: ledger.New(stock, reservations, env.Now), Guard: sagaspan.WrapGuard("inventory-db", db.Query),
 		JetStream: env.JS, Counters: env.Counters, Now: env.Now,
 	})
 	return service.Binding{

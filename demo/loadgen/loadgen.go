@@ -23,6 +23,7 @@ import (
 
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/topology"
+	"github.com/sagascope/sagascope/telemetry/sagaspan"
 )
 
 // Config configures a Generator.
@@ -34,6 +35,9 @@ type Config struct {
 	// MaxInFlight bounds unacknowledged publishes (default 1024).
 	MaxInFlight int
 	Log         *slog.Logger
+	// Tracer roots a trace at every placed order: the saga's spans in every
+	// service descend from it. Nil traces nothing.
+	Tracer *sagaspan.Tracer
 }
 
 // Faults is the part of the fault table the generator reads.
@@ -48,7 +52,7 @@ type Generator struct {
 	placed  atomic.Uint64
 	failed  atomic.Uint64
 	limiter *rate.Limiter
-	faults  Faults
+	faults  atomic.Value // Faults: set by Run, read by Status on the status goroutine
 }
 
 // New returns a generator; Run starts it.
@@ -72,8 +76,8 @@ func (g *Generator) Status() *contract.LoadStatus {
 func (g *Generator) Rate() float64 { return math.Float64frombits(g.rate.Load()) }
 
 func (g *Generator) effective(r float64) float64 {
-	if g.faults != nil {
-		if f, ok := g.faults.Active(contract.FaultBurst); ok && f.Multiplier > 0 {
+	if faults, _ := g.faults.Load().(Faults); faults != nil {
+		if f, ok := faults.Active(contract.FaultBurst); ok && f.Multiplier > 0 {
 			return r * f.Multiplier
 		}
 	}
@@ -82,7 +86,9 @@ func (g *Generator) effective(r float64) float64 {
 
 // Run places orders until ctx ends. faults may be nil.
 func (g *Generator) Run(ctx context.Context, js jetstream.JetStream, faults Faults) error {
-	g.faults = faults
+	if faults != nil {
+		g.faults.Store(faults)
+	}
 	control, err := js.KeyValue(ctx, contract.ControlBucket)
 	if err != nil {
 		return fmt.Errorf("load generator: open %s: %w", contract.ControlBucket, err)
@@ -101,7 +107,7 @@ func (g *Generator) Run(ctx context.Context, js jetstream.JetStream, faults Faul
 	}
 	defer func() { _ = w.Stop() }()
 
-	pub := &publisher{js: js, inflight: make(chan struct{}, g.cfg.MaxInFlight), g: g}
+	pub := &publisher{js: js, inflight: make(chan struct{}, g.cfg.MaxInFlight), g: g, tracer: g.cfg.Tracer}
 	defer pub.wait()
 
 	var lastBurst uint64
@@ -174,6 +180,7 @@ type publisher struct {
 	inflight chan struct{}
 	wg       sync.WaitGroup
 	g        *Generator
+	tracer   *sagaspan.Tracer
 }
 
 func (p *publisher) place(ctx context.Context, seed contract.Seed) error {
@@ -192,8 +199,11 @@ func (p *publisher) place(ctx context.Context, seed contract.Seed) error {
 	msg.Data = data
 	msg.Header.Set(contract.MsgIDHeader, env.ID)
 	msg.Header.Set(contract.SagaHeader, env.SagaID)
+	// The root span of the saga's trace; it ends when the stream acks.
+	_, span := p.tracer.Publish(ctx, msg)
 	fut, err := p.js.PublishMsgAsync(msg)
 	if err != nil {
+		sagaspan.End(span, err)
 		<-p.inflight
 		p.g.failed.Add(1)
 		return nil
@@ -203,9 +213,11 @@ func (p *publisher) place(ctx context.Context, seed contract.Seed) error {
 		defer p.wg.Done()
 		defer func() { <-p.inflight }()
 		select {
-		case <-fut.Ok():
+		case ack := <-fut.Ok():
+			sagaspan.Published(span, ack, nil)
 			p.g.placed.Add(1)
-		case <-fut.Err():
+		case err := <-fut.Err():
+			sagaspan.End(span, err)
 			p.g.failed.Add(1)
 		}
 	}()

@@ -21,6 +21,7 @@ import (
 	"github.com/sagascope/sagascope/demo/loadgen"
 	"github.com/sagascope/sagascope/demo/service"
 	"github.com/sagascope/sagascope/demo/worker"
+	"github.com/sagascope/sagascope/telemetry/sagaspan"
 )
 
 // Config tunes the orchestrator.
@@ -81,7 +82,9 @@ func (s *Service) Bind(ctx context.Context, env service.Env) (service.Binding, e
 	b := service.Binding{Routes: routes}
 	var gen *loadgen.Generator
 	if s.cfg.Load != nil {
-		gen = loadgen.New(*s.cfg.Load)
+		lc := *s.cfg.Load
+		lc.Tracer = env.Tracer // each placed order roots its saga's trace
+		gen = loadgen.New(lc)
 		b.Load = gen.Status
 	}
 	b.Background = func(ctx context.Context) error {
@@ -173,6 +176,7 @@ func (o *orchestrator) follow(ctx context.Context, d worker.Delivery) error {
 			}
 			return fmt.Errorf("update saga %s: %w", next.ID, err)
 		}
+		o.observe(ctx, *cur, next, true)
 		return o.send(ctx, next, &d.Env)
 	}
 	return fmt.Errorf("update saga %s: %d conflicting writes in a row", d.Env.SagaID, maxConflicts)
@@ -271,14 +275,47 @@ func (o *orchestrator) expire(ctx context.Context, id string) error {
 		o.track(*cur) // another instance moved it on
 		return nil
 	}
+	// The saga's own trace context is not stored, so what a timeout sends
+	// starts a trace of its own, named after the saga.
+	ctx, span := o.env.Tracer.Internal(ctx, "saga timeout", sagaspan.SagaIDKey.String(id))
+	err = o.timeOut(ctx, id, *cur, next, rev)
+	sagaspan.End(span, err)
+	return err
+}
+
+func (o *orchestrator) timeOut(ctx context.Context, id string, cur, next contract.Saga, rev uint64) error {
 	if _, err := o.sagas.Update(ctx, id, mustJSON(next), rev); err != nil {
 		if conflict(err) {
 			return nil // moved on meanwhile; the next sweep looks again
 		}
 		return fmt.Errorf("update saga %s: %w", id, err)
 	}
-	o.log.Info("saga step timed out", "saga_id", id, "status", next.Status, "reason", next.Reason)
+	o.observe(ctx, cur, next, false)
+	o.log.InfoContext(ctx, "saga step timed out", "saga_id", id, "status", next.Status, "reason", next.Reason)
 	return o.send(ctx, next, nil)
+}
+
+// observe records what moving a saga from cur to next says: when answered
+// (an event moved it, not a timeout), the step or compensation answered,
+// after the time since its command was sent; and the saga's end, after the
+// time since its order was placed.
+func (o *orchestrator) observe(ctx context.Context, cur, next contract.Saga, answered bool) {
+	m := o.env.Metrics
+	if m == nil {
+		return
+	}
+	for step, was := range cur.Steps {
+		if !answered {
+			break
+		}
+		now := next.Steps[step]
+		if now != was && (was == contract.StepPending || was == contract.StepCompensating) && now != contract.StepCompensating {
+			m.StepAnswered(ctx, step, now, next.Updated.Sub(cur.Updated))
+		}
+	}
+	if next.Status.Final() && !cur.Status.Final() {
+		m.SagaEnded(ctx, next.Status, next.Updated.Sub(next.Started))
+	}
 }
 
 func (o *orchestrator) forget(id string) {

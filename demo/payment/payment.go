@@ -14,6 +14,7 @@ import (
 	"github.com/sagascope/sagascope/demo/ledgerstep"
 	"github.com/sagascope/sagascope/demo/service"
 	"github.com/sagascope/sagascope/demo/sim"
+	"github.com/sagascope/sagascope/telemetry/sagaspan"
 )
 
 // Config tunes the simulated gateway and its breaker.
@@ -60,10 +61,11 @@ func (s *Service) Bind(ctx context.Context, env service.Env) (service.Binding, e
 	bcfg.Name = "gateway"
 	bcfg.IsFailure = sim.IsFailure
 	br := breaker.New(bcfg)
+	call := sagaspan.Wrap("gateway", gateway.Call)
 	h := ledgerstep.New(ledgerstep.Config{
 		Types: Types, Ledger: ledger.New(accounts, charges, env.Now),
 		Guard: func(ctx context.Context, fn func(context.Context) error) error {
-			if err := br.Run(ctx, gateway.Call); err != nil {
+			if err := br.Run(ctx, call); err != nil {
 				return err
 			}
 			return fn(ctx)

@@ -23,6 +23,9 @@ import (
 	"github.com/sagascope/sagascope/demo/fault"
 	"github.com/sagascope/sagascope/demo/topology"
 	"github.com/sagascope/sagascope/demo/worker"
+	"github.com/sagascope/sagascope/telemetry"
+	"github.com/sagascope/sagascope/telemetry/metrics"
+	"github.com/sagascope/sagascope/telemetry/sagaspan"
 )
 
 // Route is how one durable consumer's messages are handled.
@@ -39,6 +42,13 @@ type Env struct {
 	Counters *worker.Counters
 	Log      *slog.Logger
 	Now      func() time.Time
+	// Tracer makes spans that are not about a handled message (the load
+	// generator's orders, the sweeper's timeouts); nil when tracing is off.
+	// Handlers need not use it: the context they get holds their span.
+	Tracer *sagaspan.Tracer
+	// Metrics records the service's own metrics (saga outcomes and
+	// latencies); nil records nothing.
+	Metrics *metrics.Instance
 }
 
 // Binding is what a service contributes to its instance.
@@ -76,7 +86,14 @@ type Config struct {
 	StatusEvery time.Duration
 	Log         *slog.Logger
 	Now         func() time.Time
+	// Telemetry traces, ships logs and records metrics for every life of
+	// the instance, and adds its readiness to the process's; nil: none.
+	Telemetry *telemetry.Telemetry
 }
+
+// crashGrace is how long a crashing instance lets its control replies go
+// out before it drops its connection.
+const crashGrace = 200 * time.Millisecond
 
 // Instance is one running service instance.
 type Instance struct {
@@ -89,6 +106,7 @@ type Instance struct {
 
 	state atomic.Value // string: contract.State*
 	ready atomic.Bool
+	conn  atomic.Pointer[nats.Conn] // of the current life
 
 	mu      sync.Mutex
 	pools   []*worker.Pool
@@ -123,8 +141,12 @@ func New(cfg Config) *Instance {
 }
 
 // Ready reports whether the instance is connected and consuming (for a
-// readiness probe): false while crashed, reconnecting or draining.
-func (in *Instance) Ready() bool { return in.ready.Load() }
+// readiness probe): false while crashed, disconnected or reconnecting, or
+// draining.
+func (in *Instance) Ready() bool {
+	nc := in.conn.Load()
+	return in.ready.Load() && nc != nil && nc.IsConnected()
+}
 
 // Faults is the instance's fault table.
 func (in *Instance) Faults() *fault.Table { return in.faults }
@@ -135,6 +157,7 @@ func (in *Instance) Faults() *fault.Table { return in.faults }
 // start again after the fault's RestartAfter.
 func (in *Instance) Run(ctx context.Context) error {
 	in.faults.OnChange(in.onFault)
+	defer in.cfg.Telemetry.Watch(string(in.svc)+"/"+in.cfg.Instance, in.Ready)()
 	for {
 		crash, err := in.runOnce(ctx)
 		if err != nil {
@@ -163,6 +186,7 @@ func (in *Instance) runOnce(ctx context.Context) (*contract.Fault, error) {
 	}
 	closeConn := sync.OnceFunc(func() { nc.Close() })
 	defer closeConn()
+	in.conn.Store(nc)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("%s: jetstream: %w", in.svc, err)
@@ -174,11 +198,30 @@ func (in *Instance) runOnce(ctx context.Context) (*contract.Fault, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: open control bucket (run topology first): %w", in.svc, err)
 	}
-	watchDone, err := fault.Watch(life, controlKV, in.faults, in.log)
+	// Telemetry of this life: it ends (flushing spans) before the
+	// connection it publishes on, on every path out.
+	tel, err := in.cfg.Telemetry.Begin(life, telemetry.InstanceConfig{
+		Service: in.svc, Instance: in.cfg.Instance, Version: in.cfg.Version,
+		Conn: nc, JetStream: js, Log: in.log,
+		Metrics: metrics.Source{Status: in.Status, Injected: in.faults.Injected},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", in.svc, err)
 	}
-	env := Env{NC: nc, JS: js, Faults: in.faults, Counters: &in.count, Log: in.log, Now: in.cfg.Now}
+	endTelemetry := sync.OnceFunc(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(ctx); err != nil {
+			in.log.Warn("shut down telemetry", "error", err)
+		}
+	})
+	defer endTelemetry()
+	log := tel.Log
+	watchDone, err := fault.Watch(life, controlKV, in.faults, log)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", in.svc, err)
+	}
+	env := Env{NC: nc, JS: js, Faults: in.faults, Counters: &in.count, Log: log, Now: in.cfg.Now, Tracer: tel.Tracer, Metrics: tel.Metrics}
 	binding, err := in.cfg.Service.Bind(life, env)
 	if err != nil {
 		endLife()
@@ -203,7 +246,8 @@ func (in *Instance) runOnce(ctx context.Context) (*contract.Fault, error) {
 			Service: in.svc, Stream: c.Stream, Consumer: cons, JetStream: js,
 			Workers: in.cfg.Workers, Handler: route.Handle, GiveUp: route.GiveUp,
 			MaxDeliver: c.Config.MaxDeliver, AckWait: c.Config.AckWait,
-			Counters: &in.count, Faults: in.faults, Log: in.log,
+			Counters: &in.count, Faults: in.faults, Log: log,
+			Tracer: tel.Tracer, Metrics: tel.Metrics,
 		})
 		if err != nil {
 			endLife()
@@ -236,21 +280,21 @@ func (in *Instance) runOnce(ctx context.Context) (*contract.Fault, error) {
 	for _, p := range pools {
 		running.Go(func() {
 			if err := p.Run(consume); err != nil {
-				in.log.Error("worker pool stopped", "error", err)
+				log.Error("worker pool stopped", "error", err)
 			}
 		})
 	}
 	if binding.Background != nil {
 		running.Go(func() {
 			if err := binding.Background(consume); err != nil && !errors.Is(err, context.Canceled) {
-				in.log.Error("background loop stopped", "error", err)
+				log.Error("background loop stopped", "error", err)
 			}
 		})
 	}
 	var feed sync.WaitGroup
 	feed.Go(func() { in.publishStatus(life, nc) })
 	in.ready.Store(true)
-	in.log.Info("started", "consumers", len(pools), "workers", in.cfg.Workers)
+	log.Info("started", "consumers", len(pools), "workers", in.cfg.Workers)
 
 	var crash *contract.Fault
 	select {
@@ -265,16 +309,25 @@ func (in *Instance) runOnce(ctx context.Context) (*contract.Fault, error) {
 		endLife()
 		feed.Wait()
 		<-watchDone
+		log.Info("stopped")
+		endTelemetry() // flush spans while the connection is up
 		if err := drain(nc); err != nil {
 			in.log.Warn("drain connection", "error", err)
 		}
-		in.log.Info("stopped")
 		return nil, nil
 	case f := <-in.crash:
 		crash = &f
 	}
-	// Crash: drop the connection first so nothing in hand is acked.
+	// Crash. The control request that set this fault may still be
+	// answering (its handler wrote the fault and the watch delivered it
+	// here at once): let its reply go out, then drop the connection so
+	// nothing else in hand is acked. The spans not yet exported are lost
+	// with it, as in a real crash.
 	in.ready.Store(false)
+	in.faults.Fired(contract.FaultCrash)
+	stopControl()
+	time.Sleep(crashGrace)
+	_ = nc.FlushTimeout(crashGrace)
 	closeConn()
 	stopConsuming()
 	endLife()
@@ -341,13 +394,17 @@ func (in *Instance) pause(f contract.Fault, active bool) {
 	}
 	stream, durable := contract.StreamName(in.svc), contract.CommandConsumer(in.svc)
 	if active {
+		in.faults.Fired(contract.FaultPause)
 		until := f.Expires
 		if until.IsZero() {
 			until = in.cfg.Now().Add(contract.MaxFaultDuration)
 		}
 		_, err = js.PauseConsumer(ctx, stream, durable, until)
 	} else {
-		_, err = js.ResumeConsumer(ctx, stream, durable)
+		// Resume by pausing until a moment from now: the server wakes a
+		// consumer whose pause expires, but not one resumed explicitly,
+		// which waited for the next heartbeat (measured: 11.5 s idle).
+		_, err = js.PauseConsumer(ctx, stream, durable, in.cfg.Now().Add(100*time.Millisecond))
 	}
 	if err != nil {
 		in.log.Warn("pause/resume consumer", "active", active, "error", err)

@@ -17,6 +17,7 @@ import (
 	"github.com/sagascope/sagascope/demo/service"
 	"github.com/sagascope/sagascope/demo/sim"
 	"github.com/sagascope/sagascope/demo/worker"
+	"github.com/sagascope/sagascope/telemetry/sagaspan"
 )
 
 // Config tunes the simulated carrier and its breaker.
@@ -43,12 +44,13 @@ func (s *Service) Bind(ctx context.Context, env service.Env) (service.Binding, e
 	bcfg := s.cfg.Breaker
 	bcfg.Name = "carrier"
 	bcfg.IsFailure = sim.IsFailure
+	carrier := sim.NewDependency(sim.DependencyConfig{
+		Name: "carrier", Latency: s.cfg.CarrierLatency, Jitter: s.cfg.CarrierJitter,
+		RejectReason: sim.ReasonNoCarrier, Faults: env.Faults,
+	})
 	h := &handler{
 		shipments: kv, env: env, breaker: breaker.New(bcfg),
-		carrier: sim.NewDependency(sim.DependencyConfig{
-			Name: "carrier", Latency: s.cfg.CarrierLatency, Jitter: s.cfg.CarrierJitter,
-			RejectReason: sim.ReasonNoCarrier, Faults: env.Faults,
-		}),
+		carrier: carrier, callCarrier: sagaspan.Wrap("carrier", carrier.Call),
 	}
 	return service.Binding{
 		Routes:   map[string]service.Route{contract.CommandConsumer(contract.Shipping): {Handle: h.handle, GiveUp: h.giveUp}},
@@ -57,10 +59,11 @@ func (s *Service) Bind(ctx context.Context, env service.Env) (service.Binding, e
 }
 
 type handler struct {
-	shipments jetstream.KeyValue
-	carrier   *sim.Dependency
-	breaker   *breaker.Breaker
-	env       service.Env
+	shipments   jetstream.KeyValue
+	carrier     *sim.Dependency
+	callCarrier func(context.Context) error // carrier.Call in a client span
+	breaker     *breaker.Breaker
+	env         service.Env
 }
 
 func (h *handler) handle(ctx context.Context, d worker.Delivery) error {
@@ -93,7 +96,7 @@ func (h *handler) schedule(ctx context.Context, d worker.Delivery) error {
 		h.env.Counters.Duplicates.Add(1)
 		return h.replay(ctx, d, *existing)
 	}
-	err = h.breaker.Run(ctx, h.carrier.Call)
+	err = h.breaker.Run(ctx, h.callCarrier)
 	var rejected *sim.RejectedError
 	switch {
 	case errors.As(err, &rejected):

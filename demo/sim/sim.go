@@ -46,17 +46,32 @@ type Faults interface {
 	Active(kind contract.FaultKind) (contract.Fault, bool)
 }
 
+// Firing is implemented by fault tables that count the faults that fire
+// (fault.Table does, for metrics). A Faults that also implements it is told
+// of every latency, outage, error and rejection a call suffers.
+type Firing interface {
+	Fired(kind contract.FaultKind)
+}
+
 // injector applies the faults in force to a call; newInjector builds it.
 type injector struct {
 	faults Faults
 	rand   func() float64
+	firing Firing // nil: not counted
 }
 
 func newInjector(f Faults, r func() float64) injector {
 	if r == nil {
 		r = rand.Float64
 	}
-	return injector{faults: f, rand: r}
+	firing, _ := f.(Firing)
+	return injector{faults: f, rand: r, firing: firing}
+}
+
+func (in injector) fired(kind contract.FaultKind) {
+	if in.firing != nil {
+		in.firing.Fired(kind)
+	}
 }
 
 func (in injector) active(kind contract.FaultKind) (contract.Fault, bool) {
@@ -73,6 +88,7 @@ func (in injector) latency() time.Duration {
 	if !ok {
 		return 0
 	}
+	in.fired(contract.FaultLatency)
 	return f.Latency + time.Duration(in.rand()*float64(f.Jitter))
 }
 
@@ -80,7 +96,11 @@ func (in injector) latency() time.Duration {
 func (in injector) hit(kind contract.FaultKind) bool {
 	f, ok := in.active(kind)
 	// rand is in [0, 1): probability 1 always fires, 0 never does.
-	return ok && in.rand() < f.Probability
+	if ok && in.rand() < f.Probability {
+		in.fired(kind)
+		return true
+	}
+	return false
 }
 
 // outcome is the failure the faults impose on a call that has taken its
@@ -90,6 +110,7 @@ func (in injector) hit(kind contract.FaultKind) bool {
 // dependency that is not answering cannot say no.
 func (in injector) outcome(rejectReason string) error {
 	if _, down := in.active(contract.FaultDependencyDown); down {
+		in.fired(contract.FaultDependencyDown)
 		return errDown
 	}
 	if in.hit(contract.FaultError) {

@@ -63,7 +63,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error
 	}
 }
 
-// ctx is a context for one request of the test.
+// requestCtx bounds one request of the test; it ends with the test.
 func requestCtx(t *testing.T) context.Context {
 	t.Helper()
 	c, cancel := context.WithTimeout(t.Context(), quickly)
@@ -84,7 +84,7 @@ func sagas(t *testing.T, js jetstream.JetStream) map[string]contract.Saga {
 	if err != nil {
 		t.Fatalf("read %s: %v", contract.SagaBucket, err)
 	}
-	defer func() { _ = w.Stop() }()
+	defer stopWatch(w)
 	out := map[string]contract.Saga{}
 	for {
 		select {
@@ -102,6 +102,25 @@ func sagas(t *testing.T, js jetstream.JetStream) map[string]contract.Saga {
 				t.Fatalf("decode saga %s: %v", e.Key(), err)
 			}
 			out[e.Key()] = s
+		}
+	}
+}
+
+// stopWatch stops a KV watcher and reads what it still delivers until the
+// library closes its channel: under load, values keep arriving, and the
+// watcher's delivery goroutine blocks on a full channel nobody reads.
+func stopWatch(w jetstream.KeyWatcher) {
+	_ = w.Stop()
+	timeout := time.NewTimer(5 * time.Second)
+	defer timeout.Stop()
+	for {
+		select {
+		case _, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+		case <-timeout.C:
+			return
 		}
 	}
 }
@@ -161,6 +180,22 @@ func (r *rig) setLoad(t *testing.T, rate float64) {
 // every saga is final. It returns the sagas.
 func (r *rig) settle(t *testing.T) map[string]contract.Saga {
 	t.Helper()
+	r.stopLoad(t)
+	var all map[string]contract.Saga
+	waitFor(t, eventually, "every consumer drained and every saga final", func() error {
+		if err := r.consumersIdle(t); err != nil {
+			return err
+		}
+		all = sagas(t, r.js)
+		return allFinal(all)
+	})
+	return all
+}
+
+// stopLoad sets the load to 0 and waits until the generator has stopped
+// placing orders.
+func (r *rig) stopLoad(t *testing.T) {
+	t.Helper()
 	r.setLoad(t, 0)
 	// Two statuses in a row at rate 0 with the same count placed: the
 	// generator has seen the setting and its last publishes are acked.
@@ -173,15 +208,6 @@ func (r *rig) settle(t *testing.T) map[string]contract.Saga {
 		last = s.Load
 		return stopped
 	})
-	var all map[string]contract.Saga
-	waitFor(t, eventually, "every consumer drained and every saga final", func() error {
-		if err := r.consumersIdle(t); err != nil {
-			return err
-		}
-		all = sagas(t, r.js)
-		return allFinal(all)
-	})
-	return all
 }
 
 // consumersIdle says which durable consumer still has messages to deliver
@@ -189,10 +215,20 @@ func (r *rig) settle(t *testing.T) map[string]contract.Saga {
 func (r *rig) consumersIdle(t *testing.T) error {
 	t.Helper()
 	for _, c := range topology.Consumers(r.cfg.Topology) {
-		info := r.consumerInfo(t, c.Stream, c.Config.Durable)
-		if info.NumPending > 0 || info.NumAckPending > 0 || info.Paused {
-			return fmt.Errorf("consumer %s has %d pending, %d awaiting ack, paused %v", c.Config.Durable, info.NumPending, info.NumAckPending, info.Paused)
+		if err := r.consumerIdle(t, c.Stream, c.Config.Durable); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// consumerIdle says what one consumer still has to deliver or to be acked,
+// or nil when it has nothing.
+func (r *rig) consumerIdle(t *testing.T, stream, durable string) error {
+	t.Helper()
+	info := r.consumerInfo(t, stream, durable)
+	if info.NumPending > 0 || info.NumAckPending > 0 || info.Paused {
+		return fmt.Errorf("consumer %s has %d pending, %d awaiting ack, paused %v", durable, info.NumPending, info.NumAckPending, info.Paused)
 	}
 	return nil
 }
@@ -233,12 +269,20 @@ func (r *rig) mustCheck(t *testing.T) check.Report {
 func (r *rig) setFault(t *testing.T, f contract.Fault) {
 	t.Helper()
 	mark := r.feed.mark()
-	if _, err := r.ctl.SetFault(requestCtx(t), f); err != nil {
-		t.Fatalf("set fault %s on %s: %v", f.Kind, f.Service, err)
-	}
+	r.injectFault(t, f)
 	r.feed.wait(t, mark, quickly, fmt.Sprintf("%s reports fault %s", f.Service, f.Kind), func(s contract.Status) bool {
 		return s.Service == f.Service && hasFault(s, f.Kind)
 	})
+}
+
+// injectFault sets f through the control API without waiting for its
+// service: for a service that is not running, which applies it when it
+// starts.
+func (r *rig) injectFault(t *testing.T, f contract.Fault) {
+	t.Helper()
+	if _, err := r.ctl.SetFault(requestCtx(t), f); err != nil {
+		t.Fatalf("set fault %s on %s: %v", f.Kind, f.Service, err)
+	}
 }
 
 // clearFault clears a fault through the control API and waits until its
@@ -381,4 +425,45 @@ func connID(t *testing.T, srv *embedded.Server, name string) uint64 {
 		}
 	}
 	return 0
+}
+
+// waitRunning waits until an instance of each of svcs reports running in a
+// status received after mark: it is consuming and serves the control API.
+func (r *rig) waitRunning(t *testing.T, mark int, svcs ...contract.Service) {
+	t.Helper()
+	for _, svc := range svcs {
+		r.feed.wait(t, mark, quickly, string(svc)+" is running", func(s contract.Status) bool {
+			return s.Service == svc && s.State == contract.StateRunning
+		})
+	}
+}
+
+// startService runs svc's instance on its own, beside the rig's system, as
+// another process would, and waits until it is running. The returned stop
+// shuts it down gracefully and returns what its run returned; the test's
+// cleanup stops it too if the test did not.
+func (r *rig) startService(t *testing.T, svc contract.Service) (stop func() error) {
+	t.Helper()
+	cfg := r.cfg
+	cfg.Services = []contract.Service{svc}
+	mark := r.feed.mark()
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- system.RunInstances(runCtx, system.Instances(cfg)) }()
+	stop = sync.OnceValue(func() error {
+		cancel()
+		return <-done
+	})
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("%s: %v", svc, err)
+		}
+	})
+	r.waitRunning(t, mark, svc)
+	return stop
+}
+
+// without is every service but svc, for a rig that runs svc separately.
+func without(svc contract.Service) []contract.Service {
+	return slices.DeleteFunc(slices.Clone(contract.Services), func(s contract.Service) bool { return s == svc })
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/sagascope/sagascope/demo/service"
 	"github.com/sagascope/sagascope/demo/shipping"
 	"github.com/sagascope/sagascope/demo/topology"
+	"github.com/sagascope/sagascope/telemetry"
 )
 
 // Config configures the demo system.
@@ -45,6 +46,9 @@ type Config struct {
 	Shipping  shipping.Config
 	Version   string
 	Log       *slog.Logger
+	// Telemetry, when set, traces every saga, ships logs, records metrics
+	// and reports each instance's readiness; nil runs without any.
+	Telemetry *telemetry.Telemetry
 }
 
 // DefaultDependencies are the simulated dependencies' latencies for a demo
@@ -103,6 +107,7 @@ func Instances(cfg Config) []*service.Instance {
 			out = append(out, service.New(service.Config{
 				Service: svc, Connect: cfg.Connect, Instance: InstanceID(),
 				Version: cfg.Version, Workers: cfg.Workers, Topology: cfg.Topology, Log: cfg.Log,
+				Telemetry: cfg.Telemetry,
 			}))
 		}
 	}

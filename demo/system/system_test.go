@@ -2,17 +2,16 @@ package system_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/control"
 	"github.com/sagascope/sagascope/demo/loadgen"
 	"github.com/sagascope/sagascope/demo/natstest"
 	"github.com/sagascope/sagascope/demo/system"
@@ -22,8 +21,10 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // demo runs the whole system against a fresh embedded server until the test
-// ends, and returns a JetStream context on it.
-func demo(t *testing.T, load float64, tune func(*system.Config)) (jetstream.JetStream, *nats.Conn) {
+// ends, placing load orders per second, and returns it with a test
+// connection, a control client and the status feed. tune, if set, changes
+// the configuration before anything starts.
+func demo(t *testing.T, load float64, tune func(*system.Config)) *rig {
 	t.Helper()
 	srv := natstest.Server(t)
 	url := srv.ClientURL()
@@ -39,8 +40,14 @@ func demo(t *testing.T, load float64, tune func(*system.Config)) (jetstream.JetS
 	if tune != nil {
 		tune(&cfg)
 	}
+	// The test's connection and status feed start first, so they are
+	// cleaned up last, after the system has stopped.
+	nc := natstest.Connect(t, url)
+	r := &rig{srv: srv, cfg: cfg, nc: nc, js: natstest.JetStream(t, nc), ctl: control.NewClient(nc), feed: followStatus(t, nc)}
+
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := system.Prepare(ctx, cfg); err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
@@ -51,60 +58,25 @@ func demo(t *testing.T, load float64, tune func(*system.Config)) (jetstream.JetS
 			t.Errorf("system: %v", err)
 		}
 	})
-	nc := natstest.Connect(t, url)
-	return natstest.JetStream(t, nc), nc
-}
-
-// sagaCounts reads every saga and counts them by status.
-func sagaCounts(t *testing.T, js jetstream.JetStream) map[contract.SagaStatus]int {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	kv, err := js.KeyValue(ctx, contract.SagaBucket)
-	if err != nil {
-		t.Fatal(err)
+	svcs := cfg.Services
+	if len(svcs) == 0 {
+		svcs = contract.Services
 	}
-	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
-	counts := map[contract.SagaStatus]int{}
-	for e := range w.Updates() {
-		if e == nil {
-			break
-		}
-		var s contract.Saga
-		if err := json.Unmarshal(e.Value(), &s); err != nil {
-			t.Fatal(err)
-		}
-		counts[s.Status]++
-	}
-	return counts
+	r.waitRunning(t, 0, svcs...)
+	return r
 }
 
 func TestSagasCompleteUnderLoad(t *testing.T) {
-	js, _ := demo(t, 100, nil)
-	time.Sleep(2 * time.Second)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c := sagaCounts(t, js)
-		inFlight := 0
-		for st, n := range c {
-			if !st.Final() {
-				inFlight += n
-			}
-		}
-		if c[contract.SagaCompleted] >= 100 {
-			t.Logf("sagas: %v", c)
-			if c[contract.SagaCancelled] != 0 || c[contract.SagaCompensationFailed] != 0 {
-				t.Fatalf("without faults no saga should be cancelled: %v", c)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sagas did not complete: %v", c)
-		}
-		time.Sleep(200 * time.Millisecond)
+	r := demo(t, 100, nil)
+	r.waitCompleted(t, 100, "100 sagas complete under load")
+	all := r.settle(t)
+	c := countByStatus(all)
+	t.Logf("sagas: %v", c)
+	if c[contract.SagaCancelled] != 0 || c[contract.SagaCompensationFailed] != 0 {
+		t.Fatalf("without faults no saga should be cancelled: %v", c)
+	}
+	rep := r.mustCheck(t)
+	if len(rep.Warnings) != 0 {
+		t.Fatalf("without faults check should warn of nothing: %v", rep.Warnings)
 	}
 }

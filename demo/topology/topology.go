@@ -1,7 +1,7 @@
 // Package topology declares and creates the JetStream resources the demo
-// runs on: one stream per service, the dead-letter and advisory streams, the
-// KV buckets and the durable consumers. Creating is idempotent, so every
-// instance of every service calls Ensure at start and they agree.
+// runs on: one stream per service, the dead-letter, advisory and telemetry
+// streams, the KV buckets and the durable consumers. Creating is idempotent,
+// so every instance of every service calls Ensure at start and they agree.
 package topology
 
 import (
@@ -97,6 +97,17 @@ func Streams(o Options) []jetstream.StreamConfig {
 			Storage:     jetstream.FileStorage,
 			MaxAge:      15 * time.Minute,
 			MaxBytes:    64 << 20,
+			Replicas:    o.Replicas,
+		},
+		jetstream.StreamConfig{
+			Name:        contract.TelemetryStream,
+			Description: "sagascope finished spans (OTLP protobuf), kept briefly so a dashboard that attaches late sees recent traces",
+			Subjects:    []string{contract.SpanSubjects},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			Discard:     jetstream.DiscardOld,
+			MaxAge:      contract.TelemetryMaxAge,
+			MaxBytes:    contract.TelemetryMaxBytes,
 			Replicas:    o.Replicas,
 		},
 	)

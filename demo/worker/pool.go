@@ -26,8 +26,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/telemetry/logging"
+	"github.com/sagascope/sagascope/telemetry/metrics"
+	"github.com/sagascope/sagascope/telemetry/sagaspan"
 )
 
 // Handler handles one decoded message. Returning nil acks it; an error
@@ -106,6 +110,12 @@ type Config struct {
 	Counters    *Counters
 	Faults      Faults
 	Log         *slog.Logger
+	// Tracer makes a consumer span for every delivery, the parent of the
+	// handler's publishes and calls; nil traces nothing.
+	Tracer *sagaspan.Tracer
+	// Metrics records how long each delivery took to handle; nil records
+	// nothing.
+	Metrics *metrics.Instance
 }
 
 // Pool is a running pool; see Run.
@@ -181,7 +191,7 @@ func (p *Pool) Run(ctx context.Context) error {
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 				break
 			}
-			p.cfg.Log.Warn("pull failed, pulling again", "stream", p.cfg.Stream, "error", err)
+			p.cfg.Log.WarnContext(ctx, "pull failed, pulling again", "stream", p.cfg.Stream, "error", err)
 			continue
 		}
 		p.hold(msg)
@@ -238,13 +248,19 @@ func (p *Pool) handle(ctx context.Context, msg jetstream.Msg) {
 	p.busy.Add(1)
 	defer p.busy.Add(-1)
 	defer p.release(msg)
+	start := time.Now()
 
 	meta, err := msg.Metadata()
 	if err != nil {
 		// Not a JetStream message: nothing to ack.
-		p.cfg.Log.Warn("received a message without JetStream metadata", "subject", msg.Subject(), "error", err)
+		p.cfg.Log.WarnContext(ctx, "received a message without JetStream metadata", "subject", msg.Subject(), "error", err)
 		return
 	}
+	// The handler's publishes and calls are children of this span, so the
+	// saga's trace continues through every service.
+	ctx, span := p.cfg.Tracer.Consume(ctx, msg, meta)
+	var spanErr error
+	defer func() { sagaspan.End(span, spanErr) }()
 	d := Delivery{
 		Subject: msg.Subject(), Stream: meta.Stream, Consumer: meta.Consumer,
 		Seq: meta.Sequence.Stream, NumDelivered: meta.NumDelivered,
@@ -252,13 +268,21 @@ func (p *Pool) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	env, err := contract.Decode(msg.Subject(), msg.Data())
 	if err != nil {
-		p.deadLetter(ctx, msg, d, err.Error())
+		spanErr = err
+		p.deadLetter(ctx, span, msg, d, err.Error())
+		p.cfg.Metrics.Handled(ctx, d.Consumer, d.Subject, metrics.ErrMalformed, time.Since(start))
 		return
 	}
 	d.Env = env
-	log := p.cfg.Log.With("saga_id", env.SagaID, "type", env.Type, "delivery", d.NumDelivered)
+	sagaspan.Received(span, env)
+	ctx = logging.ContextWithSaga(ctx, env.SagaID)
+	// Attributes for the rare lines logged below; built only then.
+	about := func(args ...any) []any {
+		return append([]any{"saga_id", env.SagaID, "type", env.Type, "delivery", d.NumDelivered}, args...)
+	}
 
 	err = p.cfg.Handler(ctx, d)
+	errType := ""
 	switch {
 	case err == nil:
 		p.cfg.Counters.Processed.Add(1)
@@ -266,37 +290,43 @@ func (p *Pool) handle(ctx context.Context, msg jetstream.Msg) {
 		if !d.Last && p.cfg.Faults != nil && p.cfg.Faults.Roll(contract.FaultDuplicate) {
 			// Injected duplicate: the server delivers it again at once.
 			_ = msg.Nak()
-			return
+			break
 		}
 		_ = msg.Ack()
 	case IsPermanent(err):
+		spanErr, errType = err, metrics.ErrPermanent
 		p.cfg.Counters.Failed.Add(1)
-		log.Warn("message refused for good", "error", err)
-		p.deadLetter(ctx, msg, d, err.Error())
+		p.cfg.Log.WarnContext(ctx, "message refused for good", about("error", err)...)
+		p.deadLetter(ctx, span, msg, d, err.Error())
 	case d.Last:
+		spanErr, errType = err, metrics.ErrGaveUp
 		p.cfg.Counters.Failed.Add(1)
-		log.Warn("giving up after the last delivery", "error", err)
+		p.cfg.Log.WarnContext(ctx, "giving up after the last delivery", about("error", err)...)
 		if p.cfg.GiveUp != nil {
 			if gerr := p.cfg.GiveUp(ctx, d, err); gerr != nil {
 				// Reporting the failure failed too: leave it to the
 				// server's AckWait rather than lose the message.
-				log.Error("could not report the failed step", "error", gerr)
-				return
+				p.cfg.Log.ErrorContext(ctx, "could not report the failed step", about("error", gerr)...)
+				break
 			}
 		}
-		p.deadLetter(ctx, msg, d, fmt.Sprintf("gave up after %d deliveries: %v", d.NumDelivered, err))
+		p.deadLetter(ctx, span, msg, d, fmt.Sprintf("gave up after %d deliveries: %v", d.NumDelivered, err))
 	default:
+		spanErr, errType = err, metrics.ErrTransient
 		p.cfg.Counters.Retried.Add(1)
 		delay := p.cfg.RetryDelays[min(int(d.NumDelivered), len(p.cfg.RetryDelays))-1]
-		log.Debug("retrying later", "delay", delay, "error", err)
+		sagaspan.Retrying(span, d.NumDelivered, delay, err)
+		p.cfg.Log.DebugContext(ctx, "retrying later", about("delay", delay, "error", err)...)
 		_ = msg.NakWithDelay(delay)
 	}
+	p.cfg.Metrics.Handled(ctx, d.Consumer, d.Subject, errType, time.Since(start))
 }
 
 // deadLetter copies msg to the dead-letter stream with the reason, then
 // terminates it. If the copy cannot be stored the message is NAKed instead,
 // so nothing is lost.
-func (p *Pool) deadLetter(ctx context.Context, msg jetstream.Msg, d Delivery, reason string) {
+func (p *Pool) deadLetter(ctx context.Context, span trace.Span, msg jetstream.Msg, d Delivery, reason string) {
+	sagaspan.DeadLettered(span, reason)
 	out := nats.NewMsg(contract.DeadLetterSubject(p.cfg.Service))
 	out.Data = msg.Data()
 	for k, v := range msg.Headers() {
@@ -310,8 +340,12 @@ func (p *Pool) deadLetter(ctx context.Context, msg jetstream.Msg, d Delivery, re
 	out.Header.Set(contract.DeadLetterSeq, strconv.FormatUint(d.Seq, 10))
 	out.Header.Set(contract.DeadLetterConsumer, d.Consumer)
 	out.Header.Set(contract.MsgIDHeader, "dead:"+d.Stream+":"+strconv.FormatUint(d.Seq, 10))
-	if _, err := p.cfg.JetStream.PublishMsg(ctx, out); err != nil {
-		p.cfg.Log.Error("could not store dead letter; will retry", "subject", d.Subject, "error", err)
+	// The copied traceparent is replaced by the dead letter's own span.
+	pctx, pspan := sagaspan.Publish(ctx, out)
+	ack, err := p.cfg.JetStream.PublishMsg(pctx, out)
+	sagaspan.Published(pspan, ack, err)
+	if err != nil {
+		p.cfg.Log.ErrorContext(ctx, "could not store dead letter; will retry", "subject", d.Subject, "error", err)
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
@@ -328,8 +362,11 @@ func (p *Pool) inject(ctx context.Context, msg jetstream.Msg, d Delivery) {
 	poison := nats.NewMsg(d.Subject)
 	poison.Data = append([]byte("\x00poison\x1b[31m"), msg.Data()[:min(len(msg.Data()), 32)]...)
 	poison.Header.Set(contract.MsgIDHeader, fmt.Sprintf("poison:%s:%d:%d", d.Stream, d.Seq, rand.Uint64()))
-	if _, err := p.cfg.JetStream.PublishMsg(ctx, poison); err != nil {
-		p.cfg.Log.Warn("could not inject poison message", "error", err)
+	pctx, span := sagaspan.Publish(ctx, poison)
+	ack, err := p.cfg.JetStream.PublishMsg(pctx, poison)
+	sagaspan.Published(span, ack, err)
+	if err != nil {
+		p.cfg.Log.WarnContext(ctx, "could not inject poison message", "error", err)
 	}
 }
 

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package bench
+
+import "time"
+
+// machineCPU is not available here; the report leaves other processes'
+// share out.
+func machineCPU() (time.Duration, bool) { return 0, false }

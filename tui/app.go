@@ -1,0 +1,344 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/sagascope/sagascope/tui/feed"
+	"github.com/sagascope/sagascope/tui/sanitize"
+)
+
+// screen is one full-size view of the dashboard. The root model sends it
+// the snapshots while it is on view, the keys it does not handle itself,
+// and every other message.
+//
+// Traces and Logs screens plug in here when telemetry lands: a screen that
+// follows telemetry's subjects in its own feed source, registered in
+// newApp's list. Until then there are none; the dashboard shows nothing it
+// cannot back with data.
+type screen interface {
+	Title() string
+	SetSize(width, height int)
+	Update(msg tea.Msg) tea.Cmd
+	View() string
+	// Keys are the screen's own bindings, for the help views.
+	Keys() []key.Binding
+	// Capturing reports that the screen is taking text input: every key
+	// goes to it, none is a global shortcut.
+	Capturing() bool
+	// Back handles esc: it reports whether the screen closed something
+	// (a filter, an inspector). If not, esc returns to the previous screen.
+	Back() bool
+	// Focus is called when the screen comes on view.
+	Focus() tea.Cmd
+}
+
+// snapshotMsg carries a feed snapshot into the program.
+type snapshotMsg struct{ snap feed.Snapshot }
+
+// feedStoppedMsg reports that the feed could not start or stopped.
+type feedStoppedMsg struct{ err error }
+
+// flashDoneMsg clears the flash line it was scheduled for.
+type flashDoneMsg struct{ id int }
+
+// flashFor is how long the outcome of an action stays on the status line.
+const flashFor = 6 * time.Second
+
+// app is the root model: it routes messages, owns the chrome (header,
+// tabs, status line, help) and lays the active screen out below it.
+type app struct {
+	ctx   context.Context
+	title string
+	st    *Styles
+	keys  KeyMap
+	help  help.Model
+	ctl   controller
+	burst int
+
+	screens  []screen
+	active   int
+	previous int
+
+	width, height int
+	snap          feed.Snapshot
+	showHelp      bool
+	feedErr       error
+
+	flash struct {
+		text string
+		role role
+		id   int
+	}
+}
+
+// appConfig is what newApp needs.
+type appConfig struct {
+	ctx    context.Context
+	title  string
+	styles *Styles
+	ctl    controller
+	burst  int
+}
+
+func newApp(cfg appConfig) *app {
+	a := &app{ctx: cfg.ctx, title: cfg.title, st: cfg.styles, keys: DefaultKeyMap(), ctl: cfg.ctl, burst: cfg.burst}
+	if a.ctx == nil {
+		a.ctx = context.Background()
+	}
+	if a.burst <= 0 {
+		a.burst = 500
+	}
+	a.help = help.New()
+	a.help.Styles = a.st.Help
+	k := &a.keys
+	a.screens = []screen{
+		newOverview(a.st, k),
+		newStreams(a.st, k),
+		newConsumers(a.st, k),
+		newFaults(a.ctx, a.st, k, a.ctl),
+		newSagas(a.st, k),
+		newEvents(a.st, k),
+	}
+	return a
+}
+
+// Init implements tea.Model.
+func (a *app) Init() tea.Cmd { return a.screens[a.active].Focus() }
+
+// chrome is the number of lines around the screen: header, tabs, status
+// line and help bar.
+const chrome = 4
+
+// Update implements tea.Model.
+func (a *app) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		a.width, a.height = msg.Width, msg.Height
+		a.help.Width = msg.Width
+		for _, s := range a.screens {
+			s.SetSize(msg.Width, max(1, msg.Height-chrome))
+		}
+		return a, nil
+	case snapshotMsg:
+		a.snap = msg.snap
+		return a, a.screens[a.active].Update(msg)
+	case feedStoppedMsg:
+		a.feedErr = msg.err
+		return a, nil
+	case flashDoneMsg:
+		if msg.id == a.flash.id {
+			a.flash.text = ""
+		}
+		return a, nil
+	case faultsMsg:
+		// Control errors name their operation ("set fault: not
+		// permitted ..."); a periodic refresh that fails is shown by the
+		// faults screen, not flashed.
+		var flash tea.Cmd
+		switch {
+		case msg.quiet:
+		case msg.err != nil:
+			flash = a.setFlash(roleFailing, "✗ "+msg.err.Error())
+		default:
+			flash = a.setFlash(roleHealthy, "✓ "+msg.op)
+		}
+		return a, tea.Batch(flash, a.broadcast(msg))
+	case loadMsg:
+		if msg.err != nil {
+			return a, a.setFlash(roleFailing, "✗ "+msg.err.Error())
+		}
+		return a, a.setFlash(roleHealthy, "✓ "+msg.op)
+	case tea.KeyMsg:
+		return a, a.key(msg)
+	}
+	return a, a.broadcast(msg)
+}
+
+// broadcast sends msg to every screen.
+func (a *app) broadcast(msg tea.Msg) tea.Cmd {
+	cmds := make([]tea.Cmd, 0, len(a.screens))
+	for _, s := range a.screens {
+		cmds = append(cmds, s.Update(msg))
+	}
+	return tea.Batch(cmds...)
+}
+
+func (a *app) key(msg tea.KeyMsg) tea.Cmd {
+	k := &a.keys
+	cur := a.screens[a.active]
+	if msg.Type == tea.KeyCtrlC {
+		return tea.Quit
+	}
+	if cur.Capturing() {
+		return cur.Update(msg)
+	}
+	if a.showHelp {
+		if key.Matches(msg, k.Help, k.Back) {
+			a.showHelp = false
+		} else if key.Matches(msg, k.Quit) {
+			return tea.Quit
+		}
+		return nil
+	}
+	switch {
+	case key.Matches(msg, k.Quit):
+		return tea.Quit
+	case key.Matches(msg, k.Help):
+		a.showHelp = true
+		return nil
+	case key.Matches(msg, k.Screens):
+		return a.switchTo(int(msg.String()[0] - '1'))
+	case key.Matches(msg, k.NextScreen):
+		return a.switchTo((a.active + 1) % len(a.screens))
+	case key.Matches(msg, k.PrevScreen):
+		return a.switchTo((a.active + len(a.screens) - 1) % len(a.screens))
+	case key.Matches(msg, k.Back):
+		if !cur.Back() && a.previous != a.active {
+			return a.switchTo(a.previous)
+		}
+		return nil
+	case key.Matches(msg, k.LoadUp, k.LoadDown, k.Burst) && a.ctl == nil:
+		return a.setFlash(roleMuted, "read-only dashboard: the load cannot be changed from here")
+	case key.Matches(msg, k.LoadUp):
+		return tea.Batch(a.setFlash(roleMuted, "… more load"), stepLoadCmd(a.ctx, a.ctl, true))
+	case key.Matches(msg, k.LoadDown):
+		return tea.Batch(a.setFlash(roleMuted, "… less load"), stepLoadCmd(a.ctx, a.ctl, false))
+	case key.Matches(msg, k.Burst):
+		return tea.Batch(a.setFlash(roleMuted, fmt.Sprintf("… burst of %d orders", a.burst)), burstCmd(a.ctx, a.ctl, a.burst))
+	}
+	return cur.Update(msg)
+}
+
+func (a *app) switchTo(i int) tea.Cmd {
+	if i < 0 || i >= len(a.screens) || i == a.active {
+		return nil
+	}
+	a.previous, a.active = a.active, i
+	s := a.screens[i]
+	// The screen saw no snapshot while it was off view.
+	return tea.Batch(s.Update(snapshotMsg{a.snap}), s.Focus())
+}
+
+func (a *app) setFlash(r role, text string) tea.Cmd {
+	a.flash.id++
+	a.flash.text, a.flash.role = text, r
+	id := a.flash.id
+	return tea.Tick(flashFor, func(time.Time) tea.Msg { return flashDoneMsg{id: id} })
+}
+
+// View implements tea.Model.
+func (a *app) View() string {
+	if a.width == 0 || a.height == 0 {
+		return ""
+	}
+	if a.width < 40 || a.height < 10 {
+		return clip(fmt.Sprintf("sagascope needs at least 40x10 (80x24 works best); this terminal is %dx%d", a.width, a.height), a.width, a.height)
+	}
+	body := ""
+	if a.showHelp {
+		body = a.helpView()
+	} else {
+		body = a.screens[a.active].View()
+	}
+	var b strings.Builder
+	b.WriteString(a.headerView())
+	b.WriteByte('\n')
+	b.WriteString(a.tabsView())
+	b.WriteByte('\n')
+	b.WriteString(clip(body, a.width, a.height-chrome))
+	b.WriteByte('\n')
+	b.WriteString(a.statusView())
+	b.WriteByte('\n')
+	b.WriteString(a.help.ShortHelpView(helpKeys{k: &a.keys, screen: a.screens[a.active].Keys()}.ShortHelp()))
+	return clip(b.String(), a.width, a.height)
+}
+
+func (a *app) headerView() string {
+	st := a.st
+	right := a.connectionView()
+	if l := a.snap.Load; l != nil {
+		load := "load " + rate(l.Effective) + "/s"
+		if l.Effective != l.Rate {
+			load += fmt.Sprintf(" (burst ×%.0f)", l.Effective/max(l.Rate, 1))
+		}
+		right += "  " + st.Strong.Render(load)
+	}
+	if !a.snap.Time.IsZero() {
+		right += "  " + st.Muted.Render(a.snap.Time.Format(time.TimeOnly))
+	}
+	left := st.AppName.Render("sagascope")
+	room := a.width - lipgloss.Width(left) - lipgloss.Width(right) - 3
+	if room > 3 && a.title != "" {
+		left += "  " + st.Muted.Render(clean(a.title, room))
+	}
+	gap := max(1, a.width-lipgloss.Width(left)-lipgloss.Width(right))
+	return left + strings.Repeat(" ", gap) + right
+}
+
+func (a *app) connectionView() string {
+	c := a.snap.Connection
+	st := a.st
+	switch c.State {
+	case feed.StateConnected:
+		return st.Healthy.Render("● connected")
+	case "":
+		return st.Muted.Render("◌ starting")
+	case feed.StateReconnecting, feed.StateConnecting:
+		return st.Degraded.Render("◌ " + c.State + "…")
+	}
+	return st.Failing.Render("✕ " + c.State)
+}
+
+func (a *app) tabsView() string {
+	var parts []string
+	for i, s := range a.screens {
+		label := fmt.Sprintf("%d %s", i+1, s.Title())
+		if i == a.active {
+			parts = append(parts, a.st.ActiveTab.Render(label))
+		} else {
+			parts = append(parts, a.st.Tab.Render(label))
+		}
+	}
+	return strings.Join(parts, "  ")
+}
+
+// statusView is the line above the help: the outcome of the last action,
+// else what the feed cannot read, else how fresh the data is.
+func (a *app) statusView() string {
+	st := a.st
+	w := a.width
+	switch {
+	case a.flash.text != "":
+		return st.paint(a.flash.role, sanitize.Line(a.flash.text, w))
+	case a.feedErr != nil:
+		return st.Failing.Render(sanitize.Line("✗ feed stopped: "+a.feedErr.Error(), w))
+	case len(a.snap.Problems) > 0:
+		p := a.snap.Problems[0]
+		text := "⚠ " + p.Source + ": " + p.Error
+		if n := len(a.snap.Problems) - 1; n > 0 {
+			text += fmt.Sprintf(" (+%d more)", n)
+		}
+		return st.Degraded.Render(sanitize.Line(text, w))
+	case a.snap.Connection.State != "" && a.snap.Connection.State != feed.StateConnected:
+		return st.Degraded.Render(sanitize.Line("showing the last data seen; NATS reconnects on its own", w))
+	}
+	return ""
+}
+
+func (a *app) helpView() string {
+	h := a.help
+	h.ShowAll = true
+	groups := helpKeys{k: &a.keys, screen: a.screens[a.active].Keys()}.FullHelp()
+	// Two columns of groups fit 80 columns; four do not.
+	body := h.FullHelpView(groups[:2]) + "\n\n" + h.FullHelpView(groups[2:])
+	title := a.st.Section.Render(a.screens[a.active].Title()+" keys") + a.st.Muted.Render("   ? or esc closes")
+	return a.st.Box.Render(title + "\n\n" + body)
+}

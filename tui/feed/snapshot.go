@@ -1,0 +1,327 @@
+package feed
+
+import (
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/sagascope/sagascope/demo/contract"
+)
+
+// Snapshot is everything the dashboard shows about the watched system, as of
+// Time. It is plain data: it encodes as JSON (for `sagascope status --json`)
+// and views are functions of it.
+//
+// Snapshots share their slices with earlier and later snapshots (a 1,000
+// consumer table is rebuilt once per poll, not once per frame), so a
+// Snapshot and everything it points to is read-only.
+type Snapshot struct {
+	// Time is when the snapshot was taken, by the feed's clock. Ages and
+	// countdowns in views are measured against it, never against the wall
+	// clock, so a view of a snapshot is deterministic.
+	Time       time.Time  `json:"time"`
+	Connection Connection `json:"connection"`
+	// Reporting is true when at least one sagascope service instance
+	// published its status recently. On a NATS system without sagascope
+	// services it stays false and only Streams, Consumers, Advisories and
+	// DeadLetters carry data.
+	Reporting bool `json:"sagascope_reporting"`
+	// Services lists every contract.Services entry in saga order, reporting
+	// or not.
+	Services []Service `json:"services"`
+	// Load is the load generator's state, from the instance that runs it.
+	Load *contract.LoadStatus `json:"load,omitempty"`
+	// Faults are the faults in force that any instance reports.
+	Faults []contract.Fault `json:"faults,omitempty"`
+	Sagas  SagaTotals       `json:"sagas"`
+	// History holds the last samples of the overview's trends, one per
+	// poll, oldest first.
+	History History `json:"history"`
+	// Polled is the server's time of the last JetStream poll that succeeded;
+	// zero before the first.
+	Polled    time.Time  `json:"polled,omitzero"`
+	Streams   []Stream   `json:"streams"`
+	Consumers []Consumer `json:"consumers"`
+	// Recent are the most recently started sagas, newest first.
+	Recent []*Saga `json:"recent_sagas,omitempty"`
+	// Advisories are recent JetStream advisories (API audits excluded),
+	// newest first.
+	Advisories []*Advisory `json:"advisories,omitempty"`
+	// DeadLetters are recent dead-lettered messages, newest first.
+	DeadLetters []*DeadLetter `json:"dead_letters,omitempty"`
+	// Sources says which sagascope-specific sources exist on this server.
+	Sources Sources `json:"sources"`
+	// Problems are sources the feed could not read, each with the latest
+	// error. A problem clears itself when the source recovers.
+	Problems []Problem `json:"problems,omitempty"`
+}
+
+// Connection is the state of the NATS connection the feed reads through.
+type Connection struct {
+	// State is "connected", "reconnecting", "connecting", "draining" or
+	// "closed".
+	State string `json:"state"`
+	URL   string `json:"url,omitempty"`
+	// Server is the name of the server connected to.
+	Server     string `json:"server,omitempty"`
+	Reconnects uint64 `json:"reconnects"`
+	// LastError is the connection's last asynchronous error, if any.
+	LastError string `json:"last_error,omitempty"`
+}
+
+// Connection states.
+const (
+	StateConnected    = "connected"
+	StateReconnecting = "reconnecting"
+	StateConnecting   = "connecting"
+	StateDraining     = "draining"
+	StateClosed       = "closed"
+)
+
+// Service is one sagascope service, aggregated over its live instances.
+type Service struct {
+	Name contract.Service `json:"name"`
+	// Instances that reported within the status timeout.
+	Instances []Instance          `json:"instances,omitempty"`
+	Pool      contract.PoolStatus `json:"pool"`
+	// Breakers by name; with several instances, the worst state wins.
+	Breakers []Breaker         `json:"breakers,omitempty"`
+	Faults   []contract.Fault  `json:"faults,omitempty"`
+	Counters contract.Counters `json:"counters"`
+	// Rates are per second, summed over instances.
+	Rates Rates `json:"rates"`
+	// Command is the service's command consumer, nil until found.
+	Command *Consumer `json:"command_consumer,omitempty"`
+}
+
+// Reporting reports whether any instance of the service is live.
+func (s Service) Reporting() bool { return len(s.Instances) > 0 }
+
+// Instance is one running copy of a service.
+type Instance struct {
+	ID      string              `json:"id"`
+	Version string              `json:"version,omitempty"`
+	State   string              `json:"state"`
+	Seen    time.Time           `json:"seen"`
+	Pool    contract.PoolStatus `json:"pool"`
+}
+
+// Breaker is one circuit breaker of a service.
+type Breaker struct {
+	Name  string                `json:"name"`
+	State contract.BreakerState `json:"state"`
+	// Remaining is how long an open breaker stays open, as of the
+	// snapshot's Time.
+	Remaining time.Duration `json:"remaining,omitempty"`
+	Successes uint          `json:"successes"`
+	Failures  uint          `json:"failures"`
+	Rejected  uint64        `json:"rejected"`
+}
+
+// Rates are per-second rates of a service's status counters.
+type Rates struct {
+	Processed    float64 `json:"processed"`
+	Failed       float64 `json:"failed"`
+	Retried      float64 `json:"retried"`
+	DeadLettered float64 `json:"dead_lettered"`
+}
+
+// SagaTotals counts sagas by outcome, from the subjects of the orders stream,
+// so they are exact and survive a restart of the dashboard.
+type SagaTotals struct {
+	// Known is false when the orders stream does not exist here.
+	Known     bool   `json:"known"`
+	Placed    uint64 `json:"placed"`
+	Completed uint64 `json:"completed"`
+	Cancelled uint64 `json:"cancelled"`
+	// Parked sagas ended compensation_failed: a compensation kept failing.
+	Parked uint64 `json:"parked"`
+	// InFlight is placed minus finished.
+	InFlight uint64 `json:"in_flight"`
+	// Rates per second over the last poll.
+	PlacedRate    float64 `json:"placed_rate"`
+	CompletedRate float64 `json:"completed_rate"`
+	CancelledRate float64 `json:"cancelled_rate"`
+	ParkedRate    float64 `json:"parked_rate"`
+	// LatencyP50 and LatencyP99 are the end-to-end latencies (saga Updated
+	// minus Started) of the sagas that completed during the last poll
+	// interval; zero when none did.
+	LatencyP50 time.Duration `json:"latency_p50"`
+	LatencyP99 time.Duration `json:"latency_p99"`
+}
+
+// History is the overview's trends: one sample per poll, oldest first.
+type History struct {
+	Every      time.Duration `json:"every"`
+	Completed  Series        `json:"completed_per_second"`
+	Cancelled  Series        `json:"cancelled_per_second"`
+	LatencyP50 Series        `json:"latency_p50_ms"`
+	LatencyP99 Series        `json:"latency_p99_ms"`
+}
+
+// Series is a sequence of samples, oldest first. NaN marks an interval
+// without a sample (no saga completed, so there is no latency); it encodes
+// as JSON null.
+type Series []float64
+
+// MarshalJSON encodes NaN samples as null, which encoding/json refuses to do.
+func (s Series) MarshalJSON() ([]byte, error) {
+	if s == nil {
+		return []byte("[]"), nil
+	}
+	b := make([]byte, 0, 2+len(s)*6)
+	b = append(b, '[')
+	for i, v := range s {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			b = append(b, "null"...)
+			continue
+		}
+		b = strconv.AppendFloat(b, v, 'g', 6, 64)
+	}
+	return append(b, ']'), nil
+}
+
+// Last returns the newest sample that is not NaN; ok is false if none is.
+func (s Series) Last() (v float64, ok bool) {
+	for i := len(s) - 1; i >= 0; i-- {
+		if !math.IsNaN(s[i]) {
+			return s[i], true
+		}
+	}
+	return 0, false
+}
+
+// Stream is one JetStream stream.
+type Stream struct {
+	Name        string    `json:"name"`
+	Description string    `json:"description,omitempty"`
+	Subjects    []string  `json:"subjects,omitempty"`
+	Messages    uint64    `json:"messages"`
+	Bytes       uint64    `json:"bytes"`
+	FirstSeq    uint64    `json:"first_seq"`
+	LastSeq     uint64    `json:"last_seq"`
+	LastTime    time.Time `json:"last_time,omitzero"`
+	Consumers   int       `json:"consumers"`
+	Storage     string    `json:"storage"`
+	Replicas    int       `json:"replicas"`
+	// Rate is messages stored per second, from last-sequence deltas over
+	// the server's timestamps.
+	Rate float64 `json:"rate"`
+	// TimeStamp is the server's time of this information.
+	TimeStamp time.Time `json:"ts"`
+}
+
+// Consumer is one JetStream consumer.
+type Consumer struct {
+	Stream string `json:"stream"`
+	Name   string `json:"name"`
+	Filter string `json:"filter,omitempty"`
+	Pull   bool   `json:"pull"`
+	// Pending is the number of messages matching the filter not yet
+	// delivered: the consumer's lag.
+	Pending uint64 `json:"pending"`
+	// StreamMessages is the stream's message count, to show Pending as a
+	// share of it.
+	StreamMessages uint64 `json:"stream_messages"`
+	AckPending     int    `json:"ack_pending"`
+	MaxAckPending  int    `json:"max_ack_pending"`
+	Redelivered    int    `json:"redelivered"`
+	Waiting        int    `json:"waiting"`
+	// DeliveredRate and AckedRate are per second, from the consumer's
+	// delivered and ack-floor sequences over the server's timestamps.
+	DeliveredRate float64 `json:"delivered_rate"`
+	AckedRate     float64 `json:"acked_rate"`
+	// LastDelivery and LastAck are the server's times of the last delivery
+	// and the last ack-floor move; zero for never.
+	LastDelivery   time.Time     `json:"last_delivery,omitzero"`
+	LastAck        time.Time     `json:"last_ack,omitzero"`
+	Paused         bool          `json:"paused,omitempty"`
+	PauseRemaining time.Duration `json:"pause_remaining,omitempty"`
+	// Thresholds are the io.nats.monitor.* metadata set on the consumer.
+	Thresholds Thresholds `json:"thresholds,omitzero"`
+	// Level is how the thresholds judge the consumer now.
+	Level Level `json:"level"`
+	// Why says which threshold set Level.
+	Why string `json:"why,omitempty"`
+	// LagTrend is Pending over the last polls, oldest first.
+	LagTrend Series `json:"lag_trend,omitempty"`
+	// TimeStamp is the server's time of this information; ages are
+	// measured from it.
+	TimeStamp time.Time `json:"ts"`
+}
+
+// Level is a health judgement by thresholds.
+type Level string
+
+// Levels, from good to bad.
+const (
+	LevelOK       Level = "ok"
+	LevelWarn     Level = "warn"
+	LevelCritical Level = "critical"
+)
+
+// Saga is one saga as last written to the saga bucket.
+type Saga struct {
+	contract.Saga
+	Revision uint64 `json:"revision"`
+}
+
+// Advisory is one JetStream advisory, decoded loosely: the fields every
+// consumer and stream advisory carries, and the raw JSON for inspection.
+type Advisory struct {
+	// Kind is the last part of the schema type: "max_deliver", "nak",
+	// "terminated", "consumer_pause", "consumer_action", ...
+	Kind       string    `json:"kind"`
+	Type       string    `json:"type"`
+	ID         string    `json:"id"`
+	Time       time.Time `json:"time"`
+	Subject    string    `json:"subject"`
+	Stream     string    `json:"stream,omitempty"`
+	Consumer   string    `json:"consumer,omitempty"`
+	StreamSeq  uint64    `json:"stream_seq,omitempty"`
+	Deliveries uint64    `json:"deliveries,omitempty"`
+	// Detail is a short human summary: the reason of a termination, the
+	// action of a create/delete, "paused until ..." for a pause.
+	Detail string `json:"detail,omitempty"`
+	Raw    []byte `json:"-"`
+}
+
+// DeadLetter is one message in the dead-letter stream.
+type DeadLetter struct {
+	Seq      uint64              `json:"seq"`
+	Time     time.Time           `json:"time"`
+	Subject  string              `json:"subject"`
+	Reason   string              `json:"reason"`
+	From     string              `json:"from,omitempty"`
+	Consumer string              `json:"consumer,omitempty"`
+	Headers  map[string][]string `json:"headers,omitempty"`
+	// Payload is the message body, cut to MaxPayload bytes.
+	Payload []byte `json:"payload,omitempty"`
+	// Size is the body's full size.
+	Size int `json:"size"`
+}
+
+// MaxPayload bounds the bytes of a dead letter or advisory kept for
+// inspection.
+const MaxPayload = 4 << 10
+
+// Sources says which sagascope sources exist on the server.
+type Sources struct {
+	// Sagas is true once the saga bucket is being watched.
+	Sagas bool `json:"sagas"`
+	// Advisories is "stream" when advisories are read from
+	// contract.AdvisoryStream (with history), "live" when only live
+	// advisories are followed because that stream does not exist.
+	Advisories  string `json:"advisories"`
+	DeadLetters bool   `json:"dead_letters"`
+}
+
+// Problem is a source the feed could not read.
+type Problem struct {
+	Source string    `json:"source"`
+	Error  string    `json:"error"`
+	Since  time.Time `json:"since"`
+}

@@ -1,0 +1,97 @@
+package tui
+
+import "github.com/charmbracelet/bubbles/key"
+
+// KeyMap is every key binding of the dashboard. The help bar and the `?`
+// overlay are built from it, so help cannot drift from behaviour.
+type KeyMap struct {
+	Quit       key.Binding
+	Help       key.Binding
+	Screens    key.Binding // 1-6 jump to a screen
+	NextScreen key.Binding
+	PrevScreen key.Binding
+	Back       key.Binding
+
+	Up       key.Binding
+	Down     key.Binding
+	PageUp   key.Binding
+	PageDown key.Binding
+	Top      key.Binding
+	Bottom   key.Binding
+	Left     key.Binding
+	Right    key.Binding
+
+	Filter  key.Binding
+	Sort    key.Binding
+	Reverse key.Binding
+	Inspect key.Binding
+
+	Apply      key.Binding
+	ClearFault key.Binding
+	ResetAll   key.Binding
+
+	LoadUp   key.Binding
+	LoadDown key.Binding
+	Burst    key.Binding
+}
+
+// DefaultKeyMap returns the dashboard's keys.
+func DefaultKeyMap() KeyMap {
+	b := func(help, desc string, keys ...string) key.Binding {
+		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(help, desc))
+	}
+	return KeyMap{
+		Quit:       b("q", "quit", "q", "ctrl+c"),
+		Help:       b("?", "help", "?"),
+		Screens:    b("1-6", "screens", "1", "2", "3", "4", "5", "6"),
+		NextScreen: b("tab", "next screen", "tab"),
+		PrevScreen: b("shift+tab", "previous screen", "shift+tab"),
+		Back:       b("esc", "back", "esc"),
+
+		Up:       b("↑/k", "up", "up", "k"),
+		Down:     b("↓/j", "down", "down", "j"),
+		PageUp:   b("pgup", "page up", "pgup", "ctrl+b"),
+		PageDown: b("pgdn", "page down", "pgdown", "ctrl+f", " "),
+		Top:      b("home/g", "first", "home", "g"),
+		Bottom:   b("end/G", "last", "end", "G"),
+		Left:     b("←/h", "less / previous", "left", "h"),
+		Right:    b("→/l", "more / next", "right", "l"),
+
+		Filter:  b("/", "filter", "/"),
+		Sort:    b("s", "sort by next column", "s"),
+		Reverse: b("S", "reverse sort", "S"),
+		Inspect: b("enter", "inspect", "enter"),
+
+		Apply:      b("enter", "inject fault", "enter"),
+		ClearFault: b("x", "clear selected fault", "x", "delete"),
+		ResetAll:   b("R", "clear every fault", "R"),
+
+		LoadUp:   b("+", "more load", "+", "="),
+		LoadDown: b("-", "less load", "-", "_"),
+		Burst:    b("b", "burst of orders", "b"),
+	}
+}
+
+// helpKeys adapts the bindings of the screen on view to help.KeyMap: the
+// screen's own keys first, then the ones that work everywhere.
+type helpKeys struct {
+	k      *KeyMap
+	screen []key.Binding
+}
+
+func (h helpKeys) ShortHelp() []key.Binding {
+	// Help and quit come right after the screen's keys, so a narrow
+	// terminal that cuts the bar still shows them.
+	out := append([]key.Binding{}, h.screen...)
+	return append(out, h.k.Help, h.k.Quit, h.k.Screens, h.k.LoadUp, h.k.LoadDown)
+}
+
+func (h helpKeys) FullHelp() [][]key.Binding {
+	k := h.k
+	return [][]key.Binding{
+		{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom},
+		h.screen,
+		{k.Screens, k.NextScreen, k.PrevScreen, k.Back},
+		{k.LoadUp, k.LoadDown, k.Burst, k.Help, k.Quit},
+	}
+}

@@ -1,0 +1,564 @@
+package tui
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/tui/feed"
+)
+
+// overview is the first screen: the saga pipeline as a map of its
+// services, and the sagas' outcomes and latency over time. A newcomer
+// should understand the system from it alone.
+type overview struct {
+	st            *Styles
+	keys          *KeyMap
+	snap          feed.Snapshot
+	width, height int
+}
+
+func newOverview(st *Styles, k *KeyMap) *overview { return &overview{st: st, keys: k} }
+
+func (o *overview) Title() string       { return "Overview" }
+func (o *overview) SetSize(w, h int)    { o.width, o.height = w, h }
+func (o *overview) Keys() []key.Binding { return []key.Binding{o.keys.Burst} }
+func (o *overview) Capturing() bool     { return false }
+func (o *overview) Back() bool          { return false }
+func (o *overview) Focus() tea.Cmd      { return nil }
+func (o *overview) Update(msg tea.Msg) tea.Cmd {
+	if m, ok := msg.(snapshotMsg); ok {
+		o.snap = m.snap
+	}
+	return nil
+}
+
+// wide is the layout for 120 columns and more: more columns, more trends,
+// more lists.
+func (o *overview) wide() bool { return o.width >= 120 }
+
+func (o *overview) View() string {
+	s := &o.snap
+	if s.Time.IsZero() {
+		return o.st.Muted.Render("waiting for the first data from the server…")
+	}
+	var parts []string
+	if s.Reporting {
+		parts = append(parts, o.pipelineView(), "", o.servicesView(), o.faultsView(), "", o.sagasView())
+	} else {
+		parts = append(parts, o.foreignView())
+	}
+	// Fill what is left of the screen with what helps most, in order.
+	room := o.height - lines(parts)
+	add := func(section string) {
+		if n := lines([]string{section}) + 1; n <= room {
+			parts = append(parts, "", section)
+			room -= n
+		}
+	}
+	add(o.jetstreamView())
+	if s.Reporting {
+		add(o.legendView())
+	}
+	if n := min(8, (room-4)/2); n > 0 {
+		add(o.laggingView(n))
+		add(o.eventsView(max(1, room-3)))
+	}
+	return strings.Join(parts, "\n")
+}
+
+// lines counts the lines of the joined parts.
+func lines(parts []string) int {
+	n := 0
+	for _, p := range parts {
+		n += strings.Count(p, "\n") + 1
+	}
+	return n
+}
+
+// health judges a service: the role to colour it by and a word for it.
+func health(svc *feed.Service) (role, string) {
+	if !svc.Reporting() {
+		return roleMuted, "not reporting"
+	}
+	for _, in := range svc.Instances {
+		if in.State == contract.StateCrashed {
+			return roleFailing, "crashed"
+		}
+	}
+	for _, b := range svc.Breakers {
+		if b.State == contract.BreakerOpen {
+			return roleFailing, b.Name + " open"
+		}
+	}
+	if c := svc.Command; c != nil && c.Level == feed.LevelCritical {
+		return roleFailing, "lag critical"
+	}
+	for _, b := range svc.Breakers {
+		if b.State == contract.BreakerHalfOpen {
+			return roleDegraded, b.Name + " half-open"
+		}
+	}
+	switch {
+	case svc.Command != nil && svc.Command.Paused:
+		return roleDegraded, "paused"
+	case svc.Command != nil && svc.Command.Level == feed.LevelWarn:
+		return roleDegraded, "lagging"
+	case svc.Pool.Capacity > 0 && svc.Pool.Busy >= svc.Pool.Capacity:
+		return roleDegraded, "saturated"
+	case len(svc.Faults) > 0:
+		return roleDegraded, "fault injected"
+	}
+	return roleHealthy, "ok"
+}
+
+// pipelineView is the saga as one line: where orders come from, the
+// services they go through, and what comes out.
+func (o *overview) pipelineView() string {
+	st, s := o.st, &o.snap
+	arrow := st.Muted.Render(" → ")
+	var b strings.Builder
+	if s.Load != nil {
+		b.WriteString(st.Muted.Render("load "))
+		b.WriteString(st.Strong.Render(rate(s.Load.Effective) + "/s"))
+		b.WriteString(arrow)
+	}
+	for i := range s.Services {
+		svc := &s.Services[i]
+		r, _ := health(svc)
+		if i > 0 {
+			b.WriteString(arrow)
+		}
+		b.WriteString(st.paint(r, string(svc.Name)))
+	}
+	b.WriteString(arrow)
+	b.WriteString(st.Healthy.Render(rate(s.Sagas.CompletedRate) + " completed/s"))
+	if s.Sagas.CancelledRate > 0 && o.width >= 100 {
+		b.WriteString(st.Muted.Render(" · "))
+		b.WriteString(st.Degraded.Render(rate(s.Sagas.CancelledRate) + " cancelled/s"))
+	}
+	return b.String()
+}
+
+// servicesView is one row per service.
+func (o *overview) servicesView() string {
+	st, s := o.st, &o.snap
+	wide := o.wide()
+	barW := 8
+	if wide {
+		barW = 16
+	}
+	type col struct {
+		title string
+		width int
+		right bool
+	}
+	cols := []col{{"SERVICE", 10, false}, {"UP", 3, true}, {"IN/S", 6, true}, {"OUT/S", 6, true}, {"WORKERS", barW + 6, false}, {"LAG", 6, true}}
+	if wide {
+		cols = append(cols, col{"ACK PENDING", 11, true}, col{"FAIL/S", 6, true}, col{"RETRY/S", 7, true}, col{"DLQ/S", 6, true}, col{"STATE", 18, false})
+	}
+	used := 0
+	for _, c := range cols {
+		used += c.width + 1
+	}
+	cols = append(cols, col{"BREAKERS", max(10, o.width-used-1), false})
+
+	var b strings.Builder
+	var hdr strings.Builder
+	for i, c := range cols {
+		if i > 0 {
+			hdr.WriteByte(' ')
+		}
+		if c.right {
+			hdr.WriteString(fitRight(c.title, c.width))
+		} else {
+			hdr.WriteString(fit(c.title, c.width))
+		}
+	}
+	b.WriteString(st.Header.Render(hdr.String()))
+	for i := range s.Services {
+		svc := &s.Services[i]
+		r, state := health(svc)
+		b.WriteByte('\n')
+		cell := func(j int, text string, rl role) {
+			if j > 0 {
+				b.WriteByte(' ')
+			}
+			c := cols[j]
+			if c.right {
+				text = fitRight(text, c.width)
+			} else {
+				text = fit(text, c.width)
+			}
+			b.WriteString(st.paint(rl, text))
+		}
+		cell(0, string(svc.Name), r)
+		if !svc.Reporting() {
+			cell(1, "0", roleMuted)
+			rest := "not reporting"
+			if c := svc.Command; c != nil {
+				rest = fmt.Sprintf("not reporting · %s commands waiting", count(c.Pending))
+			}
+			b.WriteString(" " + st.Muted.Render(rest))
+			continue
+		}
+		up := fmt.Sprint(len(svc.Instances))
+		upRole := roleNone
+		if crashed := countCrashed(svc); crashed > 0 {
+			up = fmt.Sprintf("%d✗", len(svc.Instances)-crashed)
+			upRole = roleFailing
+		}
+		cell(1, up, upRole)
+		in, lag, lagRole, ack := "—", "—", roleMuted, "—"
+		if c := svc.Command; c != nil {
+			in = rate(c.DeliveredRate)
+			lag, lagRole = count(c.Pending), levelRole(c.Level)
+			if c.Pending == 0 {
+				lagRole = roleMuted
+			}
+			ack = fmt.Sprintf("%d/%d", c.AckPending, c.MaxAckPending)
+		}
+		cell(2, in, roleNone)
+		cell(3, rate(svc.Rates.Processed), roleNone)
+		b.WriteByte(' ')
+		b.WriteString(st.bar(svc.Pool.Busy, svc.Pool.Capacity, barW))
+		poolRole := roleNone
+		if svc.Pool.Capacity > 0 && svc.Pool.Busy >= svc.Pool.Capacity {
+			poolRole = roleDegraded
+		}
+		b.WriteString(st.paint(poolRole, fitRight(fmt.Sprintf("%d/%d", svc.Pool.Busy, svc.Pool.Capacity), 6)))
+		cell(5, lag, lagRole)
+		next := 6
+		if wide {
+			cell(6, ack, roleNone)
+			cell(7, rate(svc.Rates.Failed), zeroMuted(svc.Rates.Failed, roleDegraded))
+			cell(8, rate(svc.Rates.Retried), zeroMuted(svc.Rates.Retried, roleDegraded))
+			cell(9, rate(svc.Rates.DeadLettered), zeroMuted(svc.Rates.DeadLettered, roleFailing))
+			cell(10, state, r)
+			next = 11
+		}
+		b.WriteByte(' ')
+		b.WriteString(o.breakersView(svc, cols[next].width))
+	}
+	return b.String()
+}
+
+func countCrashed(svc *feed.Service) int {
+	n := 0
+	for _, in := range svc.Instances {
+		if in.State == contract.StateCrashed {
+			n++
+		}
+	}
+	return n
+}
+
+func zeroMuted(v float64, r role) role {
+	if v <= 0 {
+		return roleMuted
+	}
+	return r
+}
+
+func levelRole(l feed.Level) role {
+	switch l {
+	case feed.LevelCritical:
+		return roleFailing
+	case feed.LevelWarn:
+		return roleDegraded
+	}
+	return roleNone
+}
+
+// breakerRole colours a breaker state.
+func breakerRole(s contract.BreakerState) role {
+	switch s {
+	case contract.BreakerOpen:
+		return roleFailing
+	case contract.BreakerHalfOpen:
+		return roleDegraded
+	}
+	return roleHealthy
+}
+
+// breakerText names a breaker and its state; an open one counts down to
+// its half-open probe.
+func breakerText(b feed.Breaker) string {
+	switch b.State {
+	case contract.BreakerOpen:
+		return fmt.Sprintf("%s OPEN %s", b.Name, dur(b.Remaining.Round(100*time.Millisecond)))
+	case contract.BreakerHalfOpen:
+		return b.Name + " HALF-OPEN"
+	}
+	return b.Name + " " + string(b.State)
+}
+
+func (o *overview) breakersView(svc *feed.Service, width int) string {
+	if len(svc.Breakers) == 0 {
+		return o.st.Muted.Render("—")
+	}
+	var parts []string
+	used := 0
+	for _, b := range svc.Breakers {
+		text := clean(breakerText(b), width-used)
+		used += lipgloss.Width(text) + 2
+		parts = append(parts, o.st.paint(breakerRole(b.State), text))
+		if used >= width {
+			break
+		}
+	}
+	return strings.Join(parts, "  ")
+}
+
+// faultParams describes a fault's parameters in a few words.
+func faultParams(f contract.Fault) string {
+	info, _ := contract.KindInfo(f.Kind)
+	var p []string
+	if info.Probability && f.Probability > 0 && f.Probability < 1 {
+		p = append(p, fmt.Sprintf("%.0f%%", f.Probability*100))
+	}
+	if f.Latency > 0 {
+		p = append(p, dur(f.Latency))
+	}
+	if f.Jitter > 0 {
+		p = append(p, "±"+dur(f.Jitter))
+	}
+	if info.Multiplier && f.Multiplier > 0 {
+		p = append(p, fmt.Sprintf("×%g", f.Multiplier))
+	}
+	if info.Restart && f.RestartAfter > 0 {
+		p = append(p, "restart "+dur(f.RestartAfter))
+	}
+	return strings.Join(p, " ")
+}
+
+func (o *overview) faultsView() string {
+	st, s := o.st, &o.snap
+	if len(s.Faults) == 0 {
+		return st.Muted.Render("faults: none injected (screen 4 injects them)")
+	}
+	var b strings.Builder
+	b.WriteString(st.Degraded.Render(fmt.Sprintf("faults (%d): ", len(s.Faults))))
+	for i, f := range s.Faults {
+		if i > 0 {
+			b.WriteString(st.Muted.Render(" · "))
+		}
+		text := string(f.Service) + " " + string(f.Kind)
+		if p := faultParams(f); p != "" {
+			text += " " + p
+		}
+		if !f.Expires.IsZero() {
+			text += " " + dur(f.Expires.Sub(s.Time).Round(time.Second)) + " left"
+		}
+		b.WriteString(st.Degraded.Render(clean(text, o.width)))
+	}
+	return b.String()
+}
+
+// sagasView is the outcome totals and the trends.
+func (o *overview) sagasView() string {
+	st, s := o.st, &o.snap
+	var b strings.Builder
+	b.WriteString(st.Section.Render("SAGAS  "))
+	if !s.Sagas.Known {
+		b.WriteString(st.Muted.Render("no orders stream here yet"))
+		return b.String()
+	}
+	t := s.Sagas
+	b.WriteString(st.Healthy.Render("completed " + commas(t.Completed)))
+	b.WriteString("  ")
+	b.WriteString(st.paint(nonZero(t.Cancelled, roleDegraded), "cancelled "+commas(t.Cancelled)))
+	b.WriteString("  ")
+	b.WriteString(st.paint(nonZero(t.Parked, roleFailing), "parked "+commas(t.Parked)))
+	b.WriteString("  ")
+	b.WriteString(st.Strong.Render("in flight " + commas(t.InFlight)))
+
+	labelW, valueW := 12, 14
+	sparkW := max(10, o.width-labelW-valueW-2)
+	h := &s.History
+	line := func(label string, series feed.Series, value string, r role) {
+		b.WriteByte('\n')
+		b.WriteString(st.Muted.Render(fit(label, labelW)))
+		b.WriteString(st.paint(r, sparkline(series, sparkW)))
+		b.WriteString(" ")
+		b.WriteString(fitRight(value, valueW))
+	}
+	line("completed/s", h.Completed, rate(t.CompletedRate)+"/s", roleHealthy)
+	line("cancelled/s", h.Cancelled, rate(t.CancelledRate)+"/s", nonZeroF(t.CancelledRate, roleDegraded))
+	line("latency p50", h.LatencyP50, latencyText(h.LatencyP50), roleAccent)
+	line("latency p99", h.LatencyP99, latencyText(h.LatencyP99), roleAccent)
+	return b.String()
+}
+
+// latencyText is the newest latency sample; an interval in which no saga
+// completed has none, and the last known one is shown.
+func latencyText(s feed.Series) string {
+	v, ok := s.Last()
+	if !ok {
+		return "—"
+	}
+	return dur(msToDuration(v))
+}
+
+func msToDuration(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
+
+func nonZero(n uint64, r role) role {
+	if n == 0 {
+		return roleMuted
+	}
+	return r
+}
+
+func nonZeroF(v float64, r role) role {
+	if v <= 0 {
+		return roleNone
+	}
+	return r
+}
+
+// jetstreamView sums up the server's streams and consumers.
+func (o *overview) jetstreamView() string {
+	st, s := o.st, &o.snap
+	var msgs, bytes uint64
+	for _, x := range s.Streams {
+		msgs += x.Messages
+		bytes += x.Bytes
+	}
+	warn, crit := 0, 0
+	for _, c := range s.Consumers {
+		switch c.Level {
+		case feed.LevelWarn:
+			warn++
+		case feed.LevelCritical:
+			crit++
+		}
+	}
+	var b strings.Builder
+	b.WriteString(st.Section.Render("JETSTREAM  "))
+	b.WriteString(plural(len(s.Streams), "stream", "streams") + " · " + plural(len(s.Consumers), "consumer", "consumers") + " · " + count(msgs) + " msgs · " + bytesize(bytes))
+	if crit > 0 {
+		b.WriteString(" · " + st.Failing.Render(fmt.Sprintf("%d critical", crit)))
+	}
+	if warn > 0 {
+		b.WriteString(" · " + st.Degraded.Render(fmt.Sprintf("%d over warn", warn)))
+	}
+	return b.String()
+}
+
+// laggingView lists the consumers with the most unprocessed messages.
+func (o *overview) laggingView(n int) string {
+	st, s := o.st, &o.snap
+	var b strings.Builder
+	b.WriteString(st.Section.Render("MOST LAGGING CONSUMERS"))
+	idx := make([]int, 0, len(s.Consumers))
+	for i, c := range s.Consumers {
+		if c.Pending > 0 {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		b.WriteString("\n" + st.Muted.Render("  every consumer is caught up"))
+		return b.String()
+	}
+	slices.SortFunc(idx, func(x, y int) int {
+		a, c := &s.Consumers[x], &s.Consumers[y]
+		if a.Pending != c.Pending {
+			if a.Pending > c.Pending {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.Stream+a.Name, c.Stream+c.Name)
+	})
+	nameW := min(40, max(24, o.width/4))
+	sparkW := min(30, max(10, o.width/8))
+	for _, i := range idx[:min(n, len(idx))] {
+		c := &s.Consumers[i]
+		line := "  " + fit(clean(c.Stream+" › "+c.Name, nameW), nameW) + " " +
+			fitRight(count(c.Pending), 7) + " " + sparkline(c.LagTrend, sparkW) + " " +
+			fmt.Sprintf("ack %d/%d", c.AckPending, c.MaxAckPending)
+		if c.Paused {
+			line += " · paused"
+		}
+		if c.Why != "" {
+			line += " · " + c.Why
+		}
+		b.WriteString("\n" + st.paint(levelRole(c.Level), clean(line, o.width)))
+	}
+	return b.String()
+}
+
+// eventsView lists the latest advisories and dead letters.
+func (o *overview) eventsView(n int) string {
+	st, s := o.st, &o.snap
+	var b strings.Builder
+	b.WriteString(st.Section.Render("LATEST EVENTS"))
+	b.WriteString(st.Muted.Render(fmt.Sprintf("  %s · %s (screen 6 has them all)", plural(len(s.Advisories), "advisory", "advisories"), plural(len(s.DeadLetters), "dead letter", "dead letters"))))
+	type ev struct {
+		at   time.Time
+		text string
+		r    role
+	}
+	evs := make([]ev, 0, 2*n)
+	for _, d := range s.DeadLetters[:min(n, len(s.DeadLetters))] {
+		evs = append(evs, ev{d.Time, "dead letter " + d.Subject + ": " + d.Reason, roleFailing})
+	}
+	for _, a := range s.Advisories[:min(n, len(s.Advisories))] {
+		evs = append(evs, ev{a.Time, advisoryLine(a), advisoryRole(a.Kind)})
+	}
+	slices.SortStableFunc(evs, func(x, y ev) int { return y.at.Compare(x.at) })
+	if len(evs) == 0 {
+		b.WriteString("\n" + st.Muted.Render("  none yet"))
+	}
+	for _, e := range evs[:min(n, len(evs))] {
+		b.WriteString("\n" + st.paint(e.r, "  "+fitRight(since(s.Time, e.at), 4)+"  "+clean(e.text, o.width-8)))
+	}
+	return b.String()
+}
+
+func advisoryLine(a *feed.Advisory) string {
+	text := a.Kind
+	if a.Stream != "" {
+		text += " " + a.Stream
+		if a.Consumer != "" {
+			text += " › " + a.Consumer
+		}
+	}
+	if a.StreamSeq > 0 {
+		text += fmt.Sprintf(" #%d", a.StreamSeq)
+	}
+	if a.Detail != "" {
+		text += ": " + a.Detail
+	}
+	return text
+}
+
+// advisoryRole colours an advisory by what it says about delivery.
+func advisoryRole(kind string) role {
+	switch kind {
+	case "max_deliver", "terminated", "stream_quorum_lost", "consumer_quorum_lost", "server_out_of_space":
+		return roleFailing
+	case "nak", "consumer_pause", "api_limit_reached":
+		return roleDegraded
+	}
+	return roleNone
+}
+
+// foreignView explains a server without sagascope services.
+func (o *overview) foreignView() string {
+	st := o.st
+	text := "No sagascope services report on this connection (nothing on " + contract.StatusSubjects + "). " +
+		"Sagas, services and faults need them; streams, consumers, lag and advisories are live here and on screens 2, 3 and 6."
+	return st.Degraded.Width(o.width).Render(text)
+}
+
+// legendView says what the service columns mean.
+func (o *overview) legendView() string {
+	return o.st.Muted.Render(clean("IN/S delivered · OUT/S processed · WORKERS busy/pool · LAG commands waiting", o.width))
+}

@@ -1,0 +1,119 @@
+// Package tui is sagascope's terminal dashboard: it watches a saga system
+// on NATS JetStream live (services, breakers, worker pools, lag, sagas,
+// advisories, dead letters) and drives its fault-injection control plane.
+//
+// The data comes from tui/feed; every string from the server is cleaned by
+// tui/sanitize before it is drawn. On a NATS system without sagascope
+// services it still shows streams, consumers, lag and advisories.
+package tui
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
+	"github.com/nats-io/nats.go"
+
+	"github.com/sagascope/sagascope/demo/control"
+	"github.com/sagascope/sagascope/tui/feed"
+)
+
+// Options configure Run. The zero value is usable.
+type Options struct {
+	// Title says what is being watched, e.g. "embedded demo on
+	// nats://127.0.0.1:4222". It is shown in the header.
+	Title string
+	// RefreshEvery is how often streams and consumers are polled (default
+	// 1s). Status, sagas and events arrive as they happen regardless.
+	RefreshEvery time.Duration
+	// FrameRate bounds redraws per second caused by data (default 10, at
+	// most 30), whatever the event rate.
+	FrameRate int
+	// NoColor draws without colours. The NO_COLOR environment variable does
+	// the same.
+	NoColor bool
+	// ReadOnly hides nothing but sends no control request: fault and load
+	// keys say the dashboard is read-only.
+	ReadOnly bool
+	// BurstSize is how many orders the burst key places (default 500).
+	BurstSize int
+	// RecentSagas bounds the sagas kept for the Sagas screen (default
+	// 2,000).
+	RecentSagas int
+	// Input and Output default to the terminal (stdin and stdout).
+	Input  io.Reader
+	Output io.Writer
+}
+
+// Run runs the dashboard on the terminal until the user quits (q) or ctx
+// ends, then restores the terminal. It does not own nc. nats.go prints
+// asynchronous errors (such as permission violations) to stderr unless the
+// connection has an ErrorHandler; under a full-screen program that garbles
+// the screen, so callers should connect with one (the dashboard shows the
+// connection's last error itself).
+func Run(ctx context.Context, nc *nats.Conn, opts Options) error {
+	p, wait, err := start(ctx, nc, opts)
+	if err != nil {
+		return err
+	}
+	_, err = p.Run()
+	feedErr := wait()
+	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
+		err = nil // ctx ended: a normal way to stop
+	}
+	return errors.Join(err, feedErr)
+}
+
+// start builds the program and starts the feed that sends it snapshots.
+// wait stops the feed and waits for it; call it after the program ends.
+func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.ProgramOption) (*tea.Program, func() error, error) {
+	out := opts.Output
+	if out == nil {
+		out = os.Stdout
+	}
+	frame := time.Second / time.Duration(min(max(opts.FrameRate, 1), 30))
+	if opts.FrameRate <= 0 {
+		frame = 100 * time.Millisecond
+	}
+	f, err := feed.New(nc, feed.Options{RefreshEvery: opts.RefreshEvery, FrameEvery: frame, RecentSagas: opts.RecentSagas})
+	if err != nil {
+		return nil, nil, err
+	}
+	r := lipgloss.NewRenderer(out)
+	if opts.NoColor || os.Getenv("NO_COLOR") != "" {
+		r.SetColorProfile(termenv.Ascii)
+	}
+	var ctl controller
+	if !opts.ReadOnly {
+		ctl = control.NewClient(nc)
+	}
+	m := newApp(appConfig{ctx: ctx, title: opts.Title, styles: NewStyles(r), ctl: ctl, burst: opts.BurstSize})
+
+	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithAltScreen(), tea.WithOutput(out), tea.WithFPS(30)}
+	if opts.Input != nil {
+		popts = append(popts, tea.WithInput(opts.Input))
+	}
+	p := tea.NewProgram(m, append(popts, extra...)...)
+
+	fctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		err := f.Run(fctx, func(s feed.Snapshot) { p.Send(snapshotMsg{s}) })
+		if err != nil {
+			p.Send(feedStoppedMsg{err})
+		}
+		done <- err
+	}()
+	return p, func() error { stop(); return <-done }, nil
+}
+
+// Snapshot reads the system once, as the dashboard would show it: for
+// `sagascope status --json`. The result encodes as JSON.
+func Snapshot(ctx context.Context, nc *nats.Conn) (feed.Snapshot, error) {
+	return feed.Collect(ctx, nc, feed.Options{RefreshEvery: 500 * time.Millisecond})
+}

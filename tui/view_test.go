@@ -1,0 +1,240 @@
+package tui
+
+import (
+	"cmp"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/muesli/termenv"
+	"go.uber.org/goleak"
+
+	"github.com/sagascope/sagascope/demo/control"
+	"github.com/sagascope/sagascope/tui/feed"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func sortConsumers(cs []feed.Consumer) {
+	slices.SortFunc(cs, func(a, b feed.Consumer) int {
+		return cmp.Or(strings.Compare(a.Stream, b.Stream), strings.Compare(a.Name, b.Name))
+	})
+}
+
+// plainStyles are the styles with NO_COLOR: golden files are readable text.
+func plainStyles() *Styles {
+	r := lipgloss.NewRenderer(io.Discard)
+	r.SetColorProfile(termenv.Ascii)
+	return NewStyles(r)
+}
+
+// testApp is the root model at a fixed size showing snap; ctl may be nil.
+func testApp(t *testing.T, width, height int, snap feed.Snapshot, ctl controller) *app {
+	t.Helper()
+	a := newApp(appConfig{ctx: t.Context(), title: "embedded demo on nats://127.0.0.1:4222", styles: plainStyles(), ctl: ctl})
+	a.Update(tea.WindowSizeMsg{Width: width, Height: height})
+	a.Update(snapshotMsg{snap})
+	return a
+}
+
+// press sends keys to a, as the program would, and returns the commands.
+func press(a *app, keys ...string) []tea.Cmd {
+	var cmds []tea.Cmd
+	for _, k := range keys {
+		_, cmd := a.Update(keyMsg(k))
+		cmds = append(cmds, cmd)
+	}
+	return cmds
+}
+
+func keyMsg(k string) tea.KeyMsg {
+	switch k {
+	case "enter":
+		return tea.KeyMsg{Type: tea.KeyEnter}
+	case "esc":
+		return tea.KeyMsg{Type: tea.KeyEsc}
+	case "tab":
+		return tea.KeyMsg{Type: tea.KeyTab}
+	case "up":
+		return tea.KeyMsg{Type: tea.KeyUp}
+	case "down":
+		return tea.KeyMsg{Type: tea.KeyDown}
+	case "left":
+		return tea.KeyMsg{Type: tea.KeyLeft}
+	case "right":
+		return tea.KeyMsg{Type: tea.KeyRight}
+	case "ctrl+c":
+		return tea.KeyMsg{Type: tea.KeyCtrlC}
+	}
+	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(k)}
+}
+
+// golden compares got with testdata/golden/name.txt, or rewrites it with
+// -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name+".txt")
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./tui -run %s -update to create it)", err, t.Name())
+	}
+	if got != string(want) {
+		t.Errorf("view %s differs from %s (run with -update to accept):\n--- got ---\n%s\n--- want ---\n%s", name, path, got, want)
+	}
+}
+
+// checkFits fails if the view is not exactly the terminal's size.
+func checkFits(t *testing.T, view string, width, height int) {
+	t.Helper()
+	lines := strings.Split(view, "\n")
+	if len(lines) != height {
+		t.Errorf("view has %d lines, want %d", len(lines), height)
+	}
+	for i, l := range lines {
+		if w := ansi.StringWidth(l); w > width {
+			t.Errorf("line %d is %d cells wide, more than %d: %q", i+1, w, width, l)
+		}
+	}
+}
+
+var sizes = []struct{ w, h int }{{80, 24}, {160, 48}}
+
+// Every screen, at both sizes, with the fixture of a demo under faults.
+func TestScreensGolden(t *testing.T) {
+	names := []string{"overview", "streams", "consumers", "faults", "sagas", "events"}
+	for _, sz := range sizes {
+		for i, name := range names {
+			t.Run(fmt.Sprintf("%s %dx%d", name, sz.w, sz.h), func(t *testing.T) {
+				a := testApp(t, sz.w, sz.h, fixtureSnapshot(), &fakeControl{})
+				a.switchTo(i)
+				view := a.View()
+				checkFits(t, view, sz.w, sz.h)
+				golden(t, fmt.Sprintf("%s_%dx%d", name, sz.w, sz.h), view)
+			})
+		}
+	}
+}
+
+// Views after interaction: each case presses keys on a screen and
+// compares the result.
+func TestInteractionsGolden(t *testing.T) {
+	tests := []struct {
+		name     string
+		snap     func() feed.Snapshot
+		keys     []string
+		readOnly bool // no controller, as with Options.ReadOnly
+		before   func(a *app)
+	}{
+		{name: "overview_foreign", snap: foreignSnapshot},
+		{name: "help_overlay", snap: fixtureSnapshot, keys: []string{"3", "?"}},
+		{name: "consumers_filtered_sorted", snap: fixtureSnapshot, keys: []string{"3", "/", "i", "n", "v", "enter", "s"}},
+		{name: "streams_sorted_by_messages", snap: fixtureSnapshot, keys: []string{"2", "s"}},
+		{name: "sagas_inspect_parked", snap: fixtureSnapshot, keys: []string{"5", "down", "down", "down", "down", "down", "down", "down", "enter"}},
+		{name: "sagas_filter_cancelled", snap: fixtureSnapshot, keys: []string{"5", "/", "c", "a", "n", "c"}},
+		{name: "events_dead_letters", snap: fixtureSnapshot, keys: []string{"6", "right"}},
+		{name: "events_inspect_hostile_dead_letter", snap: fixtureSnapshot, keys: []string{"6", "right", "enter"}},
+		{name: "events_inspect_advisory", snap: fixtureSnapshot, keys: []string{"6", "enter"}},
+		{name: "events_foreign_dead_letters", snap: foreignSnapshot, keys: []string{"6", "right"}},
+		{name: "faults_latency_form", snap: fixtureSnapshot, keys: []string{"4", "right", "down", "left", "left", "down", "right", "down", "right", "right"}},
+		{name: "faults_no_responders", snap: fixtureSnapshot, keys: []string{"4"}, before: func(a *app) {
+			a.Update(faultsMsg{op: "list faults", quiet: true, err: fmt.Errorf("list faults: %w", control.ErrNoResponders)})
+		}},
+		{name: "faults_read_only", snap: fixtureSnapshot, keys: []string{"4", "+"}, readOnly: true},
+		{name: "reconnecting", snap: func() feed.Snapshot {
+			s := fixtureSnapshot()
+			s.Connection.State = feed.StateReconnecting
+			return s
+		}},
+		{name: "problem_line", snap: func() feed.Snapshot {
+			s := foreignSnapshot()
+			s.Problems = []feed.Problem{{Source: feed.SourceConsumers, Error: "list consumers of BILLING: nats: \x1b[31mtimeout"}, {Source: feed.SourceStreams, Error: "x"}}
+			return s
+		}},
+	}
+	for _, tt := range tests {
+		for _, sz := range sizes {
+			t.Run(fmt.Sprintf("%s %dx%d", tt.name, sz.w, sz.h), func(t *testing.T) {
+				var ctl controller = &fakeControl{}
+				if tt.readOnly {
+					ctl = nil
+				}
+				a := testApp(t, sz.w, sz.h, tt.snap(), ctl)
+				if tt.before != nil {
+					tt.before(a)
+				}
+				press(a, tt.keys...)
+				view := a.View()
+				checkFits(t, view, sz.w, sz.h)
+				golden(t, fmt.Sprintf("%s_%dx%d", tt.name, sz.w, sz.h), view)
+			})
+		}
+	}
+}
+
+func TestTooSmallSaysSo(t *testing.T) {
+	a := testApp(t, 30, 8, fixtureSnapshot(), nil)
+	if v := a.View(); !strings.Contains(v, "needs at least") {
+		t.Errorf("a 30x8 terminal should be told it is too small, got:\n%s", v)
+	}
+}
+
+func TestWaitingForData(t *testing.T) {
+	a := newApp(appConfig{ctx: context.Background(), styles: plainStyles()})
+	a.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	v := a.View()
+	checkFits(t, v, 80, 24)
+	if !strings.Contains(v, "waiting for the first data") || !strings.Contains(v, "starting") {
+		t.Errorf("before the first snapshot the overview should say it waits:\n%s", v)
+	}
+}
+
+// Colours are chosen by role: the same state looks the same everywhere.
+func TestStatesAreColouredByRole(t *testing.T) {
+	r := lipgloss.NewRenderer(io.Discard)
+	r.SetColorProfile(termenv.TrueColor)
+	r.SetHasDarkBackground(true)
+	st := NewStyles(r)
+	a := newApp(appConfig{ctx: t.Context(), styles: st})
+	a.Update(tea.WindowSizeMsg{Width: 160, Height: 48})
+	a.Update(snapshotMsg{fixtureSnapshot()})
+	view := a.View()
+	tests := []struct {
+		name string
+		text string
+		role lipgloss.Style
+	}{
+		{"an open breaker is failing", "gateway OPEN 3.2s", st.Failing},
+		{"a half-open breaker is degraded", "carrier HALF-OPEN", st.Degraded},
+		{"a connected connection is healthy", "● connected", st.Healthy},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if want := tt.role.Render(tt.text); !strings.Contains(view, want) {
+				t.Errorf("%q is not rendered as %q", tt.text, want)
+			}
+		})
+	}
+	if plain := ansi.Strip(view); !strings.Contains(plain, "gateway OPEN 3.2s") {
+		t.Errorf("the text of the state must not depend on colour")
+	}
+}
