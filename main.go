@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,10 +17,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/charmbracelet/x/term"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -30,6 +33,10 @@ import (
 	"github.com/sagascope/sagascope/demo/embedded"
 	"github.com/sagascope/sagascope/demo/loadgen"
 	"github.com/sagascope/sagascope/demo/system"
+	"github.com/sagascope/sagascope/telemetry"
+	"github.com/sagascope/sagascope/telemetry/logging"
+	"github.com/sagascope/sagascope/tui"
+	"github.com/sagascope/sagascope/tui/feed"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -46,8 +53,10 @@ const (
 const usage = `sagascope: watch a saga system on NATS JetStream live
 
 Usage:
-  sagascope [flags]                 embedded NATS server + demo services + load
+  sagascope [flags]                 embedded NATS server + demo services + load, in the dashboard
   sagascope demo [flags]            run the demo services against an existing NATS server
+  sagascope tui [flags]             open the dashboard on any NATS server or cluster
+  sagascope status [--json]         print one snapshot of what the dashboard shows
   sagascope fault <set|clear|list|reset|kinds> ...   inject and clear faults
   sagascope load [--rate N] [--burst N]               show or change the load
   sagascope check [flags]           verify the saga invariants (exit 1 on a violation)
@@ -77,6 +86,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runControl(ctx, cmd, args, stdout, stderr)
 	case "check":
 		err = runCheck(ctx, args, stdout, stderr)
+	case "tui":
+		err = runTUI(ctx, args, stdout, stderr)
+	case "status":
+		err = runStatus(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "sagascope", version)
 	case "help":
@@ -150,13 +163,16 @@ func parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 
 // demoFlags are the flags shared by the embedded default and `demo`.
 type demoFlags struct {
-	services  string
-	instances int
-	workers   int
-	replicas  int
-	load      float64
-	noLoad    bool
-	logLevel  string
+	services   string
+	instances  int
+	workers    int
+	replicas   int
+	load       float64
+	noLoad     bool
+	logLevel   string
+	logFormat  string
+	traceRatio float64
+	http       string
 }
 
 func (d *demoFlags) register(fs *flag.FlagSet) {
@@ -167,9 +183,14 @@ func (d *demoFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&d.load, "load", 20, "orders per second placed by the load generator (changeable at runtime with 'sagascope load')")
 	fs.BoolVar(&d.noLoad, "no-load", false, "do not run the load generator in this process")
 	fs.StringVar(&d.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	fs.StringVar(&d.logFormat, "log-format", "text", "log format: text or json")
+	fs.Float64Var(&d.traceRatio, "trace-ratio", 1, "share of sagas traced, 0..1 (0 turns tracing off)")
+	fs.StringVar(&d.http, "http", "", "serve Prometheus /metrics, /livez and /readyz on this address, e.g. :9464")
 }
 
-func (d *demoFlags) config(stderr io.Writer) (system.Config, error) {
+// config checks the flags and builds the system's configuration; logs go
+// to logOut.
+func (d *demoFlags) config(logOut io.Writer) (system.Config, error) {
 	svcs, err := contract.ParseServices(d.services)
 	if err != nil {
 		return system.Config{}, usageError("--services: %v", err)
@@ -183,14 +204,23 @@ func (d *demoFlags) config(stderr io.Writer) (system.Config, error) {
 		return system.Config{}, usageError("--replicas %d: use 1, 3 or 5", d.replicas)
 	case d.load < 0 || d.load > contract.MaxRate:
 		return system.Config{}, usageError("--load %v is not in 0..%d", d.load, contract.MaxRate)
+	case d.traceRatio < 0 || d.traceRatio > 1:
+		return system.Config{}, usageError("--trace-ratio %v is not in 0..1", d.traceRatio)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(d.logLevel)); err != nil {
 		return system.Config{}, usageError("--log-level %q: want debug, info, warn or error", d.logLevel)
 	}
+	format, err := logging.ParseFormat(d.logFormat)
+	if err != nil {
+		return system.Config{}, usageError("--log-format: %v", err)
+	}
+	log, err := logging.New(logOut, logging.Options{Format: format, Level: level})
+	if err != nil {
+		return system.Config{}, fmt.Errorf("logging: %w", err)
+	}
 	cfg := system.Config{
-		Services: svcs, Instances: d.instances, Workers: d.workers, Version: version,
-		Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		Services: svcs, Instances: d.instances, Workers: d.workers, Version: version, Log: log,
 	}
 	cfg.Topology.Replicas = d.replicas
 	if !d.noLoad {
@@ -200,6 +230,11 @@ func (d *demoFlags) config(stderr io.Writer) (system.Config, error) {
 	return cfg, nil
 }
 
+// telemetry is the telemetry configuration the flags ask for.
+func (d *demoFlags) telemetry(log *slog.Logger) telemetry.Config {
+	return telemetry.Config{TraceRatio: d.traceRatio, HTTP: d.http, Log: log}
+}
+
 func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sagascope", flag.ContinueOnError)
 	var d demoFlags
@@ -207,14 +242,17 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	dataDir := fs.String("data", "", "JetStream data directory (default: a per-user cache directory)")
 	fresh := fs.Bool("fresh", false, "wipe the data directory first")
 	port := fs.Int("port", 0, "client port on 127.0.0.1 (default 4222, or a free port when 4222 is taken)")
+	noTUI := fs.Bool("no-tui", false, "print one status line a second instead of opening the dashboard (the default when stdout is not a terminal)")
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
 	if *port < 0 || *port > 65535 {
 		return usageError("--port %d is not a port", *port)
 	}
-	cfg, err := d.config(stderr)
-	if err != nil {
+	withTUI := !*noTUI && isTerminal(stdout)
+	// Check the flags before starting anything; the real logger comes once
+	// the data directory (where the dashboard's log file lives) is known.
+	if _, err := d.config(io.Discard); err != nil {
 		return err
 	}
 	srv, err := embedded.Start(embedded.Options{Port: *port, DataDir: *dataDir, Fresh: *fresh})
@@ -222,10 +260,32 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer srv.Shutdown()
-	fmt.Fprintf(stdout, "sagascope: embedded NATS server with JetStream on %s (data in %s)\n", srv.ClientURL(), srv.DataDir())
-	fmt.Fprintf(stdout, "sagascope: try 'sagascope fault set payment dependency_down --server %s' in another terminal\n", srv.ClientURL())
-	opts := connect.Options{Servers: srv.ClientURL()}
-	return runSystem(ctx, cfg, opts, stdout)
+	logOut := stderr
+	if withTUI {
+		// The dashboard owns the terminal: logs go to a file beside the
+		// data, and warnings also reach the dashboard over NATS.
+		path := filepath.Join(srv.DataDir(), "sagascope.log")
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("open log file: %w", err)
+		}
+		defer f.Close()
+		defer fmt.Fprintf(stdout, "sagascope: logs are in %s\n", path)
+		logOut = f
+	}
+	cfg, err := d.config(logOut)
+	if err != nil {
+		return err
+	}
+	if !withTUI {
+		fmt.Fprintf(stdout, "sagascope: embedded NATS server with JetStream on %s (data in %s)\n", srv.ClientURL(), srv.DataDir())
+		fmt.Fprintf(stdout, "sagascope: try 'sagascope fault set payment dependency_down --server %s' in another terminal\n", srv.ClientURL())
+	}
+	run := runner{cfg: cfg, tel: d.telemetry(cfg.Log), conn: connect.Options{Servers: srv.ClientURL()}, stdout: stdout}
+	if withTUI {
+		run.dashboard = &tui.Options{Title: "embedded demo on " + srv.ClientURL()}
+	}
+	return run.run(ctx)
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -241,18 +301,32 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	return runSystem(ctx, cfg, opts, stdout)
+	run := runner{cfg: cfg, tel: d.telemetry(cfg.Log), conn: opts, stdout: stdout}
+	return run.run(ctx)
 }
 
-// runSystem runs the demo services until ctx ends, printing a status line
-// every second.
-func runSystem(ctx context.Context, cfg system.Config, opts connect.Options, stdout io.Writer) error {
+// runner runs the demo services until ctx ends (or the dashboard quits),
+// watched by the dashboard or by a status line a second.
+type runner struct {
+	cfg    system.Config
+	tel    telemetry.Config
+	conn   connect.Options
+	stdout io.Writer
+	// dashboard, when set, opens the dashboard on the terminal; quitting
+	// it stops the services.
+	dashboard *tui.Options
+}
+
+func (r runner) run(ctx context.Context) error {
+	cfg := r.cfg
 	cfg.Connect = func(ctx context.Context, name string) (*nats.Conn, error) {
-		return connect.Connect(ctx, opts, name)
+		return connect.Connect(ctx, r.conn, name)
 	}
-	// Fail fast with one clear line when the server is unreachable.
+	// Fail fast with one clear line when the server is unreachable. The
+	// dashboard reports asynchronous errors itself, so nats.go must not
+	// print them over its screen.
 	startCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	nc, err := cfg.Connect(startCtx, "sagascope status")
+	nc, err := connect.Connect(startCtx, r.conn, "sagascope status", quietErrors)
 	cancel()
 	if err != nil {
 		return err
@@ -261,16 +335,122 @@ func runSystem(ctx context.Context, cfg system.Config, opts connect.Options, std
 	if err := system.Prepare(ctx, cfg); err != nil {
 		return err
 	}
-	lineCtx, stopLine := context.WithCancel(ctx)
-	lineDone := make(chan error, 1)
-	go func() { lineDone <- system.StatusLine(lineCtx, nc, stdout, time.Second) }()
-	err = system.RunInstances(ctx, system.Instances(cfg))
-	stopLine()
-	<-lineDone
+	svcCtx, stopServices := context.WithCancel(ctx)
+	defer stopServices()
+	tel, stopTelemetry, err := telemetry.Start(svcCtx, r.tel)
+	if err != nil {
+		return err
+	}
+	cfg.Telemetry = tel
+	if addr := tel.Addr(); addr != "" && r.dashboard == nil {
+		fmt.Fprintf(r.stdout, "sagascope: metrics on http://%s%s, probes /livez and /readyz\n", addr, telemetry.MetricsPath)
+	}
+	services := make(chan error, 1)
+	go func() { services <- system.RunInstances(svcCtx, system.Instances(cfg)) }()
+
+	var watchErr error
+	if r.dashboard != nil {
+		watchErr = tui.Run(svcCtx, nc, *r.dashboard)
+	} else {
+		watchErr = system.StatusLine(svcCtx, nc, r.stdout, time.Second)
+	}
+	if errors.Is(watchErr, context.Canceled) {
+		watchErr = nil
+	}
+	stopServices() // the dashboard quit, or ctx ended
+	err = <-services
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err = errors.Join(err, watchErr, stopTelemetry(shutCtx))
 	if err == nil {
-		fmt.Fprintln(stdout, "sagascope: stopped cleanly")
+		fmt.Fprintln(r.stdout, "sagascope: stopped cleanly")
 	}
 	return err
+}
+
+// quietErrors keeps nats.go from printing asynchronous errors (permission
+// violations, slow consumers) to stderr: the commands report the errors
+// that matter as one clear line, and the dashboard shows the connection's
+// last error on its screen.
+var quietErrors = nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})
+
+// isTerminal reports whether w is a terminal (not a pipe, a file or
+// /dev/null, which is a character device too).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(f.Fd())
+}
+
+func runTUI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tui", flag.ContinueOnError)
+	var opts connect.Options
+	opts.Register(fs)
+	readOnly := fs.Bool("read-only", false, "watch only: send no fault or load requests")
+	refresh := fs.Duration("refresh", time.Second, "how often streams and consumers are polled")
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	if *refresh < 100*time.Millisecond {
+		return usageError("--refresh %v is below 100ms", *refresh)
+	}
+	if !isTerminal(stdout) {
+		return usageError("tui: stdout is not a terminal (use 'sagascope status --json' for scripts)")
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	nc, err := connect.Connect(cctx, opts, "sagascope tui", quietErrors)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	return tui.Run(ctx, nc, tui.Options{Title: nc.ConnectedUrlRedacted(), RefreshEvery: *refresh, ReadOnly: *readOnly})
+}
+
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	var opts connect.Options
+	opts.Register(fs)
+	asJSON := fs.Bool("json", false, "print the snapshot as JSON")
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	nc, err := connect.Connect(cctx, opts, "sagascope status", quietErrors)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	snap, err := tui.Snapshot(cctx, nc)
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(snap)
+	}
+	printStatus(stdout, snap)
+	return nil
+}
+
+// printStatus prints the snapshot's headline figures for a person.
+func printStatus(w io.Writer, s feed.Snapshot) {
+	fmt.Fprintf(w, "streams %d, consumers %d\n", len(s.Streams), len(s.Consumers))
+	if !s.Reporting {
+		fmt.Fprintln(w, "no sagascope services report on this server")
+		return
+	}
+	t := s.Sagas
+	fmt.Fprintf(w, "sagas: %d placed, %d completed, %d cancelled, %d parked, %d in flight\n",
+		t.Placed, t.Completed, t.Cancelled, t.Parked, t.InFlight)
+	for _, svc := range s.Services {
+		fmt.Fprintf(w, "%-10s %d instance(s), %d/%d workers busy, %d queued\n",
+			svc.Name, len(svc.Instances), svc.Pool.Busy, svc.Pool.Capacity, svc.Pool.Queued)
+	}
+	for _, f := range s.Faults {
+		fmt.Fprintf(w, "fault: %s %s\n", f.Service, f.Kind)
+	}
 }
 
 func runControl(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
@@ -289,8 +469,7 @@ func runControl(ctx context.Context, cmd string, args []string, stdout, stderr i
 	defer cancel()
 	// The client reports permission violations itself, as one clear line;
 	// without a handler nats.go would also print them raw.
-	quiet := nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})
-	nc, err := connect.Connect(cctx, opts, "sagascope "+cmd, quiet)
+	nc, err := connect.Connect(cctx, opts, "sagascope "+cmd, quietErrors)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -37,6 +40,10 @@ func TestCommandLineErrorsAreOneClearLine(t *testing.T) {
 		{"an unknown service is a usage error", []string{"demo", "--services", "orders,billing"}, 2, `unknown service "billing"`},
 		{"an unreachable server fails fast", []string{"demo", "--server", "nats://127.0.0.1:1"}, 1, "no server is listening there"},
 		{"a URL that is not NATS is refused", []string{"check", "--server", "http://example.com"}, 1, "not a NATS scheme"},
+		{"a trace ratio above 1 is a usage error", []string{"--trace-ratio", "2"}, 2, "--trace-ratio 2 is not in 0..1"},
+		{"an unknown log format is a usage error", []string{"demo", "--log-format", "xml"}, 2, "--log-format"},
+		{"the dashboard needs a terminal", []string{"tui"}, 2, "stdout is not a terminal"},
+		{"status without a server fails", []string{"status", "--json", "--server", "nats://127.0.0.1:1"}, 1, "no server is listening there"},
 		{"a fault command without a server fails", []string{"fault", "list", "--server", "nats://127.0.0.1:1"}, 1, "no server is listening there"},
 	}
 	for _, tt := range tests {
@@ -66,7 +73,7 @@ func TestCommandLineErrorsAreOneClearLine(t *testing.T) {
 // Ctrl-C shuts it down gracefully with exit 0.
 func TestDefaultRunsSagasAndStopsCleanlyOnInterrupt(t *testing.T) {
 	bin := binary(t)
-	cmd := exec.Command(bin, "--data", t.TempDir(), "--fresh", "--load", "50")
+	cmd := exec.Command(bin, "--data", t.TempDir(), "--fresh", "--load", "50", "--http", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -101,6 +108,9 @@ wait:
 			t.Fatalf("no sagas completed within 30s; output:\n%s\nstderr:\n%s", strings.Join(seen, "\n"), stderr.String())
 		}
 	}
+	checkStatusJSON(t, bin, urlIn(t, seen, `on (nats://\S+)`))
+	checkMetrics(t, urlIn(t, seen, `metrics on (http://[^\s,]+)`))
+
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -121,5 +131,61 @@ wait:
 	}
 	if last := seen[len(seen)-1]; last != "sagascope: stopped cleanly" {
 		t.Fatalf("last line %q, want a clean stop", last)
+	}
+}
+
+// urlIn finds the first submatch of pattern in the lines printed so far.
+func urlIn(t *testing.T, lines []string, pattern string) string {
+	t.Helper()
+	re := regexp.MustCompile(pattern)
+	for _, l := range lines {
+		if m := re.FindStringSubmatch(l); m != nil {
+			return m[1]
+		}
+	}
+	t.Fatalf("no line matches %s in:\n%s", pattern, strings.Join(lines, "\n"))
+	return ""
+}
+
+// checkStatusJSON runs `status --json` against the running system and
+// checks the snapshot is the live one the dashboard would show.
+func checkStatusJSON(t *testing.T, bin, url string) {
+	t.Helper()
+	out, err := exec.Command(bin, "status", "--json", "--server", url).Output()
+	if err != nil {
+		t.Fatalf("status --json: %v", err)
+	}
+	var snap struct {
+		Reporting bool `json:"sagascope_reporting"`
+		Sagas     struct {
+			Completed uint64 `json:"completed"`
+		} `json:"sagas"`
+		Streams []struct {
+			Name string `json:"name"`
+		} `json:"streams"`
+	}
+	if err := json.Unmarshal(out, &snap); err != nil {
+		t.Fatalf("status --json is not JSON: %v\n%s", err, out)
+	}
+	if !snap.Reporting || snap.Sagas.Completed == 0 || len(snap.Streams) == 0 {
+		t.Fatalf("status --json: reporting %v, %d completed, %d streams; want a live system",
+			snap.Reporting, snap.Sagas.Completed, len(snap.Streams))
+	}
+}
+
+// checkMetrics scrapes the --http endpoint: metrics in Prometheus text
+// format and a ready process.
+func checkMetrics(t *testing.T, url string) {
+	t.Helper()
+	for path, want := range map[string]string{"/metrics": "# TYPE ", "/readyz": "", "/livez": ""} {
+		resp, err := http.Get(strings.TrimSuffix(url, "/metrics") + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Fatalf("GET %s: %s\n%.300s", path, resp.Status, body)
+		}
 	}
 }
