@@ -59,8 +59,8 @@ type rig struct {
 }
 
 // start runs the system until the test ends, placing load orders a second
-// (0: none).
-func start(t *testing.T, load float64) *rig {
+// (0: none); tune changes its configuration first.
+func start(t *testing.T, load float64, tune ...func(*system.Config)) *rig {
 	t.Helper()
 	srv := natstest.Server(t)
 	nc := natstest.Connect(t, srv.ClientURL())
@@ -101,6 +101,9 @@ func start(t *testing.T, load float64) *rig {
 		Log:       log,
 		Telemetry: tel,
 	}
+	for _, f := range tune {
+		f(&cfg)
+	}
 	if err := system.Prepare(ctx, cfg); err != nil {
 		cancel()
 		t.Fatal(err)
@@ -121,6 +124,30 @@ func start(t *testing.T, load float64) *rig {
 		return nil
 	})
 	return r
+}
+
+// publish stores a message of type typ about a new random order, as its
+// sender would, with traceparent ("" for none) as its trace context.
+func (r *rig) publish(t *testing.T, typ, traceparent string) contract.Envelope {
+	t.Helper()
+	env := contract.NewEnvelope(typ, loadgen.RandomOrder(seed), nil, 0, time.Now())
+	data, err := env.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := nats.NewMsg(contract.Subject(env.Type))
+	msg.Data = data
+	msg.Header.Set(contract.MsgIDHeader, env.ID)
+	msg.Header.Set(contract.SagaHeader, env.SagaID)
+	if traceparent != "" {
+		msg.Header.Set(contract.TraceParentHeader, traceparent)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), eventually)
+	defer cancel()
+	if _, err := r.js.PublishMsg(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+	return env
 }
 
 // waitFor polls cond until it returns nil, failing the test with its last

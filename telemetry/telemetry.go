@@ -202,20 +202,24 @@ type Instance struct {
 
 // Begin starts the telemetry of one life of an instance. Call Shutdown on
 // the result before closing cfg.Conn. On a nil *Telemetry it returns an
-// Instance that only logs to cfg.Log.
+// Instance that only logs to cfg.Log. Either way the instance's records
+// carry the trace, span and saga ids of their context.
 func (t *Telemetry) Begin(ctx context.Context, cfg InstanceConfig) (*Instance, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	in := &Instance{Log: cfg.Log}
+	// Only the process's handler is wrapped, and WithContext leaves one
+	// built by logging.New as it is: wrapping the tee instead would add the
+	// ids to the process's lines twice. The shipper reads them from the
+	// context itself.
+	local := logging.WithContext(cfg.Log.Handler())
+	in := &Instance{Log: slog.New(local)}
 	if t == nil {
 		return in, nil
 	}
 	if cfg.Conn != nil {
-		// The shipper reads trace and saga ids from the context itself; the
-		// process's handler adds them to its own lines (logging.New).
 		ship := logging.NewShipper(cfg.Conn, cfg.Service, cfg.Instance, t.cfg.Ship)
-		in.Log = slog.New(logging.Tee(cfg.Log.Handler(), ship))
+		in.Log = slog.New(logging.Tee(local, ship))
 	}
 	mi, err := t.metrics.Instance(cfg.Service, cfg.Instance, cfg.Metrics)
 	if err != nil {

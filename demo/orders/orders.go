@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sagascope/sagascope/demo/contract"
@@ -73,7 +74,7 @@ func (s *Service) Bind(ctx context.Context, env service.Env) (service.Binding, e
 	if err != nil {
 		return service.Binding{}, fmt.Errorf("open %s: %w", contract.SagaBucket, err)
 	}
-	o := &orchestrator{cfg: s.cfg, sagas: sagas, env: env, log: env.Log, deadlines: map[string]time.Time{}}
+	o := &orchestrator{cfg: s.cfg, sagas: sagas, env: env, log: env.Log, deadlines: map[string]watch{}}
 	route := service.Route{Handle: o.handle}
 	routes := map[string]service.Route{contract.CommandConsumer(contract.Orders): route}
 	for _, from := range contract.Services[1:] {
@@ -105,7 +106,17 @@ type orchestrator struct {
 	log   *slog.Logger
 
 	mu        sync.Mutex
-	deadlines map[string]time.Time // in-flight sagas this instance watches
+	deadlines map[string]watch // in-flight sagas this instance watches
+}
+
+// watch is an in-flight saga's deadline and the trace context of the
+// handler that sent its step in flight, so a timeout and the compensations
+// it sends continue the saga's trace. Only the instance that sent the step
+// knows it: a saga found by a scan (its instance crashed) times out in a
+// trace of its own.
+type watch struct {
+	deadline time.Time
+	trace    trace.SpanContext
 }
 
 // maxConflicts bounds compare-and-set retries on one saga.
@@ -195,18 +206,25 @@ func (o *orchestrator) send(ctx context.Context, s contract.Saga, cause *contrac
 	if err := worker.Publish(ctx, o.env.JS, env); err != nil {
 		return err
 	}
-	o.track(s)
+	o.track(s, trace.SpanContextFromContext(ctx))
 	return nil
 }
 
-func (o *orchestrator) track(s contract.Saga) {
+// track watches s's deadline; sc, when valid, replaces the trace context
+// remembered for it.
+func (o *orchestrator) track(s contract.Saga, sc trace.SpanContext) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if s.Status.Final() || s.Deadline.IsZero() {
 		delete(o.deadlines, s.ID)
 		return
 	}
-	o.deadlines[s.ID] = s.Deadline
+	w := o.deadlines[s.ID]
+	w.deadline = s.Deadline
+	if sc.IsValid() {
+		w.trace = sc
+	}
+	o.deadlines[s.ID] = w
 }
 
 func (o *orchestrator) get(ctx context.Context, id string) (*contract.Saga, uint64, error) {
@@ -245,14 +263,15 @@ func (o *orchestrator) sweep(ctx context.Context) error {
 			now := o.env.Now()
 			o.mu.Lock()
 			var due []string
-			for id, d := range o.deadlines {
-				if !now.Before(d) {
-					due = append(due, id)
+			var traces []trace.SpanContext
+			for id, w := range o.deadlines {
+				if !now.Before(w.deadline) {
+					due, traces = append(due, id), append(traces, w.trace)
 				}
 			}
 			o.mu.Unlock()
-			for _, id := range due {
-				if err := o.expire(ctx, id); err != nil && ctx.Err() == nil {
+			for i, id := range due {
+				if err := o.expire(ctx, id, traces[i]); err != nil && ctx.Err() == nil {
 					o.log.Warn("time out saga", "saga_id", id, "error", err)
 				}
 			}
@@ -260,8 +279,9 @@ func (o *orchestrator) sweep(ctx context.Context) error {
 	}
 }
 
-// expire times out one saga if it is still past its deadline.
-func (o *orchestrator) expire(ctx context.Context, id string) error {
+// expire times out one saga if it is still past its deadline; sc is the
+// trace context of the handler that sent its step in flight, if known.
+func (o *orchestrator) expire(ctx context.Context, id string, sc trace.SpanContext) error {
 	cur, rev, err := o.get(ctx, id)
 	if err != nil {
 		return err
@@ -272,12 +292,17 @@ func (o *orchestrator) expire(ctx context.Context, id string) error {
 	}
 	next, ok := timeout(*cur, o.env.Now().UTC(), o.cfg.StepTimeout, o.cfg.CompensationAttempts)
 	if !ok {
-		o.track(*cur) // another instance moved it on
+		o.track(*cur, trace.SpanContext{}) // another instance moved it on
 		return nil
 	}
-	// The saga's own trace context is not stored, so what a timeout sends
-	// starts a trace of its own, named after the saga.
-	ctx, span := o.env.Tracer.Internal(ctx, "saga timeout", sagaspan.SagaIDKey.String(id))
+	// The timeout is a child of the handler that sent the step, so the
+	// compensations it sends stay in the saga's trace (and follow its
+	// sampling decision); without that context it starts a trace of its
+	// own, named after the saga.
+	if sc.IsValid() {
+		ctx = trace.ContextWithSpanContext(ctx, sc)
+	}
+	ctx, span := o.env.Tracer.Internal(ctx, sagaspan.TimeoutSpan, sagaspan.SagaIDKey.String(id))
 	err = o.timeOut(ctx, id, *cur, next, rev)
 	sagaspan.End(span, err)
 	return err
@@ -342,7 +367,7 @@ func (o *orchestrator) scan(ctx context.Context) error {
 			}
 			var s contract.Saga
 			if json.Unmarshal(e.Value(), &s) == nil && !s.Status.Final() {
-				o.track(s)
+				o.track(s, trace.SpanContext{})
 			}
 		}
 	}

@@ -4,16 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/goleak"
 
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/embedded"
+	"github.com/sagascope/sagascope/demo/natstest"
 	"github.com/sagascope/sagascope/telemetry/logging"
 )
 
@@ -46,6 +50,8 @@ func lines(t *testing.T, buf *bytes.Buffer) []map[string]any {
 	}
 	return out
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestRecordsCarryWhatTheirContextKnows(t *testing.T) {
 	tests := []struct {
@@ -106,6 +112,36 @@ func TestRecordsCarryWhatTheirContextKnows(t *testing.T) {
 	}
 }
 
+func TestWrappingAgainAddsTheIdsOnce(t *testing.T) {
+	tests := []struct {
+		name string
+		wrap func(w *bytes.Buffer) *slog.Logger
+	}{
+		{"a logger from New wrapped again", func(w *bytes.Buffer) *slog.Logger {
+			l, _ := logging.New(w, logging.Options{Format: logging.JSON})
+			return slog.New(logging.WithContext(l.Handler()))
+		}},
+		{"a logger from New given attributes, then wrapped", func(w *bytes.Buffer) *slog.Logger {
+			l, _ := logging.New(w, logging.Options{Format: logging.JSON})
+			return slog.New(logging.WithContext(l.With("service", "orders").Handler()))
+		}},
+		{"a plain handler wrapped twice", func(w *bytes.Buffer) *slog.Logger {
+			return slog.New(logging.WithContext(logging.WithContext(slog.NewJSONHandler(w, nil))))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			tt.wrap(&buf).InfoContext(logging.ContextWithSaga(spanCtx(), "order-1"), "hello")
+			for _, k := range []string{`"trace_id"`, `"span_id"`, `"saga_id"`} {
+				if n := strings.Count(buf.String(), k); n != 1 {
+					t.Errorf("%s %d times in %s, want once", k, n, buf.String())
+				}
+			}
+		})
+	}
+}
+
 func TestFormats(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -144,40 +180,64 @@ func TestFormats(t *testing.T) {
 	}
 }
 
-// bus records what a Shipper publishes.
+// bus is a real server with a connection subscribed to subject. Shippers
+// publish on the same connection, so once it is flushed every record
+// shipped before is in the subscription: the server answers the flush
+// after routing what came before it.
 type bus struct {
-	mu   sync.Mutex
+	*nats.Conn
+	sub  *nats.Subscription
 	recs []contract.LogRecord
 	subj []string
 }
 
-func (b *bus) Publish(subject string, data []byte) error {
-	var r contract.LogRecord
-	if err := json.Unmarshal(data, &r); err != nil {
-		return err
+func newBus(t *testing.T, srv *embedded.Server, subject string) *bus {
+	t.Helper()
+	nc := natstest.Connect(t, srv.ClientURL())
+	sub, err := nc.SubscribeSync(subject)
+	if err != nil {
+		t.Fatal(err)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.recs = append(b.recs, r)
-	b.subj = append(b.subj, subject)
-	return nil
+	// Draining would wait for every record shipped to be read.
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	return &bus{Conn: nc, sub: sub}
 }
 
-func (b *bus) records() []contract.LogRecord {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]contract.LogRecord(nil), b.recs...)
+// records returns every record shipped so far.
+func (b *bus) records(t *testing.T) []contract.LogRecord {
+	t.Helper()
+	if err := b.FlushTimeout(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	n, _, err := b.sub.Pending()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		m, err := b.sub.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r contract.LogRecord
+		if err := json.Unmarshal(m.Data, &r); err != nil {
+			t.Fatalf("shipped record %q is not a LogRecord: %v", m.Data, err)
+		}
+		b.recs = append(b.recs, r)
+		b.subj = append(b.subj, m.Subject)
+	}
+	return b.recs
 }
 
 func TestShippedRecords(t *testing.T) {
-	var b bus
-	ship := logging.NewShipper(&b, contract.Payment, "inst1", logging.ShipOptions{})
+	// Subscribed to every instance's logs, to see which subject it uses.
+	b := newBus(t, natstest.Server(t), contract.LogSubjects)
+	ship := logging.NewShipper(b, contract.Payment, "inst1", logging.ShipOptions{})
 	l := slog.New(ship).With("service", "payment", "instance", "inst1", "consumer", "payment")
 	ctx := logging.ContextWithSaga(spanCtx(), "order-1")
 	l.WithGroup("call").WarnContext(ctx, "gateway failed", "attempt", 2, slog.Group("err", "text", "down"))
 	l.DebugContext(ctx, "never shipped")
 
-	recs := b.records()
+	recs := b.records(t)
 	if len(recs) != 1 {
 		t.Fatalf("%d records shipped, want 1 (debug is never shipped): %+v", len(recs), recs)
 	}
@@ -220,17 +280,19 @@ func TestShippingIsRateLimited(t *testing.T) {
 		{"a warning storm ships the burst and counts the rest", logging.ShipOptions{Rate: 1, Burst: 3}, slog.LevelWarn, 100, 3, 97, 0},
 		{"info ships a smaller sample", logging.ShipOptions{InfoRate: 1, InfoBurst: 2}, slog.LevelInfo, 100, 2, 98, 0},
 		{"info can be left out", logging.ShipOptions{InfoRate: -1}, slog.LevelInfo, 10, 0, 0, 0},
-		{"the next record shipped says how many were dropped", logging.ShipOptions{Rate: 20, Burst: 1}, slog.LevelError, 10, 1, 9, 120 * time.Millisecond},
+		{"the next record shipped says how many were dropped", logging.ShipOptions{Rate: 5, Burst: 1}, slog.LevelError, 10, 1, 9, 250 * time.Millisecond},
 	}
-	for _, tt := range tests {
+	srv := natstest.Server(t)
+	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var b bus
-			ship := logging.NewShipper(&b, contract.Orders, "i", tt.opts)
+			instance := fmt.Sprint("i", i)
+			b := newBus(t, srv, contract.LogSubject(contract.Orders, instance))
+			ship := logging.NewShipper(b, contract.Orders, instance, tt.opts)
 			l := slog.New(ship)
 			for range tt.n {
 				l.Log(context.Background(), tt.level, "storm")
 			}
-			if got := len(b.records()); got != tt.wantShip {
+			if got := len(b.records(t)); got != tt.wantShip {
 				t.Fatalf("%d shipped, want %d", got, tt.wantShip)
 			}
 			if got := ship.Dropped(); got != tt.wantDrop {
@@ -241,7 +303,7 @@ func TestShippingIsRateLimited(t *testing.T) {
 			}
 			time.Sleep(tt.thenAfter)
 			l.Log(context.Background(), tt.level, "after the storm")
-			recs := b.records()
+			recs := b.records(t)
 			if last := recs[len(recs)-1]; last.Message != "after the storm" || last.Dropped != tt.wantDrop {
 				t.Fatalf("last record %+v, want it to report %d dropped", last, tt.wantDrop)
 			}

@@ -44,6 +44,10 @@ const (
 	ReasonKey        = attribute.Key("reason")
 )
 
+// TimeoutSpan names the orchestrator's span for timing out a saga's step
+// in flight; the compensations it sends are its children.
+const TimeoutSpan = "saga timeout"
+
 // Span event names.
 const (
 	EventBreakerRejected = "breaker rejected"
@@ -185,7 +189,10 @@ func publish(ctx context.Context, tr trace.Tracer, msg *nats.Msg) (context.Conte
 	if msg.Header == nil {
 		msg.Header = nats.Header{}
 	}
-	// natsheader.Inject(ctx, msg.Header)
+	// Injected whether or not the span records: an unsampled parent's
+	// context (flags 00) tells every consumer downstream not to sample
+	// either, so a saga is traced whole or not at all.
+	natsheader.Inject(ctx, msg.Header)
 	if !span.IsRecording() {
 		return ctx, span
 	}
