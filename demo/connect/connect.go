@@ -99,12 +99,29 @@ func Connect(ctx context.Context, o Options, name string, extra ...nats.Option) 
 	// The dialer goes first so that a context's SOCKS proxy dialer, which
 	// NATSOptions adds, replaces it.
 	nopts = append([]nats.Option{nats.SetCustomDialer(dialer)}, nopts...)
+	if err := tryOptions(nopts); err != nil {
+		return nil, &failure{msg: fmt.Sprintf("connect to %s: %s: %v", where, ErrCredentials, err), kind: ErrCredentials, cause: err}
+	}
 
 	nc, err := nats.Connect(servers, nopts...)
 	if err != nil {
 		return nil, explain(ctx, o, where, err)
 	}
 	return nc, nil
+}
+
+// tryOptions applies opts to scratch options, which is where nats.go reads
+// CA and client certificate files: an unreadable or unparsable one then
+// fails as a credentials problem, before any dial, instead of as an
+// anonymous connect error.
+func tryOptions(opts []nats.Option) error {
+	scratch := nats.GetDefaultOptions()
+	for _, opt := range opts {
+		if err := opt(&scratch); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // natsContext builds the natscontext.Context to connect with: the named CLI

@@ -44,6 +44,24 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
+// tryConnect connects with o and closes the connection at once. It fails
+// the test unless the outcome is the one wanted (success when ok), and
+// returns the error of a wanted failure.
+func tryConnect(t *testing.T, o connect.Options, ok bool) error {
+	t.Helper()
+	nc, err := connect.Connect(testContext(t), o, t.Name())
+	if err == nil {
+		nc.Close()
+	}
+	switch {
+	case ok && err != nil:
+		t.Fatalf("connect: %v", err)
+	case !ok && err == nil:
+		t.Fatal("connected; want a failure")
+	}
+	return err
+}
+
 // mustConnect connects and closes the connection when the test ends.
 func mustConnect(t *testing.T, o connect.Options, name string) *nats.Conn {
 	t.Helper()
@@ -59,15 +77,17 @@ func mustConnect(t *testing.T, o connect.Options, name string) *nats.Conn {
 // admits alice with password s3cret.
 func authServer(t *testing.T) string {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{
-		Host:   "127.0.0.1",
-		Port:   server.RANDOM_PORT,
-		Users:  []*server.User{{Username: "alice", Password: "s3cret"}},
-		NoSigs: true,
-		NoLog:  true,
-	})
+	return plainServer(t, &server.Options{Users: []*server.User{{Username: "alice", Password: "s3cret"}}}).ClientURL()
+}
+
+// plainServer starts a NATS server without JetStream on a free loopback
+// port, configured by o, until the test ends.
+func plainServer(t *testing.T, o *server.Options) *server.Server {
+	t.Helper()
+	o.Host, o.Port, o.NoSigs, o.NoLog = "127.0.0.1", server.RANDOM_PORT, true, true
+	ns, err := server.NewServer(o)
 	if err != nil {
-		t.Fatalf("auth server: %v", err)
+		t.Fatalf("NATS server: %v", err)
 	}
 	ns.Start()
 	t.Cleanup(func() {
@@ -75,9 +95,9 @@ func authServer(t *testing.T) string {
 		ns.WaitForShutdown()
 	})
 	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatalf("auth server not ready")
+		t.Fatalf("NATS server not ready")
 	}
-	return ns.ClientURL()
+	return ns
 }
 
 // closedPort returns a loopback port nothing listens on.
@@ -241,17 +261,9 @@ func TestConnectAuthenticatesWithUserAndPassword(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			tt.opts.Servers = url
-			nc, err := connect.Connect(testContext(t), tt.opts, "auth")
+			err := tryConnect(t, tt.opts, tt.wantAuth)
 			if tt.wantAuth {
-				if err != nil {
-					t.Fatalf("connect: %v", err)
-				}
-				nc.Close()
 				return
-			}
-			if err == nil {
-				nc.Close()
-				t.Fatalf("connected without valid credentials")
 			}
 			want := "connect to " + url + ": authorization failed: check --user/--password or --creds"
 			if !errors.Is(err, connect.ErrAuthorization) || !errors.Is(err, nats.ErrAuthorization) || err.Error() != want {

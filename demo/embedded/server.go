@@ -80,6 +80,15 @@ type Options struct {
 	Fresh bool
 	// Name is the server name; "" means "sagascope".
 	Name string
+	// Auth, when not nil, requires every client to log in as one of its
+	// roles. Start refuses a Host that is not a loopback address without
+	// it.
+	Auth *Auth
+	// TLSCert and TLSKey are PEM files of the server's certificate (chain)
+	// and key; set both to require TLS of every client. ClientOptions pins
+	// the certificate for in-process clients, which dial 127.0.0.1, a name
+	// a real certificate does not carry.
+	TLSCert, TLSKey string
 	// Logf, when set, receives one call per server log line, already
 	// prefixed with its level ("[INF] ", "[WRN] ", "[ERR] ", "[FTL] ").
 	// It may be called from server goroutines concurrently. nil discards
@@ -95,6 +104,8 @@ type Server struct {
 	dataDir string
 	logf    func(format string, args ...any)
 	cluster *memberConfig // nil for a standalone server
+	auth    *auth         // nil: no authentication
+	tls     *serverTLS    // nil: plain TCP
 
 	mu   sync.Mutex
 	ns   *server.Server
@@ -135,6 +146,23 @@ func Start(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("start embedded NATS server: %w", err)
 		}
 		s.dataDir = dir
+	}
+	if err := checkExposure(s.host, opts.Auth); err != nil {
+		return nil, fmt.Errorf("start embedded NATS server: %w", err)
+	}
+	if opts.Auth != nil {
+		a, err := newAuth(*opts.Auth)
+		if err != nil {
+			return nil, fmt.Errorf("start embedded NATS server: %w", err)
+		}
+		s.auth = a
+	}
+	if opts.TLSCert != "" || opts.TLSKey != "" {
+		t, err := loadTLS(opts.TLSCert, opts.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("start embedded NATS server: %w", err)
+		}
+		s.tls = t
 	}
 	if err := prepareDataDir(s.dataDir, opts.Fresh); err != nil {
 		return nil, fmt.Errorf("start embedded NATS server: %w", err)
@@ -244,6 +272,14 @@ func (s *Server) serverOptions(port int) *server.Options {
 		// its own handlers (they would also leak a goroutine per server).
 		NoSigs: true,
 	}
+	if s.auth != nil {
+		o.Users = s.auth.users()
+	}
+	if s.tls != nil {
+		// A clone per start: the server keeps and may adjust its config.
+		o.TLSConfig = s.tls.config.Clone()
+		o.TLSTimeout = tlsTimeout.Seconds()
+	}
 	if s.cluster != nil {
 		o.ServerName = s.cluster.name
 		o.Cluster = server.ClusterOpts{
@@ -256,14 +292,23 @@ func (s *Server) serverOptions(port int) *server.Options {
 	return o
 }
 
-// ClientURL returns the URL clients connect to, nats://host:port. A wildcard
-// listen host is reported as 127.0.0.1 so the URL is always dialable.
+// ClientURL returns the URL clients connect to, nats://host:port (tls://
+// with TLS). A wildcard listen host is reported as 127.0.0.1 so the URL is
+// always dialable. With Auth or TLS, in-process clients also need
+// ClientOptions.
 func (s *Server) ClientURL() string {
 	host := s.host
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 		host = defaultHost
 	}
-	return "nats://" + net.JoinHostPort(host, strconv.Itoa(s.Port()))
+	return s.scheme() + net.JoinHostPort(host, strconv.Itoa(s.Port()))
+}
+
+func (s *Server) scheme() string {
+	if s.tls != nil {
+		return "tls://"
+	}
+	return "nats://"
 }
 
 // Port returns the bound client port. It stays the same across Restart.

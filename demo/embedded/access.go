@@ -1,0 +1,181 @@
+package embedded
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// tlsTimeout bounds a client's TLS handshake. The server's default (2 s) is
+// short for an attendee on a crowded workshop Wi-Fi.
+const tlsTimeout = 5 * time.Second
+
+// serverTLS is the loaded certificate, kept so Restart serves the same one
+// and in-process clients can pin it.
+type serverTLS struct {
+	config *tls.Config
+	leaf   *x509.Certificate
+}
+
+// loadTLS loads the certificate and key, failing with the file named when
+// either is missing or they do not match, and on an expired certificate,
+// which every client would otherwise refuse with a less clear error.
+func loadTLS(certFile, keyFile string) (*serverTLS, error) {
+	switch {
+	case certFile == "":
+		return nil, errors.New("TLS: a key file was given without its certificate file")
+	case keyFile == "":
+		return nil, errors.New("TLS: a certificate file was given without its key file")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("TLS: load certificate %s and key %s: %w", certFile, keyFile, err)
+	}
+	leaf := cert.Leaf
+	if leaf == nil {
+		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return nil, fmt.Errorf("TLS: parse certificate %s: %w", certFile, err)
+		}
+	}
+	if now := time.Now(); now.After(leaf.NotAfter) {
+		return nil, fmt.Errorf("TLS: certificate %s expired on %s", certFile, leaf.NotAfter.UTC().Format(time.DateOnly))
+	}
+	return &serverTLS{
+		config: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		leaf:   leaf,
+	}, nil
+}
+
+// ClientOptions are what an in-process client adds to ClientURL to connect:
+// the service user's login with Auth, and with TLS a check that the server
+// presents exactly this server's certificate. Pinning replaces the usual
+// chain and host name check, which would fail for 127.0.0.1 with a
+// certificate issued for the machine's name, and is stricter than it: no
+// other certificate passes, whoever signed it. nil for a plain open server.
+func (s *Server) ClientOptions() []nats.Option {
+	var opts []nats.Option
+	if s.auth != nil {
+		opts = append(opts, nats.UserInfo(s.auth.service.Name, s.auth.service.Password))
+	}
+	if s.tls != nil {
+		pinned := s.tls.leaf.Raw
+		opts = append(opts, nats.Secure(&tls.Config{
+			MinVersion: tls.VersionTLS12,
+			// Verification is VerifyConnection's pin, below.
+			InsecureSkipVerify: true,
+			VerifyConnection: func(cs tls.ConnectionState) error {
+				if len(cs.PeerCertificates) == 0 || !bytes.Equal(cs.PeerCertificates[0].Raw, pinned) {
+					return errors.New("the server's certificate is not the embedded server's")
+				}
+				return nil
+			},
+		}))
+	}
+	return opts
+}
+
+// Roles returns the operator's and the observer's logins; ok is false when
+// the server runs without Auth.
+func (s *Server) Roles() (r Roles, ok bool) {
+	if s.auth == nil {
+		return Roles{}, false
+	}
+	return s.auth.roles, true
+}
+
+// PrintAccess writes, for whoever started the session, how others reach
+// it: the addresses, each role's login (a generated password is shown here
+// and nowhere else; a given one is not repeated) and the command attendees
+// run. It writes nothing for a server without Auth.
+func (s *Server) PrintAccess(w io.Writer) {
+	r, ok := s.Roles()
+	if !ok {
+		return
+	}
+	urls := s.ShareURLs()
+	fmt.Fprintf(w, "sagascope: shared session on %s\n", joinOr(urls, s.ClientURL()))
+	for _, role := range []struct {
+		u    User
+		what string
+	}{
+		{r.Observer, "read-only: give it to attendees"},
+		{r.Operator, "faults, load and scenarios: keep it to yourself"},
+	} {
+		pw := "(the password you gave)"
+		if role.u.Generated {
+			pw = role.u.Password
+		}
+		fmt.Fprintf(w, "sagascope:   user %-8s password %s  (%s)\n", role.u.Name, pw, role.what)
+	}
+	url := s.ClientURL()
+	if len(urls) > 0 {
+		url = urls[0]
+	}
+	obsPW := "<observer password>"
+	if r.Observer.Generated {
+		obsPW = r.Observer.Password
+	}
+	cmd := fmt.Sprintf("sagascope tui --server %s --user %s --password %s", url, r.Observer.Name, obsPW)
+	if s.tls != nil && selfSigned(s.tls.leaf) {
+		cmd += " --tlsca <a copy of the server certificate>"
+	}
+	fmt.Fprintf(w, "sagascope: attendees run: %s\n", cmd)
+}
+
+// selfSigned reports a certificate clients cannot verify without being
+// given it (or its CA) with --tlsca.
+func selfSigned(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawIssuer, c.RawSubject)
+}
+
+func joinOr(list []string, fallback string) string {
+	if len(list) == 0 {
+		return fallback
+	}
+	out := list[0]
+	for _, s := range list[1:] {
+		out += ", " + s
+	}
+	return out
+}
+
+// ShareURLs are the URLs other machines can use to reach the server: its
+// listen host, or for a wildcard host (0.0.0.0, ::) every IPv4 address of
+// this machine's interfaces that is neither loopback nor link-local. Empty
+// for a loopback host.
+func (s *Server) ShareURLs() []string {
+	port := strconv.Itoa(s.Port())
+	ip := net.ParseIP(s.host)
+	switch {
+	case isLoopback(s.host):
+		return nil
+	case ip == nil || !ip.IsUnspecified():
+		return []string{s.scheme() + net.JoinHostPort(s.host, port)}
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok || n.IP.IsLoopback() || n.IP.IsLinkLocalUnicast() || n.IP.IsMulticast() {
+			continue
+		}
+		// IPv4 only: the one address per network a room of attendees can
+		// read off a screen and type.
+		if n.IP.To4() == nil {
+			continue
+		}
+		out = append(out, s.scheme()+net.JoinHostPort(n.IP.String(), port))
+	}
+	return out
+}

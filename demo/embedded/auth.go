@@ -1,0 +1,178 @@
+package embedded
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/sagascope/sagascope/demo/contract"
+)
+
+// User names of a shared session (Options.Auth).
+const (
+	// OperatorUser may do everything: inject faults, change the load, run
+	// scenarios, manage streams.
+	OperatorUser = "operator"
+	// ObserverUser may watch everything and change nothing (see Auth).
+	ObserverUser = "observer"
+	// ServiceUser is the in-process services' own user, with every
+	// permission. Its password is generated at every start and never leaves
+	// the process (ClientOptions hands it to in-process clients), so the
+	// services keep working whatever is done with the operator's password,
+	// and connz tells the services' connections from people's by user.
+	ServiceUser = "sagascope"
+)
+
+// ErrExposedWithoutAuth reports a listen address other than loopback with no
+// Options.Auth: the server would hand fault injection to the whole network.
+var ErrExposedWithoutAuth = errors.New("a server reachable from other machines needs authentication")
+
+// Auth turns authentication on: every client must log in as OperatorUser,
+// ObserverUser or ServiceUser. An empty password is generated at Start
+// (Roles reports which), so a session is never open by accident.
+//
+// The server itself enforces the observer's role. An observer may read
+// JetStream state (account, stream and consumer info and lists, stored
+// messages by direct get), follow the streams the dashboard follows with
+// ephemeral ordered consumers (the saga bucket, dead letters, advisories,
+// telemetry), subscribe to saga, status, log and advisory subjects, and ask
+// the read-only control endpoints (fault list, load, status) and micro
+// discovery ($SRV). It may not publish anything else: no fault or load
+// change, nothing into the saga streams, no stream or consumer change on the
+// services' streams, no delete or purge of a stream or a message.
+type Auth struct {
+	// OperatorPassword and ObserverPassword are the users' passwords; ""
+	// generates one.
+	OperatorPassword, ObserverPassword string
+}
+
+// User is one login of a shared session.
+type User struct {
+	Name, Password string
+	// Generated reports that Start made the password up: whoever runs the
+	// session must be shown it, once.
+	Generated bool
+}
+
+// Roles are the people's logins of a server started with Options.Auth.
+type Roles struct {
+	Operator, Observer User
+}
+
+// auth is the resolved authentication of a Server: fixed at Start, so a
+// Restart keeps every password.
+type auth struct {
+	roles   Roles
+	service User
+}
+
+// newAuth fills the passwords a generates.
+func newAuth(a Auth) (*auth, error) {
+	op, err := login(OperatorUser, a.OperatorPassword)
+	if err != nil {
+		return nil, err
+	}
+	obs, err := login(ObserverUser, a.ObserverPassword)
+	if err != nil {
+		return nil, err
+	}
+	if op.Password == obs.Password {
+		return nil, errors.New("the operator and observer passwords are the same: an observer could log in as operator")
+	}
+	svc, err := login(ServiceUser, "")
+	if err != nil {
+		return nil, err
+	}
+	return &auth{roles: Roles{Operator: op, Observer: obs}, service: svc}, nil
+}
+
+func login(name, password string) (User, error) {
+	if password != "" {
+		return User{Name: name, Password: password}, nil
+	}
+	// rand.Text is 26 base32 characters, 130 bits: beyond guessing over a
+	// network, and easy to read out in a room.
+	return User{Name: name, Password: rand.Text(), Generated: true}, nil
+}
+
+// users is the server's user list.
+func (a *auth) users() []*server.User {
+	return []*server.User{
+		{Username: a.service.Name, Password: a.service.Password},
+		{Username: a.roles.Operator.Name, Password: a.roles.Operator.Password},
+		{Username: a.roles.Observer.Name, Password: a.roles.Observer.Password, Permissions: observerPermissions()},
+	}
+}
+
+// FollowedStreams are the streams on which an observer may create (and
+// delete) consumers: the ones the dashboard follows with ordered consumers.
+// None holds a service's durable consumer, so a consumer request there
+// cannot touch the services' work. Deleting is allowed because nats.go's
+// ordered consumer deletes its previous consumer whenever it resets.
+func FollowedStreams() []string {
+	return []string{
+		"KV_" + contract.SagaBucket,
+		contract.DeadLetterStream,
+		contract.AdvisoryStream,
+		contract.TelemetryStream,
+	}
+}
+
+// observerPermissions is the read-only role. Allow lists deny everything
+// they do not name.
+func observerPermissions() *server.Permissions {
+	pub := []string{
+		"$JS.API.INFO",
+		"$JS.API.STREAM.LIST",
+		"$JS.API.STREAM.NAMES",
+		"$JS.API.STREAM.INFO.*",
+		"$JS.API.STREAM.MSG.GET.*",
+		"$JS.API.DIRECT.GET.>",
+		"$JS.API.CONSUMER.LIST.*",
+		"$JS.API.CONSUMER.NAMES.*",
+		"$JS.API.CONSUMER.INFO.*.*",
+		// The read-only control endpoints; set, clear, reset and load.set
+		// are not listed.
+		contract.FaultListSubject,
+		contract.LoadGetSubject,
+		contract.StatusQuerySubject("*"),
+		// micro discovery (PING, INFO, STATS) only reads.
+		"$SRV.>",
+	}
+	for _, s := range FollowedStreams() {
+		pub = append(pub,
+			"$JS.API.CONSUMER.CREATE."+s+".>", // with and without a filter token
+			"$JS.API.CONSUMER.MSG.NEXT."+s+".*",
+			"$JS.API.CONSUMER.DELETE."+s+".*",
+		)
+	}
+	return &server.Permissions{
+		Publish: &server.SubjectPermission{Allow: pub},
+		Subscribe: &server.SubjectPermission{
+			Allow: []string{contract.Prefix + ".>", "$JS.EVENT.>", "_INBOX.>"},
+			// A subscriber in the control endpoints' queue group would
+			// take requests away from the services.
+			Deny: []string{contract.ControlPrefix + ".>", "$SRV.>"},
+		},
+	}
+}
+
+// isLoopback reports whether host only reaches this machine.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkExposure refuses a non-loopback host without authentication.
+func checkExposure(host string, a *Auth) error {
+	if a == nil && !isLoopback(host) {
+		return fmt.Errorf("listen on %s: %w (set passwords, or listen on 127.0.0.1)", host, ErrExposedWithoutAuth)
+	}
+	return nil
+}
