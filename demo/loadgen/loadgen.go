@@ -183,6 +183,11 @@ type publisher struct {
 	tracer   *sagaspan.Tracer
 }
 
+// placeTimeout bounds the wait for a stream's ack. A publish caught by a
+// stream leader that dies is never answered, and an unbounded wait would
+// hold the generator (and its shutdown) forever.
+const placeTimeout = 10 * time.Second
+
 func (p *publisher) place(ctx context.Context, seed contract.Seed) error {
 	o := RandomOrder(seed)
 	env := contract.NewEnvelope(contract.PlaceOrder, o, nil, 0, time.Now())
@@ -212,12 +217,17 @@ func (p *publisher) place(ctx context.Context, seed contract.Seed) error {
 	go func() {
 		defer p.wg.Done()
 		defer func() { <-p.inflight }()
+		timeout := time.NewTimer(placeTimeout)
+		defer timeout.Stop()
 		select {
 		case ack := <-fut.Ok():
 			sagaspan.Published(span, ack, nil)
 			p.g.placed.Add(1)
 		case err := <-fut.Err():
 			sagaspan.End(span, err)
+			p.g.failed.Add(1)
+		case <-timeout.C:
+			sagaspan.End(span, fmt.Errorf("place order %s: no ack from the stream in %v", o.ID, placeTimeout))
 			p.g.failed.Add(1)
 		}
 	}()

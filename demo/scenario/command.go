@@ -1,0 +1,227 @@
+package scenario
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sagascope/sagascope/demo/connect"
+)
+
+// ErrUsage wraps every error that means the command line was wrong (exit
+// 2); nothing was run.
+var ErrUsage = errors.New("usage")
+
+// ErrFailed wraps the error RunCommand returns when a scenario ran and an
+// expectation or an action failed (exit 1); the details were printed.
+var ErrFailed = errors.New("scenario failed")
+
+func usagef(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrUsage}, args...)...)
+}
+
+// Usage is the help of `sagascope scenario`.
+const Usage = `Usage:
+  sagascope scenario list                 the shipped scenarios and what each teaches
+  sagascope scenario run NAME [flags]     run one (or --all, or --file FILE)
+
+Without --server the run starts its own NATS server (or cluster) and demo
+services in a temporary directory, so it can also kill and restart them;
+with --server it drives an existing demo through the control API only, and
+steps that need to own the processes fail as not available there.
+
+Run flags:
+`
+
+// RunCommand runs `sagascope scenario ARGS...`: list, or run one scenario,
+// a file, or all of them, printing each phase, action and expectation to
+// stdout. It returns an error wrapping ErrUsage for a wrong command line
+// and one wrapping ErrFailed when a scenario did not pass.
+func RunCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usagef("scenario: give list or run (see 'sagascope scenario help')")
+	}
+	switch args[0] {
+	case "list":
+		if len(args) > 1 {
+			return usagef("scenario list: unexpected argument %q", args[1])
+		}
+		return list(stdout)
+	case "run":
+		return runCommand(ctx, args[1:], stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, Usage)
+		runFlags(&runConfig{}).PrintDefaults()
+		return nil
+	}
+	return usagef("scenario: unknown command %q (want list or run)", args[0])
+}
+
+func list(w io.Writer) error {
+	all, err := Builtin()
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tTEACHES\tWHAT HAPPENS")
+	for _, sc := range all {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", sc.Name, sc.Teaches, sc.Title)
+	}
+	return tw.Flush()
+}
+
+// runConfig is what `scenario run` was asked.
+type runConfig struct {
+	file     string
+	all      bool
+	scale    float64
+	duration time.Duration
+	patience float64
+	conn     connect.Options
+	attach   bool
+}
+
+func runFlags(c *runConfig) *flag.FlagSet {
+	fs := flag.NewFlagSet("scenario run", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.file, "file", "", "run the scenario in this YAML file")
+	fs.BoolVar(&c.all, "all", false, "run every shipped scenario, in order")
+	fs.Float64Var(&c.scale, "scale", 1, "multiply every wait and hold: below 1 is quicker, above 1 a longer soak")
+	fs.DurationVar(&c.duration, "duration", 0, "stretch the waits so the run lasts about this long (a soak, e.g. 10m)")
+	fs.Float64Var(&c.patience, "patience", 1, "multiply every deadline, for a slow or busy machine")
+	c.conn.Register(fs)
+	return fs
+}
+
+func runCommand(ctx context.Context, args []string, stdout io.Writer) error {
+	var c runConfig
+	fs := runFlags(&c)
+	// The name may come before or after the flags.
+	var names []string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return usagef("scenario run: %v", err)
+		}
+		args = fs.Args()
+		if len(args) > 0 {
+			names = append(names, args[0])
+			args = args[1:]
+		}
+	}
+	fs.Visit(func(f *flag.Flag) { c.attach = c.attach || f.Name == "server" || f.Name == "context" })
+	scenarios, err := c.pick(names)
+	if err != nil {
+		return err
+	}
+	switch {
+	case c.scale <= 0 || c.scale > 1000:
+		return usagef("--scale %v is not in (0, 1000]", c.scale)
+	case c.patience < 1 || c.patience > 100:
+		return usagef("--patience %v is not in 1..100", c.patience)
+	case c.duration < 0:
+		return usagef("--duration %v is negative", c.duration)
+	case c.duration > 0 && c.scale != 1:
+		return usagef("give --duration or --scale, not both")
+	}
+	if c.duration > 0 {
+		c.scale = scaleFor(scenarios, c.duration)
+		fmt.Fprintf(stdout, "sagascope: waits stretched x%.1f to last about %s\n", c.scale, c.duration)
+	}
+	failed := 0
+	for _, sc := range scenarios {
+		ok, err := c.runOne(ctx, sc, stdout)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			failed++
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fmt.Fprintln(stdout)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%w: %d of %d scenarios did not pass", ErrFailed, failed, len(scenarios))
+	}
+	fmt.Fprintf(stdout, "sagascope: %d of %d scenarios passed\n", len(scenarios), len(scenarios))
+	return nil
+}
+
+// pick picks the scenarios the command line names.
+func (c runConfig) pick(names []string) ([]*Scenario, error) {
+	picked := 0
+	for _, set := range []bool{len(names) > 0, c.all, c.file != ""} {
+		if set {
+			picked++
+		}
+	}
+	switch {
+	case picked == 0:
+		return nil, usagef("scenario run: name a scenario, or give --all or --file (see 'sagascope scenario list')")
+	case picked > 1 || len(names) > 1:
+		return nil, usagef("scenario run: name one scenario, or give --all, or --file")
+	case c.all:
+		return Builtin()
+	case c.file != "":
+		sc, err := Load(c.file)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUsage, err)
+		}
+		return []*Scenario{sc}, nil
+	}
+	sc, err := Lookup(names[0])
+	if err != nil {
+		return nil, err
+	}
+	return []*Scenario{sc}, nil
+}
+
+// scaleFor is the scale that makes the scenarios' waits and holds add up
+// to about d, never below 1.
+func scaleFor(scenarios []*Scenario, d time.Duration) float64 {
+	var nominal time.Duration
+	for _, sc := range scenarios {
+		for _, p := range sc.Phases {
+			for _, s := range p.Steps {
+				nominal += s.Wait
+				if s.Expect != nil {
+					nominal += s.Expect.During
+				}
+			}
+		}
+	}
+	if nominal <= 0 {
+		return 1
+	}
+	return max(1, float64(d)/float64(nominal))
+}
+
+// runOne runs sc on its own local system, or on the attached one, and
+// prints it. It returns an error only when the run could not start.
+func (c runConfig) runOne(ctx context.Context, sc *Scenario, stdout io.Writer) (bool, error) {
+	p := Printer{W: stdout}
+	opt := Options{Scale: c.scale, Patience: c.patience, OnEvent: p.Event}
+	if c.attach {
+		res, err := Run(ctx, sc, Attached{Options: c.conn}, opt)
+		return res.Pass(), err
+	}
+	fmt.Fprintf(stdout, "sagascope: starting a fresh system for %s ...\n", sc.Name)
+	local, err := StartLocal(ctx, LocalOptions{System: sc.System, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return false, err
+	}
+	fmt.Fprintf(stdout, "sagascope: watch it with 'sagascope tui --server %s'\n", strings.Split(local.URLs(), ",")[0])
+	res, err := Run(ctx, sc, local, opt)
+	if cerr := local.Close(); cerr != nil && err == nil {
+		fmt.Fprintf(stdout, "   FAIL the system did not shut down cleanly: %v\n", cerr)
+		return false, nil
+	}
+	return res.Pass(), err
+}

@@ -1,0 +1,124 @@
+package scenario_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sagascope/sagascope/demo/scenario"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Fatalf("output differs from %s (run with -update to accept):\n%s", path, got)
+	}
+}
+
+// The headless transcript shows each phase's narrative, each action, each
+// expectation as PASS or FAIL with what was observed, and the verdict.
+func TestPrinterWritesATranscriptAPersonCanFollow(t *testing.T) {
+	sc, err := scenario.Parse("printed.yaml", []byte(`name: printed
+title: A breaker opens and closes
+teaches: circuit breaker
+phases:
+  - name: observe
+    narrative: >
+      The gateway refuses every call. After five failures the breaker opens,
+      and charges fail at once instead of waiting on a dead gateway.
+    steps:
+      - fault: {service: payment, kind: dependency_down}
+      - expect: {metric: breaker, service: payment, breaker: gateway, is: open, within: 5s}
+      - stop_service: payment
+final:
+  expect:
+    - metric: check
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := sc.Phases[0].Steps
+	var b bytes.Buffer
+	p := scenario.Printer{W: &b, Width: 60}
+	failedCheck := scenario.Check{Expectation: sc.Final.Expect[0], Phase: "final", Observed: "unreadable", Err: errors.New("no sagascope data found")}
+	for _, e := range []scenario.Event{
+		{Kind: scenario.ScenarioStarted, Scenario: sc},
+		{Kind: scenario.PhaseStarted, Scenario: sc, Phase: 0},
+		{Kind: scenario.StepDone, Scenario: sc, What: steps[0].String()},
+		{Kind: scenario.Progress, Scenario: sc, What: steps[1].String(), Check: &scenario.Check{Observed: "closed"}},
+		{Kind: scenario.StepDone, Scenario: sc, What: steps[1].String(), Check: &scenario.Check{
+			Expectation: *steps[1].Expect, Pass: true, Observed: "open", After: 320 * time.Millisecond}},
+		{Kind: scenario.StepDone, Scenario: sc, What: steps[2].String(), Err: errors.New("stop payment: not available here")},
+		{Kind: scenario.FinalStarted, Scenario: sc, What: "stop the load, clear every fault, and let every saga finish"},
+		{Kind: scenario.StepDone, Scenario: sc, Check: &failedCheck},
+		{Kind: scenario.ScenarioFinished, Scenario: sc, Result: &scenario.Result{
+			Scenario: sc.Name, Duration: 12 * time.Second, Err: errors.New("stop every payment instance: not available here"),
+			Checks: []scenario.Check{{Pass: true}, failedCheck}}},
+	} {
+		p.Event(e)
+	}
+	golden(t, "transcript.golden", b.String())
+}
+
+// `sagascope scenario list` names every shipped scenario and what it
+// teaches.
+func TestListShowsEveryShippedScenario(t *testing.T) {
+	var b bytes.Buffer
+	if err := scenario.RunCommand(context.Background(), []string{"list"}, &b, &b); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "list.golden", b.String())
+}
+
+// A wrong command line is a usage error that says what to do, and runs
+// nothing.
+func TestRunCommandRefusesWrongCommandLines(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no command", nil, "give list or run"},
+		{"an unknown command", []string{"play"}, `unknown command "play"`},
+		{"run without a name", []string{"run"}, "name a scenario, or give --all or --file"},
+		{"an unknown scenario", []string{"run", "meteor-strike"}, `no scenario "meteor-strike" (there are slow-database, `},
+		{"a name and --all", []string{"run", "slow-database", "--all"}, "name one scenario"},
+		{"two names", []string{"run", "slow-database", "gateway-down"}, "name one scenario"},
+		{"an unknown flag", []string{"run", "--colour", "slow-database"}, "flag provided but not defined: -colour"},
+		{"a scale of zero", []string{"run", "slow-database", "--scale", "0"}, "--scale 0 is not in"},
+		{"both duration and scale", []string{"run", "--all", "--duration", "10m", "--scale", "2"}, "not both"},
+		{"a file that does not exist", []string{"run", "--file", "/nonexistent/s.yaml"}, "no such file"},
+		{"list with an argument", []string{"list", "extra"}, `unexpected argument "extra"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := scenario.RunCommand(context.Background(), tt.args, &out, &out)
+			if !errors.Is(err, scenario.ErrUsage) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v; want a usage error containing %q", err, tt.want)
+			}
+			if out.Len() != 0 {
+				t.Fatalf("printed %q; a refused command line runs nothing", out.String())
+			}
+		})
+	}
+}
