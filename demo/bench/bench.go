@@ -1,10 +1,13 @@
 // Package bench measures how much of its JetStream server the saga demo
 // turns into completed sagas. In one run, on one embedded server (file store,
 // clients over TCP loopback), it measures a raw JetStream relay as the
-// reference for what the server can do, the saga's throughput at saturation
-// and the JetStream writes each saga costs, and end-to-end saga latency at a
-// fixed rate. Figures drift ±12% between runs on a small machine, so the saga
-// is only ever judged as a ratio to the reference measured in the same run.
+// reference for what the server can do; the saga's throughput at saturation
+// and the JetStream writes each saga costs, counted by the server; what
+// tracing every saga and attaching the dashboard cost that throughput; and
+// end-to-end saga latency at a fixed rate, from the saga's own timestamps.
+// Figures drift ±12% between runs on a small machine, so the saga and its
+// variants are judged as ratios to references measured in the same run,
+// with the windows of each kind placed symmetrically in time.
 //
 // `go test -run '^$' -bench . -benchtime=1x ./demo/bench` and `sagascope
 // bench` both call Run.
@@ -17,7 +20,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -29,31 +31,8 @@ import (
 	"github.com/sagascope/sagascope/demo/topology"
 )
 
-// Phase selects the measurements of a run; phases combine with |.
-type Phase uint8
-
-// The measurements, in the order a run makes them.
-const (
-	// PhaseRelay is the reference: a raw JetStream relay, measured before
-	// the saga phases and again after the saga without simulated latency,
-	// so drift during the run shows and averages out.
-	PhaseRelay Phase = 1 << iota
-	// PhaseSaturation is saga throughput and writes per saga with a
-	// standing queue of orders and no simulated dependency latency.
-	PhaseSaturation
-	// PhaseLatency is end-to-end saga latency at LatencyRate without
-	// simulated dependency latency.
-	PhaseLatency
-	// PhaseDemoLatency is the same with the demo's simulated latencies
-	// (system.DefaultDependencies).
-	PhaseDemoLatency
-
-	// AllPhases is every measurement; it is what a zero Phases means.
-	AllPhases = PhaseRelay | PhaseSaturation | PhaseLatency | PhaseDemoLatency
-)
-
-// Options configures Run. The zero value is the full benchmark, about 80 s
-// on two cores.
+// Options configures Run. The zero value is the full benchmark, about two
+// and a half minutes on two cores.
 type Options struct {
 	// Phases to run; zero means AllPhases.
 	Phases Phase
@@ -83,7 +62,7 @@ type Options struct {
 	Log *slog.Logger
 }
 
-// Defaults, chosen so a full run takes well under two minutes.
+// Defaults, chosen so a full run takes under three minutes.
 const (
 	defaultWorkers       = 32
 	defaultBacklog       = 2000
@@ -129,14 +108,20 @@ type bench struct {
 	topo topology.Options
 	nc   *nats.Conn
 	js   jetstream.JetStream
+	// orders is the orders stream, opened on first use.
+	orders jetstream.Stream
 }
 
 // Run starts an embedded server, makes the measurements o asks for, prints
 // the report to w and returns the figures. It returns when everything it
 // started has stopped; ctx cancels the run.
 func Run(ctx context.Context, o Options, w io.Writer) (Result, error) {
+	if err := o.Validate(); err != nil {
+		return Result{Options: o}, err
+	}
 	o = o.withDefaults()
 	res := Result{Options: o}
+	res.LoadAvg[0], _ = loadAverage()
 	dir := o.DataDir
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "sagascope-bench-")
@@ -163,6 +148,7 @@ func Run(ctx context.Context, o Options, w io.Writer) (Result, error) {
 	fmt.Fprintf(w, "sagascope bench: %s\n", o.Phases.plan(o))
 
 	err = b.run(ctx, &res)
+	res.LoadAvg[1], _ = loadAverage()
 	res.Report(w)
 	if err != nil {
 		return res, fmt.Errorf("bench: %w", err)
@@ -174,140 +160,112 @@ func Run(ctx context.Context, o Options, w io.Writer) (Result, error) {
 // still reports what was measured.
 func (b *bench) run(ctx context.Context, res *Result) error {
 	ph := b.o.Phases
-	relay := func() error {
-		if ph&PhaseRelay == 0 {
-			return nil
-		}
-		b.o.Log.Info("measuring the relay reference")
-		t, err := b.relay(ctx)
-		if err != nil {
-			return fmt.Errorf("relay reference: %w", err)
-		}
-		res.Relay = append(res.Relay, t)
-		return nil
-	}
-	if err := relay(); err != nil {
-		return err
-	}
-	if ph&(PhaseSaturation|PhaseLatency) != 0 {
-		d, err := b.startDemo(ctx, noSimulatedLatency(b.o.Workers))
-		if err != nil {
-			return err
-		}
-		if ph&PhaseSaturation != 0 {
+	for _, step := range ph.steps() {
+		var err error
+		switch step {
+		case stepRelay:
+			b.o.Log.Info("measuring the relay reference")
+			var t Throughput
+			t, err = b.relay(ctx)
+			res.Relay = append(res.Relay, t)
+		case stepTraced:
+			b.o.Log.Info("measuring the saga at saturation, tracing on")
+			var s Saturation
+			s, err = b.tracedWindow(ctx)
+			res.Traced = append(res.Traced, s)
+		case stepPlain:
 			b.o.Log.Info("measuring the saga at saturation")
-			res.Saturation, err = b.saturation(ctx)
-			if err != nil {
-				err = fmt.Errorf("saga at saturation: %w", err)
-			}
-		}
-		if err == nil && ph&PhaseLatency != 0 {
+			err = b.plainWindows(ctx, res)
+		case stepLatency:
 			b.o.Log.Info("measuring latency without simulated latency")
-			var l Latency
-			l, err = b.latency(ctx, false)
-			res.Latency = append(res.Latency, l)
-		}
-		if serr := d.stop(); err == nil {
-			err = serr
-		}
-		if err != nil {
-			return err
-		}
-		// The second reference brackets the saga phases in time.
-		if err := relay(); err != nil {
-			return err
-		}
-	}
-	if ph&PhaseDemoLatency != 0 {
-		d, err := b.startDemo(ctx, demoLatency)
-		if err != nil {
-			return err
-		}
-		b.o.Log.Info("measuring latency with the demo's simulated latencies")
-		l, err := b.latency(ctx, true)
-		res.Latency = append(res.Latency, l)
-		if serr := d.stop(); err == nil {
-			err = serr
+			err = b.life(ctx, b.pipeline(0), func(*demo) error {
+				l, err := b.latency(ctx, false)
+				res.Latency = append(res.Latency, l)
+				return err
+			})
+		case stepDemoLatency:
+			b.o.Log.Info("measuring latency of the demo as shipped")
+			err = b.life(ctx, asShipped, func(*demo) error {
+				l, err := b.latency(ctx, true)
+				res.Latency = append(res.Latency, l)
+				return err
+			})
 		}
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", step, err)
 		}
 	}
 	return nil
 }
 
-// phaseName is the name ParsePhases accepts for a phase.
-type phaseName struct {
-	phase Phase
-	name  string
+// plainWindows measures the saga with tracing off in one life of the
+// system: one window, or, with the dashboard phase, a window with the
+// dashboard attached between two without.
+func (b *bench) plainWindows(ctx context.Context, res *Result) error {
+	return b.life(ctx, b.pipeline(0), func(*demo) error {
+		s, before, err := b.saturation(ctx)
+		if err != nil {
+			return err
+		}
+		after, err := b.mark(ctx, true)
+		if err != nil {
+			return err
+		}
+		s.account(before, after)
+		res.Saga = append(res.Saga, s)
+		if b.o.Phases&PhaseDashboard == 0 {
+			return nil
+		}
+
+		dash, err := b.attachDashboard(ctx)
+		if err != nil {
+			return err
+		}
+		s, before, err = b.saturation(ctx)
+		frames, seen, derr := dash.detach()
+		if err = errors.Join(err, derr); err != nil {
+			return err
+		}
+		// The dashboard's own API requests add advisories: these writes
+		// are not the saga's, and are reported only in the table.
+		if after, err = b.mark(ctx, true); err != nil {
+			return err
+		}
+		s.account(before, after)
+		res.Dashboard = append(res.Dashboard, Dashboard{Saturation: s, Frames: frames, Seen: seen})
+
+		if s, before, err = b.saturation(ctx); err != nil {
+			return err
+		}
+		if after, err = b.mark(ctx, true); err != nil {
+			return err
+		}
+		s.account(before, after)
+		res.Saga = append(res.Saga, s)
+		return nil
+	})
 }
 
-// phaseNames lists the phases in run order.
-var phaseNames = []phaseName{
-	{PhaseRelay, "relay"},
-	{PhaseSaturation, "saturation"},
-	{PhaseLatency, "latency"},
-	{PhaseDemoLatency, "demo-latency"},
-}
-
-// ErrUnknownPhase reports a phase name ParsePhases does not know.
-var ErrUnknownPhase = errors.New("unknown phase (want relay, saturation, latency, demo-latency or all)")
-
-// ParsePhases parses a comma-separated list of phase names, as a flag
-// gives them: "saturation", "relay,saturation"; "" and "all" mean
-// AllPhases.
-func ParsePhases(list string) (Phase, error) {
-	var p Phase
-	for _, name := range strings.Split(list, ",") {
-		name = strings.TrimSpace(name)
-		if name == "" || name == "all" {
-			p |= AllPhases
-			continue
-		}
-		i := slices.IndexFunc(phaseNames, func(n phaseName) bool { return n.name == name })
-		if i < 0 {
-			return 0, fmt.Errorf("%w: %q", ErrUnknownPhase, name)
-		}
-		p |= phaseNames[i].phase
+// tracedWindow measures the saga with every saga traced in a life of the
+// system of its own. Writes per saga are counted up to after the system
+// stopped, which stores the last span batches.
+func (b *bench) tracedWindow(ctx context.Context) (Saturation, error) {
+	var s Saturation
+	var before mark
+	err := b.life(ctx, b.pipeline(1), func(*demo) error {
+		var err error
+		s, before, err = b.saturation(ctx)
+		return err
+	})
+	if err != nil {
+		return s, err
 	}
-	return p, nil
-}
-
-// String lists the phases by name, as ParsePhases reads them.
-func (p Phase) String() string {
-	var names []string
-	for _, n := range phaseNames {
-		if p&n.phase != 0 {
-			names = append(names, n.name)
-		}
+	after, err := b.mark(ctx, true)
+	if err != nil {
+		return s, err
 	}
-	return strings.Join(names, ",")
-}
-
-// plan says what a run will do and about how long it takes.
-func (p Phase) plan(o Options) string {
-	var parts []string
-	var d time.Duration
-	if p&PhaseRelay != 0 {
-		parts = append(parts, "jetstream relay reference")
-		d += o.Warmup + o.Window
-		if p&(PhaseSaturation|PhaseLatency) != 0 {
-			d += o.Warmup + o.Window
-		}
-	}
-	if p&PhaseSaturation != 0 {
-		parts = append(parts, "saga at saturation")
-		d += o.Warmup + o.Window + 2*time.Second
-	}
-	if p&PhaseLatency != 0 {
-		parts = append(parts, fmt.Sprintf("latency at %g/s", o.LatencyRate))
-		d += o.Warmup + o.LatencyWindow
-	}
-	if p&PhaseDemoLatency != 0 {
-		parts = append(parts, fmt.Sprintf("latency at %g/s with demo latencies", o.LatencyRate))
-		d += o.Warmup + o.LatencyWindow
-	}
-	return fmt.Sprintf("%s (about %s)", strings.Join(parts, ", "), (d + 5*time.Second).Round(time.Second))
+	s.account(before, after)
+	return s, nil
 }
 
 // connect opens a client connection to the bench server over TCP loopback,

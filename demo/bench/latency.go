@@ -2,14 +2,13 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
-	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/control"
@@ -19,25 +18,25 @@ import (
 // saga that takes longer is reported incomplete rather than waited for.
 const settleTimeout = 10 * time.Second
 
+// lastPublishes is how long the load generator's publishes in flight when
+// it is paused take to be stored.
+const lastPublishes = 200 * time.Millisecond
+
 // latency places orders through the demo's load generator at the fixed
-// rate, and measures each saga placed during the window from its placement
-// (the place-order envelope's Time, set by the generator just before it
-// publishes) to its final event reaching a subscriber. That end includes the
-// final event's store and delivery, so it is what an observer waits, never
-// less.
+// rate, and measures each saga placed during the window by its own
+// timestamps: from its place-order command's time (set by the generator
+// just before it publishes) to its completed event's time (set by the
+// orchestrator just before it publishes). Both are read back from the
+// orders stream afterwards, the server's record, so no saga is missed and
+// no observer's delay is added.
 func (b *bench) latency(ctx context.Context, simulated bool) (Latency, error) {
 	l := Latency{Simulated: simulated, Rate: b.o.LatencyRate}
 	if err := b.waitIdle(ctx, drainTimeout); err != nil {
 		return l, err
 	}
-	rec := &recorder{placed: map[string]time.Time{}}
-	sub, err := b.nc.Subscribe(contract.ServiceSubjects(contract.Orders), rec.observe)
+	start, err := b.mark(ctx, false)
 	if err != nil {
-		return l, fmt.Errorf("subscribe to orders: %w", err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	if err := b.nc.Flush(); err != nil {
-		return l, fmt.Errorf("subscribe to orders: %w", err)
+		return l, err
 	}
 
 	ctl := control.NewClient(b.nc)
@@ -59,114 +58,121 @@ func (b *bench) latency(ctx context.Context, simulated bool) (Latency, error) {
 	if err := pause(ctx, b.o.Warmup); err != nil {
 		return l, err
 	}
-	rec.open(time.Now())
+	from := time.Now()
 	if err := pause(ctx, b.o.LatencyWindow); err != nil {
 		return l, err
 	}
-	rec.close(time.Now())
+	to := time.Now()
 	paused = true
 	if err := setRate(ctx, 0); err != nil {
 		return l, err
 	}
-
-	deadline := time.Now().Add(settleTimeout)
-	for rec.unfinished() > 0 && time.Now().Before(deadline) {
-		if err := pause(ctx, 20*time.Millisecond); err != nil {
-			return l, err
-		}
+	if err := pause(ctx, lastPublishes); err != nil {
+		return l, err
 	}
-	if n, err := sub.Dropped(); err == nil && n > 0 {
-		return l, fmt.Errorf("latency subscriber dropped %d messages", n)
+	idleErr := b.waitIdle(ctx, settleTimeout)
+	if idleErr != nil && !errors.Is(idleErr, errIncomplete) {
+		return l, idleErr
 	}
-	rec.result(&l)
+	sagas, err := b.readSagas(ctx, start.seqs[ordersStream]+1)
+	if err != nil {
+		return l, err
+	}
+	sagas.result(&l, from, to)
 	if l.Incomplete > 0 {
 		return l, fmt.Errorf("%d sagas of the latency window unfinished after %s: %w", l.Incomplete, settleTimeout, errIncomplete)
 	}
 	return l, nil
 }
 
-// recorder matches place-order commands with final events by saga id. Its
-// observe runs on the subscription's goroutine; the other methods on the
-// caller's.
-type recorder struct {
-	mu        sync.Mutex
-	from, to  time.Time // the window; placements outside it are not sampled
-	opened    bool
-	placed    map[string]time.Time // in the window, not finished
-	samples   []time.Duration
-	cancelled int
+// A sagaTimes is one saga's placement and end, by its own envelopes.
+type sagaTimes struct {
+	placed, ended time.Time
+	outcome       string // the final event's type; "" while unfinished
 }
 
-func (r *recorder) open(t time.Time) {
-	r.mu.Lock()
-	r.from, r.opened = t, true
-	r.mu.Unlock()
+// sagaRecord is every saga seen in the orders stream, by id.
+type sagaRecord map[string]*sagaTimes
+
+// readTimeout bounds reading the orders stream back: a few thousand
+// messages.
+const readTimeout = 30 * time.Second
+
+// readSagas reads the place-order commands and final events stored in the
+// orders stream from sequence from on.
+func (b *bench) readSagas(ctx context.Context, from uint64) (sagaRecord, error) {
+	cons, err := b.js.OrderedConsumer(ctx, ordersStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{
+			contract.Subject(contract.PlaceOrder), contract.Subject(contract.OrderCompleted),
+			contract.Subject(contract.OrderCancelled), contract.Subject(contract.OrderCompFailed),
+		},
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   from,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read back %s: %w", ordersStream, err)
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return nil, fmt.Errorf("read back %s: %w", ordersStream, err)
+	}
+	defer it.Stop()
+	ctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
+	rec := sagaRecord{}
+	for {
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("read back %s: %w", ordersStream, err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return nil, fmt.Errorf("read back %s: %w", ordersStream, err)
+		}
+		env, err := contract.Decode(msg.Subject(), msg.Data())
+		if err != nil {
+			return nil, fmt.Errorf("read back %s at %d: %w", ordersStream, meta.Sequence.Stream, err)
+		}
+		s := rec[env.SagaID]
+		if s == nil {
+			s = &sagaTimes{}
+			rec[env.SagaID] = s
+		}
+		if env.Type == contract.PlaceOrder {
+			s.placed = env.Time
+		} else {
+			s.ended, s.outcome = env.Time, env.Type
+		}
+		if meta.NumPending == 0 {
+			return rec, nil
+		}
+	}
 }
 
-func (r *recorder) close(t time.Time) {
-	r.mu.Lock()
-	r.to = t
-	r.mu.Unlock()
-}
-
-// inWindow reports whether a saga placed at t is sampled.
-func (r *recorder) inWindow(t time.Time) bool {
-	return r.opened && !t.Before(r.from) && (r.to.IsZero() || t.Before(r.to))
-}
-
-func (r *recorder) observe(msg *nats.Msg) {
-	now := time.Now()
-	typ, ok := contract.TypeOf(msg.Subject)
-	if !ok {
+// result fills l with the sagas placed in [from, to).
+func (r sagaRecord) result(l *Latency, from, to time.Time) {
+	l.Window = to.Sub(from)
+	var samples []time.Duration
+	for _, s := range r {
+		if s.placed.Before(from) || !s.placed.Before(to) {
+			continue
+		}
+		l.Placed++
+		switch s.outcome {
+		case "":
+			l.Incomplete++
+		case contract.OrderCompleted:
+			samples = append(samples, s.ended.Sub(s.placed))
+		default:
+			l.Cancelled++
+		}
+	}
+	slices.Sort(samples)
+	l.Sagas = len(samples)
+	if len(samples) == 0 {
 		return
 	}
-	var env struct {
-		SagaID string    `json:"saga_id"`
-		Time   time.Time `json:"time"`
-	}
-	if json.Unmarshal(msg.Data, &env) != nil {
-		return // not a saga envelope; the services dead-letter those
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	switch typ {
-	case contract.PlaceOrder:
-		if r.inWindow(env.Time) {
-			r.placed[env.SagaID] = env.Time
-		}
-	case contract.OrderCompleted, contract.OrderCancelled, contract.OrderCompFailed:
-		at, ok := r.placed[env.SagaID]
-		if !ok {
-			return
-		}
-		delete(r.placed, env.SagaID)
-		if typ != contract.OrderCompleted {
-			r.cancelled++
-			return
-		}
-		r.samples = append(r.samples, now.Sub(at))
-	}
-}
-
-// unfinished is the number of sagas placed in the window and not finished.
-func (r *recorder) unfinished() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.placed)
-}
-
-// result fills l's counts and quantiles.
-func (r *recorder) result(l *Latency) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := slices.Clone(r.samples)
-	slices.Sort(s)
-	l.Sagas, l.Cancelled, l.Incomplete = len(s), r.cancelled, len(r.placed)
-	l.Window = r.to.Sub(r.from)
-	if len(s) == 0 {
-		return
-	}
-	l.P50, l.P99, l.Max = quantile(s, 0.50), quantile(s, 0.99), s[len(s)-1]
+	l.P50, l.P99, l.Max = quantile(samples, 0.50), quantile(samples, 0.99), samples[len(samples)-1]
 }
 
 // quantile is the nearest-rank q-quantile of sorted s: the smallest sample

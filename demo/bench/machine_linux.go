@@ -46,3 +46,18 @@ func machineCPU() (d time.Duration, ok bool) {
 	}
 	return time.Duration(busy) * clockTick, true
 }
+
+// loadAverage is the machine's one-minute load average; ok is false where
+// it cannot be read.
+func loadAverage() (load float64, ok bool) {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0, false
+	}
+	fields := strings.Fields(string(data))
+	if len(fields) == 0 {
+		return 0, false
+	}
+	load, err = strconv.ParseFloat(fields[0], 64)
+	return load, err == nil
+}

@@ -116,7 +116,8 @@ func (b *bench) relay(ctx context.Context) (t Throughput, err error) {
 	if err != nil {
 		return t, err
 	}
-	m0, m1, err := b.window(ctx, false)
+	chains := func(m mark) uint64 { return m.seqs[relayStream(relayHops)] }
+	m0, m1, err := b.window(ctx, false, relayStream(relayHops), chains)
 	ferr := f.stop()
 	stopHops()
 	gerr := g.Wait()
@@ -127,13 +128,18 @@ func (b *bench) relay(ctx context.Context) (t Throughput, err error) {
 		return t, fmt.Errorf("%d relay publishes failed", n)
 	}
 	t = m1.throughputSince(m0)
-	t.Done = m1.seqs[relayStream(relayHops)] - m0.seqs[relayStream(relayHops)]
+	t.Done = chains(m1) - chains(m0)
 	return t, nil
 }
 
 // window waits out the warm-up and the measurement window and marks the
-// server at either end of the window.
-func (b *bench) window(ctx context.Context, withSagas bool) (m0, m1 mark, err error) {
+// server at either end of the window. done counts the units finished up to
+// a mark. The window runs on past its length until at least one unit is
+// finished in it (within drainTimeout), so a rate is always measured, even
+// on a machine so busy that a short window finishes nothing; while it runs
+// on, it watches the growth of stream, where every finished unit stores a
+// message, because that costs no API request (see mark).
+func (b *bench) window(ctx context.Context, withSagas bool, stream string, done func(mark) uint64) (m0, m1 mark, err error) {
 	if err := pause(ctx, b.o.Warmup); err != nil {
 		return m0, m1, err
 	}
@@ -143,8 +149,24 @@ func (b *bench) window(ctx context.Context, withSagas bool) (m0, m1 mark, err er
 	if err := pause(ctx, b.o.Window); err != nil {
 		return m0, m1, err
 	}
-	m1, err = b.mark(ctx, withSagas)
-	return m0, m1, err
+	deadline := time.Now().Add(drainTimeout)
+	for {
+		grown, err := b.grown(stream, m0.seqs[stream])
+		if err != nil {
+			return m0, m1, err
+		}
+		if grown {
+			if m1, err = b.mark(ctx, withSagas); err != nil || done(m1) > done(m0) {
+				return m0, m1, err
+			}
+		}
+		if time.Now().After(deadline) {
+			return m0, m1, fmt.Errorf("nothing finished in %s: %w", time.Since(m0.at).Round(time.Millisecond), errIncomplete)
+		}
+		if err := pause(ctx, 20*time.Millisecond); err != nil {
+			return m0, m1, err
+		}
+	}
 }
 
 // hop is one relay hop: a pool of workers over one pull consumer, pulling

@@ -11,6 +11,7 @@ import (
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/loadgen"
 	"github.com/sagascope/sagascope/demo/system"
+	"github.com/sagascope/sagascope/telemetry"
 )
 
 // noSimulatedQuery is the inventory database's query latency when the
@@ -18,19 +19,27 @@ import (
 // default, so the shortest latency it takes is a nanosecond.
 const noSimulatedQuery = time.Nanosecond
 
-// noSimulatedLatency turns the simulated dependencies' latencies off, so the
-// pipeline is measured rather than the sleeps, and gives the inventory
-// database a connection per worker, so it is never what limits.
-func noSimulatedLatency(workers int) func(*system.Config) {
-	return func(c *system.Config) {
-		c.Payment.GatewayLatency, c.Payment.GatewayJitter = 0, 0
-		c.Shipping.CarrierLatency, c.Shipping.CarrierJitter = 0, 0
-		c.Inventory.Conns, c.Inventory.QueryLatency = workers, noSimulatedQuery
-	}
+// A setup is how the saga system runs for a measurement: its simulated
+// dependencies and the share of sagas it traces.
+type setup struct {
+	deps       func(*system.Config)
+	traceRatio float64
 }
 
-// demoLatency is what `sagascope demo` runs with.
-var demoLatency = system.DefaultDependencies
+// pipeline turns the simulated dependencies' latencies off, so the
+// pipeline is measured rather than the sleeps, and gives the inventory
+// database a connection per worker, so it is never what limits.
+func (b *bench) pipeline(traceRatio float64) setup {
+	return setup{traceRatio: traceRatio, deps: func(c *system.Config) {
+		c.Payment.GatewayLatency, c.Payment.GatewayJitter = 0, 0
+		c.Shipping.CarrierLatency, c.Shipping.CarrierJitter = 0, 0
+		c.Inventory.Conns, c.Inventory.QueryLatency = b.o.Workers, noSimulatedQuery
+	}}
+}
+
+// asShipped is the demo as `sagascope demo` runs it by default: simulated
+// latencies, every saga traced.
+var asShipped = setup{deps: system.DefaultDependencies, traceRatio: 1}
 
 // startTimeout bounds how long the demo's instances take to start;
 // startSettle is how long background loops get to start after that.
@@ -41,15 +50,17 @@ const (
 
 // demo is the saga system running on the bench server.
 type demo struct {
-	cancel context.CancelFunc
-	done   chan error
+	cancel        context.CancelFunc
+	done          chan error
+	stopTelemetry func(context.Context) error
 }
 
 // startDemo prepares the saga's streams, buckets and consumers (idempotent)
 // and runs every service with default instances and b.o.Workers workers,
-// the load generator paused, until stop. It returns once every instance
-// consumes.
-func (b *bench) startDemo(ctx context.Context, deps func(*system.Config)) (*demo, error) {
+// their telemetry as `sagascope demo` starts it (metrics, log shipping and
+// probes on; tracing at s.traceRatio), and the load generator paused, until
+// stop. It returns once every instance consumes.
+func (b *bench) startDemo(ctx context.Context, s setup) (*demo, error) {
 	cfg := system.Config{
 		Connect: func(_ context.Context, name string) (*nats.Conn, error) {
 			return nats.Connect(b.url, nats.Name(name), nats.MaxReconnects(-1))
@@ -58,17 +69,23 @@ func (b *bench) startDemo(ctx context.Context, deps func(*system.Config)) (*demo
 		Topology: b.topo,
 		// Rate 0 pauses it; the latency phases set their rate through the
 		// control API, as `sagascope load` does.
-		Load:    &loadgen.Config{Rate: 0},
+		Load:    &loadgen.Config{Rate: 0, Log: b.o.Log},
 		Version: "bench",
 		Log:     b.o.Log,
 	}
-	deps(&cfg)
+	s.deps(&cfg)
 	if err := system.Prepare(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("prepare the saga: %w", err)
 	}
-	instances := system.Instances(cfg)
 	run, cancel := context.WithCancel(ctx)
-	d := &demo{cancel: cancel, done: make(chan error, 1)}
+	tel, stopTelemetry, err := telemetry.Start(run, telemetry.Config{TraceRatio: s.traceRatio, Log: b.o.Log})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("start telemetry: %w", err)
+	}
+	cfg.Telemetry = tel
+	instances := system.Instances(cfg)
+	d := &demo{cancel: cancel, done: make(chan error, 1), stopTelemetry: stopTelemetry}
 	go func() { d.done <- system.RunInstances(run, instances) }()
 	deadline := time.Now().Add(startTimeout)
 	for {
@@ -94,63 +111,77 @@ func (b *bench) startDemo(ctx context.Context, deps func(*system.Config)) (*demo
 	}
 }
 
-// stop shuts the instances down gracefully and waits until they are down.
+// stopTimeout bounds the telemetry's shutdown (the last span batches).
+const stopTimeout = 10 * time.Second
+
+// stop shuts the instances down gracefully, then their telemetry, which
+// stores the last spans, and waits until all are down.
 func (d *demo) stop() error {
 	d.cancel()
-	if err := <-d.done; err != nil {
-		return fmt.Errorf("saga system: %w", err)
+	err := <-d.done
+	if err != nil {
+		err = fmt.Errorf("saga system: %w", err)
 	}
-	return nil
+	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	if terr := d.stopTelemetry(ctx); terr != nil {
+		err = errors.Join(err, fmt.Errorf("saga telemetry: %w", terr))
+	}
+	return err
 }
 
-// drainTimeout bounds the wait for the standing queue to drain after the
+// life runs the saga system set up as s for as long as measure takes, then
+// stops it.
+func (b *bench) life(ctx context.Context, s setup, measure func(*demo) error) error {
+	d, err := b.startDemo(ctx, s)
+	if err != nil {
+		return err
+	}
+	err = measure(d)
+	return errors.Join(err, d.stop())
+}
+
+// drainTimeout bounds the wait for the standing queue to drain after a
 // saturation window: Backlog sagas at no less than a few hundred a second.
 const drainTimeout = 30 * time.Second
 
 // saturation measures the saga with a standing queue of orders: completed
-// sagas per second over a window after a warm-up, the JetStream writes in the
-// window, and, exactly, the writes per saga of the whole phase, from idle to
-// idle.
-func (b *bench) saturation(ctx context.Context) (Saturation, error) {
-	var s Saturation
+// sagas per second over a window after a warm-up. It starts from idle and
+// returns the mark it started from once the queue has drained again, so the
+// caller can count writes per saga from idle to idle (account).
+func (b *bench) saturation(ctx context.Context) (s Saturation, before mark, err error) {
 	if err := b.waitIdle(ctx, drainTimeout); err != nil {
-		return s, err
+		return s, before, err
 	}
-	before, err := b.mark(ctx, true)
-	if err != nil {
-		return s, err
+	if before, err = b.mark(ctx, true); err != nil {
+		return s, before, err
 	}
 	f, err := b.startFeeder(ctx, "sagascope bench order feeder", contract.EventSubjects(contract.Orders), b.o.Backlog,
 		func() (*nats.Msg, error) { return placeOrder(b.topo.Seed) })
 	if err != nil {
-		return s, err
+		return s, before, err
 	}
-	m0, m1, err := b.window(ctx, true)
+	// Every saga finished stores its final event in the orders stream,
+	// and the feeder places orders only when one finishes.
+	m0, m1, err := b.window(ctx, true, ordersStream, func(m mark) uint64 { return m.completed })
 	if err == nil {
 		// Still queued at the end of the window: proof the saga never ran
 		// dry, so what it finished is what it can do.
 		s.Queued, _, err = b.sagaQueue()
 	}
-	if ferr := f.stop(); err == nil {
-		err = ferr
-	}
-	if err != nil {
-		return s, err
+	if err = errors.Join(err, f.stop()); err != nil {
+		return s, before, err
 	}
 	s.Throughput = m1.throughputSince(m0)
 	s.Done = m1.completed - m0.completed
 	s.Cancelled = m1.cancelled - m0.cancelled
+	return s, before, b.waitIdle(ctx, drainTimeout)
+}
 
-	if err := b.waitIdle(ctx, drainTimeout); err != nil {
-		return s, err
-	}
-	after, err := b.mark(ctx, true)
-	if err != nil {
-		return s, err
-	}
+// account counts s's sagas and writes from idle (before) to idle (after).
+func (s *Saturation) account(before, after mark) {
 	s.Sagas = after.finished() - before.finished()
 	s.PhaseWrites, s.ByStream = after.writesSince(before)
-	return s, nil
 }
 
 // placeOrder is a place-order command for a random seeded customer and
