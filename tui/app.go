@@ -19,10 +19,9 @@ import (
 // the snapshots while it is on view, the keys it does not handle itself,
 // and every other message.
 //
-// Traces and Logs screens plug in here when telemetry lands: a screen that
-// follows telemetry's subjects in its own feed source, registered in
-// newApp's list. Until then there are none; the dashboard shows nothing it
-// cannot back with data.
+// A new screen is one line in newApp's list; number keys reach the first
+// nine in that order. A screen that shows traces also implements
+// traceViewer, so the Sagas screen can open a saga's trace on it.
 type screen interface {
 	Title() string
 	SetSize(width, height int)
@@ -38,6 +37,22 @@ type screen interface {
 	Back() bool
 	// Focus is called when the screen comes on view.
 	Focus() tea.Cmd
+}
+
+// openTraceMsg asks the dashboard to show one saga's trace. The Sagas
+// screen sends it; the app switches to the first screen that is a
+// traceViewer and hands the message to it.
+type openTraceMsg struct {
+	// SagaID names the saga: every span of its trace carries it as the
+	// saga.id attribute (telemetry/sagaspan).
+	SagaID string
+	// TraceID is the trace's id in hex when the sender knows it, else "".
+	TraceID string
+}
+
+// traceViewer is a screen that can show one trace (the Traces screen).
+type traceViewer interface {
+	OpenTrace(msg openTraceMsg) tea.Cmd
 }
 
 // snapshotMsg carries a feed snapshot into the program.
@@ -99,6 +114,7 @@ func newApp(cfg appConfig) *app {
 	a.help = help.New()
 	a.help.Styles = a.st.Help
 	k := &a.keys
+	// The screens in tab order.
 	a.screens = []screen{
 		newOverview(a.st, k),
 		newStreams(a.st, k),
@@ -106,7 +122,10 @@ func newApp(cfg appConfig) *app {
 		newFaults(a.ctx, a.st, k, a.ctl),
 		newSagas(a.st, k),
 		newEvents(a.st, k),
+		newTraces(a.st, k),
+		newLogs(a.st, k),
 	}
+	k.Screens.SetHelp(fmt.Sprintf("1-%d", min(len(a.screens), 9)), "screens")
 	return a
 }
 
@@ -156,6 +175,8 @@ func (a *app) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return a, a.setFlash(roleFailing, "✗ "+msg.err.Error())
 		}
 		return a, a.setFlash(roleHealthy, "✓ "+msg.op)
+	case openTraceMsg:
+		return a, a.openTrace(msg)
 	case tea.KeyMsg:
 		return a, a.key(msg)
 	}
@@ -217,6 +238,15 @@ func (a *app) key(msg tea.KeyMsg) tea.Cmd {
 	return cur.Update(msg)
 }
 
+func (a *app) openTrace(msg openTraceMsg) tea.Cmd {
+	for i, s := range a.screens {
+		if tv, ok := s.(traceViewer); ok {
+			return tea.Batch(a.switchTo(i), tv.OpenTrace(msg))
+		}
+	}
+	return a.setFlash(roleMuted, "this dashboard has no trace view: saga "+msg.SagaID)
+}
+
 func (a *app) switchTo(i int) tea.Cmd {
 	if i < 0 || i >= len(a.screens) || i == a.active {
 		return nil
@@ -231,7 +261,22 @@ func (a *app) setFlash(r role, text string) tea.Cmd {
 	a.flash.id++
 	a.flash.text, a.flash.role = text, r
 	id := a.flash.id
-	return tea.Tick(flashFor, func(time.Time) tea.Msg { return flashDoneMsg{id: id} })
+	return after(a.ctx, flashFor, flashDoneMsg{id: id})
+}
+
+// after sends msg once d has passed, unless ctx ends first. It replaces
+// tea.Tick, whose goroutine outlives the program until its timer fires.
+func after(ctx context.Context, d time.Duration, msg tea.Msg) tea.Cmd {
+	return func() tea.Msg {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return msg
+		case <-ctx.Done():
+			return nil
+		}
+	}
 }
 
 // View implements tea.Model.
@@ -307,7 +352,11 @@ func (a *app) tabsView() string {
 			parts = append(parts, a.st.Tab.Render(label))
 		}
 	}
-	return strings.Join(parts, "  ")
+	// Eight tabs two spaces apart are 81 cells: one space fits 80.
+	if line := strings.Join(parts, "  "); lipgloss.Width(line) <= a.width {
+		return line
+	}
+	return strings.Join(parts, " ")
 }
 
 // statusView is the line above the help: the outcome of the last action,

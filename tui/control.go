@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -19,6 +20,53 @@ type controller interface {
 	Reset(ctx context.Context) error
 	SetLoad(ctx context.Context, req contract.LoadRequest) (contract.LoadSetting, error)
 	Load(ctx context.Context) (contract.LoadSetting, error)
+}
+
+// serialized sends one control request at a time. control.Client tells a
+// refused request by the connection's last error, which the next refusal
+// overwrites: with two requests in flight (the Faults screen's list as it
+// opens, and the fault the user injects), the list's refusal could hide the
+// injection's, and the user would read "no answer" instead of "not
+// permitted".
+type serialized struct {
+	mu sync.Mutex
+	c  controller
+}
+
+func (s *serialized) SetFault(ctx context.Context, f contract.Fault) ([]contract.Fault, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c.SetFault(ctx, f)
+}
+
+func (s *serialized) ClearFault(ctx context.Context, svc contract.Service, kind contract.FaultKind) ([]contract.Fault, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c.ClearFault(ctx, svc, kind)
+}
+
+func (s *serialized) Faults(ctx context.Context) ([]contract.Fault, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c.Faults(ctx)
+}
+
+func (s *serialized) Reset(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c.Reset(ctx)
+}
+
+func (s *serialized) SetLoad(ctx context.Context, req contract.LoadRequest) (contract.LoadSetting, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c.SetLoad(ctx, req)
+}
+
+func (s *serialized) Load(ctx context.Context) (contract.LoadSetting, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c.Load(ctx)
 }
 
 // controlTimeout bounds one control request, so a dashboard on a read-only

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -20,18 +21,18 @@ import (
 // events shows JetStream advisories and dead letters, one pane each;
 // enter inspects a message's headers and payload.
 type events struct {
-	st     *Styles
-	keys   *KeyMap
-	snap   feed.Snapshot
-	pane   int // paneAdvisories or paneDeadLetters
-	tables [2]table
-	filter filter
+	st   *Styles
+	keys *KeyMap
+	snap feed.Snapshot
+	pane int // paneAdvisories or paneDeadLetters
+	// One filter for both panes.
+	filter      filter
+	advisories  *list[*feed.Advisory]
+	deadLetters *list[*feed.DeadLetter]
 	// inspecting is the key of the message shown in full, "" for none;
 	// scroll is how far down its text is scrolled.
 	inspecting string
 	scroll     int
-	advByKey   map[string]*feed.Advisory
-	deadByKey  map[string]*feed.DeadLetter
 	width      int
 	height     int
 }
@@ -42,25 +43,39 @@ const (
 )
 
 func newEvents(st *Styles, k *KeyMap) *events {
-	e := &events{st: st, keys: k, filter: newFilter(st), advByKey: map[string]*feed.Advisory{}, deadByKey: map[string]*feed.DeadLetter{}}
-	e.tables[paneAdvisories] = newTable([]column{
-		{title: "AGO", width: 4, right: true},
-		{title: "KIND", width: 15},
-		{title: "STREAM › CONSUMER", width: 20, flex: true},
-		{title: "SEQ", width: 8, right: true, prio: 1},
-		{title: "DLV", width: 3, right: true, prio: 2},
-		{title: "DETAIL", width: 12, flex: true},
-	})
-	e.tables[paneAdvisories].empty = "no advisory yet"
-	e.tables[paneDeadLetters] = newTable([]column{
-		{title: "AGO", width: 4, right: true},
-		{title: "SEQ", width: 7, right: true},
-		{title: "SUBJECT", width: 16, flex: true},
-		{title: "REASON", width: 20, flex: true},
-		{title: "FROM", width: 24, flex: true, prio: 1},
-		{title: "SIZE", width: 6, right: true, prio: 2},
-	})
-	e.tables[paneDeadLetters].empty = "no dead letter: every message was processed"
+	e := &events{st: st, keys: k, filter: newFilter(st)}
+	e.advisories = newList(st, listSpec[*feed.Advisory]{
+		cols: []column{
+			{title: "AGO", width: 4, right: true},
+			{title: "KIND", width: 15},
+			{title: "STREAM › CONSUMER", width: 20, flex: true},
+			{title: "SEQ", width: 8, right: true, prio: 1},
+			{title: "DLV", width: 3, right: true, prio: 2},
+			{title: "DETAIL", width: 12, flex: true},
+		},
+		empty: "no advisory yet",
+		key:   advisoryKey,
+		match: func(f *filter, a *feed.Advisory) bool {
+			return f.matches(a.Kind, a.Stream, a.Consumer, a.Detail, a.Subject)
+		},
+		row: e.advisoryRow,
+	}, &e.filter)
+	e.deadLetters = newList(st, listSpec[*feed.DeadLetter]{
+		cols: []column{
+			{title: "AGO", width: 4, right: true},
+			{title: "SEQ", width: 7, right: true},
+			{title: "SUBJECT", width: 16, flex: true},
+			{title: "REASON", width: 20, flex: true},
+			{title: "FROM", width: 24, flex: true, prio: 1},
+			{title: "SIZE", width: 6, right: true, prio: 2},
+		},
+		empty: "no dead letter: every message was processed",
+		key:   func(d *feed.DeadLetter) string { return strconv.FormatUint(d.Seq, 10) },
+		match: func(f *filter, d *feed.DeadLetter) bool {
+			return f.matches(d.Subject, d.Reason, d.From, d.Consumer)
+		},
+		row: e.deadLetterRow,
+	}, &e.filter)
 	return e
 }
 
@@ -68,9 +83,8 @@ func (e *events) Title() string { return "Events" }
 
 func (e *events) SetSize(w, h int) {
 	e.width, e.height = w, h
-	for i := range e.tables {
-		e.tables[i].setSize(w, h-2)
-	}
+	e.advisories.setSize(w, h-2)
+	e.deadLetters.setSize(w, h-2)
 }
 
 func (e *events) Keys() []key.Binding {
@@ -85,7 +99,7 @@ func (e *events) Back() bool {
 		return true
 	}
 	if e.filter.clear() {
-		e.rebuild()
+		e.refresh()
 		return true
 	}
 	return false
@@ -93,16 +107,38 @@ func (e *events) Back() bool {
 
 func (e *events) Focus() tea.Cmd { return nil }
 
+// refresh filters both panes again: they share the filter.
+func (e *events) refresh() {
+	e.advisories.refresh()
+	e.deadLetters.refresh()
+}
+
+// selectedKey is the key of the message under the cursor of the pane on
+// view.
+func (e *events) selectedKey() (string, bool) {
+	if e.pane == paneAdvisories {
+		if a, ok := e.advisories.selected(); ok {
+			return advisoryKey(a), true
+		}
+		return "", false
+	}
+	if d, ok := e.deadLetters.selected(); ok {
+		return e.deadLetters.spec.key(d), true
+	}
+	return "", false
+}
+
 func (e *events) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case snapshotMsg:
 		e.snap = msg.snap
-		e.rebuild()
+		e.advisories.set(e.snap.Advisories)
+		e.deadLetters.set(e.snap.DeadLetters)
 	case tea.KeyMsg:
 		if e.filter.typing {
 			changed, cmd := e.filter.update(msg)
 			if changed {
-				e.rebuild()
+				e.refresh()
 			}
 			return cmd
 		}
@@ -128,69 +164,56 @@ func (e *events) Update(msg tea.Msg) tea.Cmd {
 		case key.Matches(msg, k.Filter):
 			return e.filter.start()
 		case key.Matches(msg, k.Inspect):
-			if sel, ok := e.tables[e.pane].selected(); ok {
-				e.inspecting, e.scroll = sel.key, 0
+			if sel, ok := e.selectedKey(); ok {
+				e.inspecting, e.scroll = sel, 0
 			}
+		case e.pane == paneAdvisories:
+			e.advisories.table.update(msg, k)
 		default:
-			e.tables[e.pane].update(msg, k)
+			e.deadLetters.table.update(msg, k)
 		}
 	}
 	return nil
 }
 
-func (e *events) rebuild() {
-	now := e.snap.Time
-	clear(e.advByKey)
-	advRows := make([]row, 0, len(e.snap.Advisories))
-	for _, a := range e.snap.Advisories {
-		if !e.filter.matches(a.Kind, a.Stream, a.Consumer, a.Detail, a.Subject) {
-			continue
-		}
-		k := a.ID
-		if k == "" {
-			k = a.Subject + a.Time.String()
-		}
-		e.advByKey[k] = a
-		where := a.Stream
-		if a.Consumer != "" {
-			where += " › " + a.Consumer
-		}
-		seq, dlv := "", ""
-		if a.StreamSeq > 0 {
-			seq = fmt.Sprint(a.StreamSeq)
-		}
-		if a.Deliveries > 0 {
-			dlv = fmt.Sprint(a.Deliveries)
-		}
-		advRows = append(advRows, row{key: k, role: advisoryRole(a.Kind), cells: []cell{
-			{text: since(now, a.Time)},
-			{text: clean(a.Kind, 32)},
-			{text: clean(where, 80)},
-			{text: seq},
-			{text: dlv},
-			{text: clean(a.Detail, 200)},
-		}})
+func advisoryKey(a *feed.Advisory) string {
+	if a.ID == "" {
+		return a.Subject + a.Time.String()
 	}
-	e.tables[paneAdvisories].setRows(advRows)
+	return a.ID
+}
 
-	clear(e.deadByKey)
-	deadRows := make([]row, 0, len(e.snap.DeadLetters))
-	for _, d := range e.snap.DeadLetters {
-		if !e.filter.matches(d.Subject, d.Reason, d.From, d.Consumer) {
-			continue
-		}
-		k := fmt.Sprint(d.Seq)
-		e.deadByKey[k] = d
-		deadRows = append(deadRows, row{key: k, cells: []cell{
-			{text: since(now, d.Time)},
-			{text: fmt.Sprint(d.Seq)},
-			{text: clean(d.Subject, 80)},
-			{text: clean(d.Reason, 200), role: roleFailing},
-			{text: clean(d.From, 120), role: roleMuted},
-			{text: bytesize(uint64(d.Size))},
-		}})
+func (e *events) advisoryRow(a *feed.Advisory) row {
+	where := a.Stream
+	if a.Consumer != "" {
+		where += " › " + a.Consumer
 	}
-	e.tables[paneDeadLetters].setRows(deadRows)
+	seq, dlv := "", ""
+	if a.StreamSeq > 0 {
+		seq = fmt.Sprint(a.StreamSeq)
+	}
+	if a.Deliveries > 0 {
+		dlv = fmt.Sprint(a.Deliveries)
+	}
+	return row{key: advisoryKey(a), role: advisoryRole(a.Kind), cells: []cell{
+		{text: since(e.snap.Time, a.Time)},
+		{text: clean(a.Kind, 32)},
+		{text: clean(where, 80)},
+		{text: seq},
+		{text: dlv},
+		{text: clean(a.Detail, 200)},
+	}}
+}
+
+func (e *events) deadLetterRow(d *feed.DeadLetter) row {
+	return row{key: strconv.FormatUint(d.Seq, 10), cells: []cell{
+		{text: since(e.snap.Time, d.Time)},
+		{text: fmt.Sprint(d.Seq)},
+		{text: clean(d.Subject, 80)},
+		{text: clean(d.Reason, 200), role: roleFailing},
+		{text: clean(d.From, 120), role: roleMuted},
+		{text: bytesize(uint64(d.Size))},
+	}}
 }
 
 func (e *events) View() string {
@@ -221,7 +244,11 @@ func (e *events) View() string {
 		b.WriteString(st.Muted.Render(clean("No "+contract.DeadLetterStream+" stream on this server: no sagascope services dead-letter here.", e.width)))
 		return b.String()
 	}
-	b.WriteString(e.tables[e.pane].view(st))
+	if e.pane == paneAdvisories {
+		b.WriteString(e.advisories.view(st))
+	} else {
+		b.WriteString(e.deadLetters.view(st))
+	}
 	return b.String()
 }
 
@@ -236,8 +263,8 @@ func (e *events) inspectView() string {
 	var payload []byte
 	size := 0
 	if e.pane == paneAdvisories {
-		a := e.advByKey[e.inspecting]
-		if a == nil {
+		a, ok := e.advisories.find(e.inspecting)
+		if !ok {
 			return st.Muted.Render("this advisory left the buffer   esc back")
 		}
 		lines = append(lines, st.Strong.Render("advisory "+clean(a.Kind, 40))+st.Muted.Render("   ↑/↓ scroll · esc back"))
@@ -247,8 +274,8 @@ func (e *events) inspectView() string {
 		kv("time", a.Time.UTC().Format(time.RFC3339Nano)+" ("+since(e.snap.Time, a.Time)+" ago)")
 		payload, size = a.Raw, len(a.Raw)
 	} else {
-		d := e.deadByKey[e.inspecting]
-		if d == nil {
+		d, ok := e.deadLetters.find(e.inspecting)
+		if !ok {
 			return st.Muted.Render("this dead letter left the buffer   esc back")
 		}
 		lines = append(lines, st.Strong.Render(fmt.Sprintf("dead letter #%d", d.Seq))+st.Muted.Render("   ↑/↓ scroll · esc back"))

@@ -7,7 +7,7 @@ import "github.com/charmbracelet/bubbles/key"
 type KeyMap struct {
 	Quit       key.Binding
 	Help       key.Binding
-	Screens    key.Binding // 1-6 jump to a screen
+	Screens    key.Binding // 1-9 jump to a screen; newApp sets its help to the screens there are
 	NextScreen key.Binding
 	PrevScreen key.Binding
 	Back       key.Binding
@@ -25,6 +25,9 @@ type KeyMap struct {
 	Sort    key.Binding
 	Reverse key.Binding
 	Inspect key.Binding
+	Trace   key.Binding
+	// OpenTrace opens the trace of a log line (enter and t do the same).
+	OpenTrace key.Binding
 
 	Apply      key.Binding
 	ClearFault key.Binding
@@ -43,7 +46,7 @@ func DefaultKeyMap() KeyMap {
 	return KeyMap{
 		Quit:       b("q", "quit", "q", "ctrl+c"),
 		Help:       b("?", "help", "?"),
-		Screens:    b("1-6", "screens", "1", "2", "3", "4", "5", "6"),
+		Screens:    b("1-9", "screens", "1", "2", "3", "4", "5", "6", "7", "8", "9"),
 		NextScreen: b("tab", "next screen", "tab"),
 		PrevScreen: b("shift+tab", "previous screen", "shift+tab"),
 		Back:       b("esc", "back", "esc"),
@@ -57,10 +60,12 @@ func DefaultKeyMap() KeyMap {
 		Left:     b("←/h", "less / previous", "left", "h"),
 		Right:    b("→/l", "more / next", "right", "l"),
 
-		Filter:  b("/", "filter", "/"),
-		Sort:    b("s", "sort by next column", "s"),
-		Reverse: b("S", "reverse sort", "S"),
-		Inspect: b("enter", "inspect", "enter"),
+		Filter:    b("/", "filter", "/"),
+		Sort:      b("s", "sort by next column", "s"),
+		Reverse:   b("S", "reverse sort", "S"),
+		Inspect:   b("enter", "inspect", "enter"),
+		Trace:     b("t", "open the trace", "t"),
+		OpenTrace: b("enter/t", "open its trace", "enter", "t"),
 
 		Apply:      b("enter", "inject fault", "enter"),
 		ClearFault: b("x", "clear selected fault", "x", "delete"),

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -18,9 +19,11 @@ import (
 // services, and the sagas' outcomes and latency over time. A newcomer
 // should understand the system from it alone.
 type overview struct {
-	st            *Styles
-	keys          *KeyMap
-	snap          feed.Snapshot
+	st   *Styles
+	keys *KeyMap
+	snap feed.Snapshot
+	// lagging indexes snap.Consumers, most unprocessed first.
+	lagging       []int
 	width, height int
 }
 
@@ -35,8 +38,25 @@ func (o *overview) Focus() tea.Cmd      { return nil }
 func (o *overview) Update(msg tea.Msg) tea.Cmd {
 	if m, ok := msg.(snapshotMsg); ok {
 		o.snap = m.snap
+		o.lagging = mostLagging(o.lagging[:0], m.snap.Consumers)
 	}
 	return nil
+}
+
+// mostLagging appends the indexes of the consumers with unprocessed
+// messages to idx, most unprocessed first. It runs once a snapshot, not
+// once a frame: sorting 1,000 consumers is most of an overview frame.
+func mostLagging(idx []int, cs []feed.Consumer) []int {
+	for i := range cs {
+		if cs[i].Pending > 0 {
+			idx = append(idx, i)
+		}
+	}
+	slices.SortFunc(idx, func(x, y int) int {
+		a, c := &cs[x], &cs[y]
+		return cmp.Or(cmp.Compare(c.Pending, a.Pending), strings.Compare(a.Stream, c.Stream), strings.Compare(a.Name, c.Name))
+	})
+	return idx
 }
 
 // wide is the layout for 120 columns and more: more columns, more trends,
@@ -160,12 +180,21 @@ func (o *overview) servicesView() string {
 		right bool
 	}
 	cols := []col{{"SERVICE", 10, false}, {"UP", 3, true}, {"IN/S", 6, true}, {"OUT/S", 6, true}, {"WORKERS", barW + 6, false}, {"LAG", 6, true}}
-	if wide {
-		cols = append(cols, col{"ACK PENDING", 11, true}, col{"FAIL/S", 6, true}, col{"RETRY/S", 7, true}, col{"DLQ/S", 6, true}, col{"STATE", 18, false})
-	}
 	used := 0
 	for _, c := range cols {
 		used += c.width + 1
+	}
+	if wide {
+		// The wide columns, most useful first, as long as the breakers
+		// keep room for "gateway OPEN 12.5s": their state is the point.
+		const breakersMin = 18
+		for _, c := range []col{{"ACK PENDING", 11, true}, {"FAIL/S", 6, true}, {"RETRY/S", 7, true}, {"DLQ/S", 6, true}, {"STATE", 18, false}} {
+			if o.width-used-c.width-2 < breakersMin {
+				break
+			}
+			cols = append(cols, c)
+			used += c.width + 1
+		}
 	}
 	cols = append(cols, col{"BREAKERS", max(10, o.width-used-1), false})
 
@@ -234,17 +263,23 @@ func (o *overview) servicesView() string {
 		}
 		b.WriteString(st.paint(poolRole, fitRight(fmt.Sprintf("%d/%d", svc.Pool.Busy, svc.Pool.Capacity), 6)))
 		cell(5, lag, lagRole)
-		next := 6
-		if wide {
-			cell(6, ack, roleNone)
-			cell(7, rate(svc.Rates.Failed), zeroMuted(svc.Rates.Failed, roleDegraded))
-			cell(8, rate(svc.Rates.Retried), zeroMuted(svc.Rates.Retried, roleDegraded))
-			cell(9, rate(svc.Rates.DeadLettered), zeroMuted(svc.Rates.DeadLettered, roleFailing))
-			cell(10, state, r)
-			next = 11
+		last := len(cols) - 1
+		for j := 6; j < last; j++ {
+			switch cols[j].title {
+			case "ACK PENDING":
+				cell(j, ack, roleNone)
+			case "FAIL/S":
+				cell(j, rate(svc.Rates.Failed), zeroMuted(svc.Rates.Failed, roleDegraded))
+			case "RETRY/S":
+				cell(j, rate(svc.Rates.Retried), zeroMuted(svc.Rates.Retried, roleDegraded))
+			case "DLQ/S":
+				cell(j, rate(svc.Rates.DeadLettered), zeroMuted(svc.Rates.DeadLettered, roleFailing))
+			case "STATE":
+				cell(j, state, r)
+			}
 		}
 		b.WriteByte(' ')
-		b.WriteString(o.breakersView(svc, cols[next].width))
+		b.WriteString(o.breakersView(svc, cols[last].width))
 	}
 	return b.String()
 }
@@ -456,26 +491,11 @@ func (o *overview) laggingView(n int) string {
 	st, s := o.st, &o.snap
 	var b strings.Builder
 	b.WriteString(st.Section.Render("MOST LAGGING CONSUMERS"))
-	idx := make([]int, 0, len(s.Consumers))
-	for i, c := range s.Consumers {
-		if c.Pending > 0 {
-			idx = append(idx, i)
-		}
-	}
+	idx := o.lagging
 	if len(idx) == 0 {
 		b.WriteString("\n" + st.Muted.Render("  every consumer is caught up"))
 		return b.String()
 	}
-	slices.SortFunc(idx, func(x, y int) int {
-		a, c := &s.Consumers[x], &s.Consumers[y]
-		if a.Pending != c.Pending {
-			if a.Pending > c.Pending {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a.Stream+a.Name, c.Stream+c.Name)
-	})
 	nameW := min(40, max(24, o.width/4))
 	sparkW := min(30, max(10, o.width/8))
 	for _, i := range idx[:min(n, len(idx))] {

@@ -13,14 +13,14 @@ import (
 )
 
 // sagas lists the most recently started sagas with the state of each step;
-// enter shows one saga in full.
+// enter shows one saga in full, and t (or enter again) opens its trace.
 type sagas struct {
-	st     *Styles
-	keys   *KeyMap
-	snap   feed.Snapshot
-	byID   map[string]*feed.Saga
-	table  table
-	filter filter
+	st   *Styles
+	keys *KeyMap
+	snap feed.Snapshot
+	list *list[*feed.Saga]
+	// counts are the recent sagas by status, counted once a snapshot.
+	counts map[contract.SagaStatus]int
 	// open is the id of the saga being inspected, "" for none.
 	open   string
 	width  int
@@ -28,18 +28,25 @@ type sagas struct {
 }
 
 func newSagas(st *Styles, k *KeyMap) *sagas {
-	s := &sagas{st: st, keys: k, filter: newFilter(st)}
-	s.table = newTable([]column{
-		{title: "SAGA", width: 10, flex: true},
-		{title: "STATUS", width: 12},
-		{title: "CHARGE", width: 10},
-		{title: "RESERVE", width: 10},
-		{title: "SCHEDULE", width: 10},
-		{title: "AGE", width: 4, right: true, prio: 2},
-		{title: "TOOK", width: 6, right: true},
-		{title: "REASON", width: 10, flex: true, prio: 1},
-	})
-	s.table.empty = "no saga seen yet"
+	s := &sagas{st: st, keys: k, counts: map[contract.SagaStatus]int{}}
+	s.list = newList(st, listSpec[*feed.Saga]{
+		cols: []column{
+			{title: "SAGA", width: 10, flex: true},
+			{title: "STATUS", width: 12},
+			{title: "CHARGE", width: 10},
+			{title: "RESERVE", width: 10},
+			{title: "SCHEDULE", width: 10},
+			{title: "AGE", width: 4, right: true, prio: 2},
+			{title: "TOOK", width: 6, right: true},
+			{title: "REASON", width: 10, flex: true, prio: 1},
+		},
+		empty: "no saga seen yet",
+		key:   func(sg *feed.Saga) string { return sg.ID },
+		match: func(f *filter, sg *feed.Saga) bool {
+			return f.matches(sg.ID, string(sg.Status), sg.Reason, sg.Order.Customer, sg.Order.SKU)
+		},
+		row: s.row,
+	}, nil)
 	return s
 }
 
@@ -47,25 +54,21 @@ func (s *sagas) Title() string { return "Sagas" }
 
 func (s *sagas) SetSize(w, h int) {
 	s.width, s.height = w, h
-	s.table.setSize(w, h-3)
+	s.list.setSize(w, h-3)
 }
 
 func (s *sagas) Keys() []key.Binding {
-	return []key.Binding{s.keys.Inspect, s.keys.Filter}
+	return []key.Binding{s.keys.Inspect, s.keys.Trace, s.keys.Filter}
 }
 
-func (s *sagas) Capturing() bool { return s.filter.typing }
+func (s *sagas) Capturing() bool { return s.list.typing() }
 
 func (s *sagas) Back() bool {
 	if s.open != "" {
 		s.open = ""
 		return true
 	}
-	if s.filter.clear() {
-		s.rebuild()
-		return true
-	}
-	return false
+	return s.list.back()
 }
 
 func (s *sagas) Focus() tea.Cmd { return nil }
@@ -74,47 +77,44 @@ func (s *sagas) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case snapshotMsg:
 		s.snap = msg.snap
-		s.rebuild()
-	case tea.KeyMsg:
-		if s.filter.typing {
-			changed, cmd := s.filter.update(msg)
-			if changed {
-				s.rebuild()
-			}
-			return cmd
+		s.list.set(s.snap.Recent)
+		clear(s.counts)
+		for _, sg := range s.snap.Recent {
+			s.counts[sg.Status]++
 		}
+	case tea.KeyMsg:
 		switch {
+		case s.list.typing():
 		case key.Matches(msg, s.keys.Filter):
 			s.open = ""
-			return s.filter.start()
+		case key.Matches(msg, s.keys.Trace), key.Matches(msg, s.keys.Inspect) && s.open != "":
+			if id := s.current(); id != "" {
+				return func() tea.Msg { return openTraceMsg{SagaID: id} }
+			}
+			return nil
 		case key.Matches(msg, s.keys.Inspect):
-			if sel, ok := s.table.selected(); ok {
-				s.open = sel.key
+			if sg, ok := s.list.selected(); ok {
+				s.open = sg.ID
 			}
-		default:
-			if s.open == "" {
-				s.table.update(msg, s.keys)
-			}
+			return nil
+		case s.open != "":
+			return nil // the inspector has no keys of its own
 		}
+		cmd, _ := s.list.update(msg, s.keys)
+		return cmd
 	}
 	return nil
 }
 
-func (s *sagas) rebuild() {
-	recent := s.snap.Recent
-	if s.byID == nil {
-		s.byID = make(map[string]*feed.Saga, len(recent))
+// current is the saga being inspected, else the one selected, else "".
+func (s *sagas) current() string {
+	if s.open != "" {
+		return s.open
 	}
-	clear(s.byID)
-	rows := make([]row, 0, len(recent))
-	for _, sg := range recent {
-		if !s.filter.matches(sg.ID, string(sg.Status), sg.Reason, sg.Order.Customer, sg.Order.SKU) {
-			continue
-		}
-		s.byID[sg.ID] = sg
-		rows = append(rows, s.row(sg))
+	if sg, ok := s.list.selected(); ok {
+		return sg.ID
 	}
-	s.table.setRows(rows)
+	return ""
 }
 
 func sagaRole(st contract.SagaStatus) role {
@@ -199,10 +199,7 @@ func (s *sagas) row(sg *feed.Saga) row {
 func (s *sagas) View() string {
 	st := s.st
 	var b strings.Builder
-	counts := map[contract.SagaStatus]int{}
-	for _, sg := range s.snap.Recent {
-		counts[sg.Status]++
-	}
+	counts := s.counts
 	inFlight := 0
 	for k, n := range counts {
 		if !k.Final() {
@@ -210,12 +207,12 @@ func (s *sagas) View() string {
 		}
 	}
 	b.WriteString(st.Section.Render("RECENT SAGAS"))
-	b.WriteString(st.Muted.Render(fmt.Sprintf("  %d of %d · ", len(s.table.rows), len(s.snap.Recent))))
+	b.WriteString(st.Muted.Render(fmt.Sprintf("  %d of %d · ", s.list.len(), len(s.snap.Recent))))
 	b.WriteString(st.Strong.Render(fmt.Sprintf("%d in flight", inFlight)) + st.Muted.Render(" · "))
 	b.WriteString(st.Healthy.Render(fmt.Sprintf("%d completed", counts[contract.SagaCompleted])) + st.Muted.Render(" · "))
 	b.WriteString(st.paint(nonZero(uint64(counts[contract.SagaCancelled]), roleDegraded), fmt.Sprintf("%d cancelled", counts[contract.SagaCancelled])) + st.Muted.Render(" · "))
 	b.WriteString(st.paint(nonZero(uint64(counts[contract.SagaCompensationFailed]), roleFailing), fmt.Sprintf("%d parked", counts[contract.SagaCompensationFailed])))
-	if f := s.filter.view(st, s.width-70); f != "" {
+	if f := s.list.filterView(st, s.width-70); f != "" {
 		b.WriteString("  " + f)
 	}
 	b.WriteString("\n")
@@ -223,11 +220,13 @@ func (s *sagas) View() string {
 		b.WriteString(st.Muted.Render("No " + contract.SagaBucket + " bucket on this server: no sagascope sagas run here."))
 		return b.String()
 	}
-	if sg := s.byID[s.open]; s.open != "" && sg != nil {
-		b.WriteString(s.inspect(sg))
-		return b.String()
+	if s.open != "" {
+		if sg, ok := s.list.find(s.open); ok {
+			b.WriteString(s.inspect(sg))
+			return b.String()
+		}
 	}
-	b.WriteString(s.table.view(st))
+	b.WriteString(s.list.view(st))
 	if pad := s.height - 2 - strings.Count(b.String(), "\n"); pad > 0 {
 		b.WriteString(strings.Repeat("\n", pad))
 	}
@@ -243,7 +242,7 @@ func (s *sagas) inspect(sg *feed.Saga) string {
 	kv := func(k, v string, r role) {
 		b.WriteString("\n" + st.Muted.Render(fit(k, 12)) + st.paint(r, clean(v, w-12)))
 	}
-	b.WriteString(st.Strong.Render("saga "+clean(sg.ID, w-20)) + st.Muted.Render("   esc back"))
+	b.WriteString(st.Strong.Render("saga "+clean(sg.ID, w-40)) + st.Muted.Render("   enter or t opens its trace · esc back"))
 	kv("status", statusText(sg.Status), sagaRole(sg.Status))
 	if sg.Reason != "" {
 		kv("reason", sg.Reason, roleNone)

@@ -14,12 +14,21 @@ import (
 // pre-styled cell is cut mid-sequence), and it renders every cell through
 // two lipgloss styles, which measured too slow for 1,000 rows at 10 frames a
 // second. This one renders only the rows on screen, one style call per run
-// of same-role cells, and leaves sorting and filtering to the screen that
-// knows what the values mean.
+// of same-role cells, and leaves sorting and filtering to list, which
+// knows how to ask the screen what the values mean.
 type table struct {
-	cols   []column
+	cols []column
+	// n rows; keyAt and rowAt describe row i. rowAt is called only for the
+	// rows on screen, when drawn.
+	n     int
+	keyAt func(i int) string
+	rowAt func(i int) row
+	// rows are the rows given to setRows, nil after setLen.
 	rows   []row
 	cursor int
+	// selKey is the key of the row under the cursor: the cursor follows
+	// it when the rows change.
+	selKey string
 	offset int
 	width  int
 	height int // lines, the header included
@@ -114,34 +123,53 @@ func (t *table) layout() {
 	}
 }
 
-// setRows replaces the rows, keeping the cursor on the row with the same
-// key if it is still there.
+// setRows replaces the rows with rows built up front, for short tables;
+// they stay in rows. Long ones use setLen (through list) and build only
+// the rows on screen.
 func (t *table) setRows(rows []row) {
-	key := ""
-	if t.cursor >= 0 && t.cursor < len(t.rows) {
-		key = t.rows[t.cursor].key
-	}
+	t.setLen(len(rows), func(i int) string { return rows[i].key }, func(i int) row { return rows[i] })
 	t.rows = rows
-	if key != "" {
-		for i := range rows {
-			if rows[i].key == key {
+}
+
+// setLen replaces the rows with n rows described by keyAt and rowAt,
+// keeping the cursor on the row with the same key if it is still there.
+func (t *table) setLen(n int, keyAt func(int) string, rowAt func(int) row) {
+	t.rows = nil
+	t.n, t.keyAt, t.rowAt = n, keyAt, rowAt
+	if t.selKey != "" {
+		for i := range n {
+			if keyAt(i) == t.selKey {
 				t.cursor = i
 				t.scroll()
 				return
 			}
 		}
 	}
-	t.cursor = min(t.cursor, len(rows)-1)
-	t.cursor = max(t.cursor, 0)
+	t.cursor = max(0, min(t.cursor, n-1))
+	t.follow()
+}
+
+// follow scrolls to the cursor and remembers the key under it.
+func (t *table) follow() {
 	t.scroll()
+	t.selKey = ""
+	if t.cursor < t.n {
+		t.selKey = t.keyAt(t.cursor)
+	}
 }
 
 // selected returns the row under the cursor.
 func (t *table) selected() (row, bool) {
-	if t.cursor < 0 || t.cursor >= len(t.rows) {
+	i, ok := t.index()
+	if !ok {
 		return row{}, false
 	}
-	return t.rows[t.cursor], true
+	return t.rowAt(i), true
+}
+
+// index returns the index of the row under the cursor.
+func (t *table) index() (int, bool) {
+	return t.cursor, t.cursor >= 0 && t.cursor < t.n
 }
 
 func (t *table) bodyHeight() int { return max(1, t.height-1) }
@@ -155,7 +183,7 @@ func (t *table) scroll() {
 	if t.cursor >= t.offset+h {
 		t.offset = t.cursor - h + 1
 	}
-	t.offset = max(0, min(t.offset, len(t.rows)-h))
+	t.offset = max(0, min(t.offset, t.n-h))
 }
 
 // update moves the cursor; it reports whether msg was a movement key.
@@ -172,12 +200,12 @@ func (t *table) update(msg tea.KeyMsg, k *KeyMap) bool {
 	case key.Matches(msg, k.Top):
 		t.cursor = 0
 	case key.Matches(msg, k.Bottom):
-		t.cursor = len(t.rows) - 1
+		t.cursor = t.n - 1
 	default:
 		return false
 	}
-	t.cursor = max(0, min(t.cursor, len(t.rows)-1))
-	t.scroll()
+	t.cursor = max(0, min(t.cursor, t.n-1))
+	t.follow()
 	return true
 }
 
@@ -207,12 +235,12 @@ func (t *table) view(st *Styles) string {
 		}
 	}
 	b.WriteString(st.Header.Render(hdr.String()))
-	if len(t.rows) == 0 {
+	if t.n == 0 {
 		b.WriteString("\n  ")
 		b.WriteString(st.Muted.Render(t.empty))
 		return b.String()
 	}
-	end := min(len(t.rows), t.offset+t.bodyHeight())
+	end := min(t.n, t.offset+t.bodyHeight())
 	for r := t.offset; r < end; r++ {
 		b.WriteByte('\n')
 		t.renderRow(&b, st, r)
@@ -221,7 +249,8 @@ func (t *table) view(st *Styles) string {
 }
 
 func (t *table) renderRow(b *strings.Builder, st *Styles, r int) {
-	rw := &t.rows[r]
+	rwv := t.rowAt(r)
+	rw := &rwv
 	if r == t.cursor {
 		var line strings.Builder
 		line.WriteString("▸ ")

@@ -88,11 +88,14 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 	if opts.NoColor || os.Getenv("NO_COLOR") != "" {
 		r.SetColorProfile(termenv.Ascii)
 	}
+	// pctx ends when the program does: the commands in flight (control
+	// requests, timers) end with it.
+	pctx, stop := context.WithCancel(ctx)
 	var ctl controller
 	if !opts.ReadOnly {
-		ctl = control.NewClient(nc)
+		ctl = &serialized{c: control.NewClient(nc)}
 	}
-	m := newApp(appConfig{ctx: ctx, title: opts.Title, styles: NewStyles(r), ctl: ctl, burst: opts.BurstSize})
+	m := newApp(appConfig{ctx: pctx, title: opts.Title, styles: NewStyles(r), ctl: ctl, burst: opts.BurstSize})
 
 	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithAltScreen(), tea.WithOutput(out), tea.WithFPS(30)}
 	if opts.Input != nil {
@@ -100,16 +103,17 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 	}
 	p := tea.NewProgram(m, append(popts, extra...)...)
 
-	fctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
+	done := make(chan error, 2)
 	go func() {
-		err := f.Run(fctx, func(s feed.Snapshot) { p.Send(snapshotMsg{s}) })
+		err := f.Run(pctx, func(s feed.Snapshot) { p.Send(snapshotMsg{s}) })
 		if err != nil {
 			p.Send(feedStoppedMsg{err})
 		}
 		done <- err
 	}()
-	return p, func() error { stop(); return <-done }, nil
+	// Spans and logs for the Traces and Logs screens.
+	go func() { done <- runTelemetry(pctx, nc, frame, p) }()
+	return p, func() error { stop(); return errors.Join(<-done, <-done) }, nil
 }
 
 // Snapshot reads the system once, as the dashboard would show it: for

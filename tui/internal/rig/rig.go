@@ -42,14 +42,15 @@ func Start(t *testing.T, load float64) *System {
 	t.Helper()
 	srv := natstest.Server(t)
 	url := srv.ClientURL()
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := system.Config{
 		Connect: func(ctx context.Context, name string) (*nats.Conn, error) {
 			return nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 		},
 		Workers:  8,
 		Topology: topology.Options{Seed: contract.Seed{Accounts: 50, AccountBalance: 1_000_000_000, SKUs: 20, StockPerSKU: 1_000_000}},
-		Load:     &loadgen.Config{Rate: load},
-		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Load:     &loadgen.Config{Rate: load, Log: discard},
+		Log:      discard,
 	}
 	// The test connection starts first, so it is cleaned up last.
 	nc := natstest.Connect(t, url)

@@ -1,0 +1,76 @@
+package tui
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/sagascope/sagascope/tui/feed"
+)
+
+// frameBudget is what one frame may cost: at the default 10 frames a
+// second, 5 ms is 5% of one core.
+const frameBudget = 5 * time.Millisecond
+
+// bigSnapshot is a large server: 100 streams of 10 consumers each and
+// 10,000 recent sagas, beside the fixture's services.
+func bigSnapshot() feed.Snapshot {
+	s := fixtureSnapshot()
+	streams := make([]feed.Stream, 0, 100)
+	consumers := make([]feed.Consumer, 0, 1000)
+	for i := range 100 {
+		st := fixtureStreams()[i%len(fixtureStreams())]
+		st.Name = fmt.Sprintf("%s_%03d", st.Name, i)
+		streams = append(streams, st)
+		for j := range 10 {
+			c := commandConsumer("payment", uint64(i*j*37%5000), (i+j)%64, []feed.Level{feed.LevelOK, feed.LevelWarn, feed.LevelCritical}[j%3], "")
+			c.Stream, c.Name = st.Name, fmt.Sprintf("worker-%02d", j)
+			consumers = append(consumers, c)
+		}
+	}
+	sortConsumers(consumers)
+	s.Streams, s.Consumers = streams, consumers
+	s.Recent = fixtureSagas(10_000)
+	return s
+}
+
+// bigTelemetry is 10,000 spans in traces of completed sagas, with their
+// log lines.
+func bigTelemetry() feed.TelemetrySnapshot {
+	s := feed.TelemetrySnapshot{Time: fixtureTime, Reading: true, Since: ago(10 * time.Minute)}
+	for i := 0; s.Spans < 10_000; i++ {
+		tr := fixtureTrace(i, fmt.Sprintf("ord-%06d", 12_400-i), ago(time.Duration(i)*700*time.Millisecond), completedSaga())
+		s.Traces = append(s.Traces, tr)
+		s.Spans += len(tr.Spans)
+	}
+	s.Logs = fixtureLogs(s.Traces)
+	return s
+}
+
+// One frame of each screen on a large server: a status snapshot and a
+// telemetry snapshot arrive (the screen on view rebuilds what it shows from
+// them) and the dashboard is drawn at 160x48. Reported per frame: ms/frame
+// and budget-% (the share of the 5 ms frame budget used), beside B/op and
+// allocs/op.
+func BenchmarkFrame(b *testing.B) {
+	snap, tel := snapshotMsg{bigSnapshot()}, telemetryMsg{bigTelemetry()}
+	b.Logf("%d streams, %d consumers, %d sagas, %d spans in %d traces, %d log lines",
+		len(snap.snap.Streams), len(snap.snap.Consumers), len(snap.snap.Recent), tel.snap.Spans, len(tel.snap.Traces), len(tel.snap.Logs))
+	for i, s := range newApp(appConfig{styles: plainStyles()}).screens {
+		b.Run(s.Title(), func(b *testing.B) {
+			a := testApp(b, 160, 48, snap.snap, &fakeControl{})
+			a.switchTo(i)
+			scr := a.screens[i]
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				scr.Update(snap)
+				scr.Update(tel)
+				_ = a.View()
+			}
+			per := b.Elapsed() / time.Duration(b.N)
+			b.ReportMetric(float64(per)/float64(time.Millisecond), "ms/frame")
+			b.ReportMetric(100*float64(per)/float64(frameBudget), "budget-%")
+		})
+	}
+}

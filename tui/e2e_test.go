@@ -1,0 +1,227 @@
+package tui
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sagascope/sagascope/tui/internal/rig"
+)
+
+// The real binary in a real terminal: `sagascope` with no command opens
+// the dashboard on the embedded demo; keys typed into tmux inject "payment
+// gateway down", the breaker opens and sagas are cancelled, clearing the
+// fault closes the breaker again, q stops everything with exit status 0 and
+// leaves the terminal's normal screen.
+func TestBinaryInTmux(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary: skipped with -short")
+	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed: the end-to-end test of the binary needs it")
+	}
+	bin := buildBinary(t)
+	// Run by a shell, as from a prompt: the shell says how the binary
+	// exited once it has, and the terminal is the shell's again.
+	run := shellQuote(bin, "--data", filepath.Join(t.TempDir(), "data"), "--fresh", "--port", strconv.Itoa(freePort(t)), "--load", "20")
+	tm := startTmux(t, 160, 48, "sh", "-c", run+`; echo "sagascope exited with status $?"; sleep 600`)
+
+	tm.waitScreen(t, "the dashboard shows sagas completing", func(s string) error {
+		if n := sagaCount(s, "completed"); n < 20 {
+			return fmt.Errorf("%d completed sagas", n)
+		}
+		return contains(s, "● connected", "payment", "gateway closed")
+	})
+
+	// Faults screen: payment and dependency_down are preselected.
+	tm.keys(t, "4")
+	tm.waitScreen(t, "the faults screen", func(s string) error {
+		return contains(s, "INJECT A FAULT", "service       ◂ payment ▸", "fault         ◂ dependency_down ▸")
+	})
+	tm.keys(t, "Enter")
+	tm.waitScreen(t, "the fault is applied", func(s string) error { return contains(s, "✓ set payment dependency_down", "IN FORCE (1)") })
+	injected := time.Now()
+	tm.keys(t, "1")
+	before := sagaCount(tm.waitScreen(t, "the breaker opens", func(s string) error { return contains(s, "gateway OPEN") }), "cancelled")
+	t.Logf("the payment breaker showed OPEN %v after the fault was applied", time.Since(injected).Round(100*time.Millisecond))
+	tm.waitScreen(t, "sagas are cancelled while the gateway is down", func(s string) error {
+		if n := sagaCount(s, "cancelled"); n <= before {
+			return fmt.Errorf("cancelled stays at %d", n)
+		}
+		return nil
+	})
+	t.Logf("cancellations rose %v after the fault was applied", time.Since(injected).Round(100*time.Millisecond))
+
+	// Clear it: the fault is the last row of the screen; down stops there.
+	tm.keys(t, "4", "Down", "Down", "Down", "Down", "Down", "Down", "x")
+	tm.waitScreen(t, "the fault is cleared", func(s string) error { return contains(s, "✓ clear payment dependency_down", "IN FORCE (0)") })
+	tm.keys(t, "1")
+	tm.waitScreen(t, "the breaker closes again", func(s string) error { return contains(s, "gateway closed", "faults: none injected") })
+
+	tm.keys(t, "q")
+	// The shell that ran the binary prints its exit status on the normal
+	// screen, which must be back.
+	final := tm.waitScreen(t, "the binary exits", func(s string) error { return contains(s, "sagascope exited with status ") })
+	if !strings.Contains(final, "sagascope exited with status 0") {
+		t.Errorf("q should exit with status 0:\n%s", final)
+	}
+	if alt := tm.display(t, "#{alternate_on}"); alt != "0" {
+		t.Errorf("after q the terminal is still on the alternate screen (alternate_on %q)", alt)
+	}
+	// The lines printed after the dashboard may have scrolled: read the
+	// history too.
+	if s := tm.capture(t, "-S", "-"); !strings.Contains(s, "sagascope: stopped cleanly") {
+		t.Errorf("the normal screen should be back with the shutdown message:\n%s", s)
+	}
+}
+
+// buildBinary builds sagascope from the repository root into a temporary
+// directory.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("the go command is not on PATH: cannot build the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "sagascope")
+	cmd := exec.Command(gobin, "build", "-o", bin, ".")
+	cmd.Dir = ".."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// shellQuote joins words into a sh command line, each single-quoted.
+func shellQuote(words ...string) string {
+	q := make([]string, len(words))
+	for i, w := range words {
+		q[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}
+
+// freePort returns a loopback port that was free a moment ago: the
+// embedded server's default 4222 may belong to someone else's demo.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// tmux is one detached tmux session on a private server socket, so the
+// test neither sees nor disturbs the user's sessions.
+type tmux struct {
+	sock string
+}
+
+func startTmux(t *testing.T, width, height int, command ...string) *tmux {
+	t.Helper()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "tmux.conf")
+	// remain-on-exit keeps the pane, and what it last showed, if the
+	// command ends early.
+	if err := os.WriteFile(conf, []byte("set -g remain-on-exit on\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tm := &tmux{sock: filepath.Join(dir, "tmux.sock")}
+	args := append([]string{"-f", conf, "new-session", "-d", "-s", "e2e", "-x", strconv.Itoa(width), "-y", strconv.Itoa(height)}, command...)
+	if out, err := tm.cmd(args...).CombinedOutput(); err != nil {
+		t.Fatalf("tmux new-session: %v\n%s", err, out)
+	}
+	// kill-server hangs up the pane: SIGHUP ends a binary the test left
+	// running when it failed early.
+	t.Cleanup(func() { _ = tm.cmd("kill-server").Run() })
+	return tm
+}
+
+func (tm *tmux) cmd(args ...string) *exec.Cmd {
+	cmd := exec.Command("tmux", append([]string{"-S", tm.sock}, args...)...)
+	// A tmux inside tmux refuses to start without this.
+	cmd.Env = append(os.Environ(), "TMUX=")
+	return cmd
+}
+
+func (tm *tmux) keys(t *testing.T, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		if out, err := tm.cmd("send-keys", "-t", "e2e", k).CombinedOutput(); err != nil {
+			t.Fatalf("tmux send-keys %s: %v\n%s", k, err, out)
+		}
+		// One key at a time, as a person types: the program reads them in
+		// order either way, but a screen switch shows before the next key.
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// capture is the pane's text, without colours; args are capture-pane's
+// (e.g. "-S", "-" to start from the history's first line).
+func (tm *tmux) capture(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := tm.cmd(append([]string{"capture-pane", "-p", "-t", "e2e"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tmux capture-pane: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+func (tm *tmux) display(t *testing.T, format string) string {
+	t.Helper()
+	out, err := tm.cmd("display-message", "-p", "-t", "e2e", format).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tmux display-message: %v\n%s", err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// waitScreen waits until cond accepts the pane's text and returns it.
+func (tm *tmux) waitScreen(t *testing.T, what string, cond func(screen string) error) string {
+	t.Helper()
+	var screen string
+	rig.WaitFor(t, rig.Eventually, what, func() error {
+		screen = tm.capture(t)
+		if err := cond(screen); err != nil {
+			return fmt.Errorf("%w; the screen:\n%s", err, screen)
+		}
+		return nil
+	})
+	return screen
+}
+
+func contains(screen string, texts ...string) error {
+	for _, s := range texts {
+		if !strings.Contains(screen, s) {
+			return fmt.Errorf("no %q", s)
+		}
+	}
+	return nil
+}
+
+var sagaTotal = regexp.MustCompile(`(completed|cancelled) ([0-9,]+)`)
+
+// sagaCount reads a total from the overview's SAGAS line, -1 if absent.
+func sagaCount(screen, outcome string) int {
+	for _, line := range strings.Split(screen, "\n") {
+		if !strings.HasPrefix(line, "SAGAS") {
+			continue
+		}
+		for _, m := range sagaTotal.FindAllStringSubmatch(line, -1) {
+			if m[1] == outcome {
+				n, _ := strconv.Atoi(strings.ReplaceAll(m[2], ",", ""))
+				return n
+			}
+		}
+	}
+	return -1
+}
