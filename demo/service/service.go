@@ -113,6 +113,11 @@ type Instance struct {
 	binding Binding
 	crash   chan contract.Fault
 	crashed time.Time // Set time of the crash fault last obeyed
+
+	// pausing serialises pause and resume requests, so a quick set and
+	// clear reach the server in that order; pauses is waited for by Run.
+	pausing sync.Mutex
+	pauses  sync.WaitGroup
 }
 
 // New prepares an instance; Run starts it.
@@ -157,6 +162,7 @@ func (in *Instance) Faults() *fault.Table { return in.faults }
 // start again after the fault's RestartAfter.
 func (in *Instance) Run(ctx context.Context) error {
 	in.faults.OnChange(in.onFault)
+	defer in.pauses.Wait()
 	defer in.cfg.Telemetry.Watch(string(in.svc)+"/"+in.cfg.Instance, in.Ready)()
 	for {
 		crash, err := in.runOnce(ctx)
@@ -373,13 +379,20 @@ func (in *Instance) onFault(f contract.Fault, active bool) {
 			}
 		}
 	case contract.FaultPause:
-		go in.pause(f, active)
+		// The request takes a round trip; the fault table's watcher must
+		// not wait for it.
+		in.pauses.Go(func() { in.pause(f, active) })
 	}
 }
+
+// resumeDelay is how long after a pause is cleared the consumer resumes.
+const resumeDelay = time.Second
 
 // pause pauses or resumes the service's command consumer on the server, so
 // the dashboard and `nats consumer info` show it paused.
 func (in *Instance) pause(f contract.Fault, active bool) {
+	in.pausing.Lock()
+	defer in.pausing.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	nc, err := in.cfg.Connect(ctx, "sagascope pause")
@@ -403,8 +416,10 @@ func (in *Instance) pause(f contract.Fault, active bool) {
 	} else {
 		// Resume by pausing until a moment from now: the server wakes a
 		// consumer whose pause expires, but not one resumed explicitly,
-		// which waited for the next heartbeat (measured: 11.5 s idle).
-		_, err = js.PauseConsumer(ctx, stream, durable, in.cfg.Now().Add(100*time.Millisecond))
+		// which waited for the next heartbeat (measured: 11.5 s idle). The
+		// moment must still be ahead when the request arrives, even on a
+		// loaded machine, or the server takes it as an explicit resume.
+		_, err = js.PauseConsumer(ctx, stream, durable, in.cfg.Now().Add(resumeDelay))
 	}
 	if err != nil {
 		in.log.Warn("pause/resume consumer", "active", active, "error", err)
