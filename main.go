@@ -26,12 +26,14 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sagascope/sagascope/demo/bench"
 	"github.com/sagascope/sagascope/demo/check"
 	"github.com/sagascope/sagascope/demo/connect"
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/control"
 	"github.com/sagascope/sagascope/demo/embedded"
 	"github.com/sagascope/sagascope/demo/loadgen"
+	"github.com/sagascope/sagascope/demo/scenario"
 	"github.com/sagascope/sagascope/demo/system"
 	"github.com/sagascope/sagascope/telemetry"
 	"github.com/sagascope/sagascope/telemetry/logging"
@@ -60,6 +62,9 @@ Usage:
   sagascope fault <set|clear|list|reset|kinds> ...   inject and clear faults
   sagascope load [--rate N] [--burst N]               show or change the load
   sagascope check [flags]           verify the saga invariants (exit 1 on a violation)
+  sagascope scenario <list|run NAME|run --all|run --file F> [--scale X|--duration D] [--server ...]
+                                    scripted fault stories, checked as they run
+  sagascope bench [flags]           saga throughput and latency against a raw JetStream relay
   sagascope version
 
 Run 'sagascope <command> -h' for a command's flags.
@@ -90,6 +95,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runTUI(ctx, args, stdout, stderr)
 	case "status":
 		err = runStatus(ctx, args, stdout, stderr)
+	case "scenario":
+		err = scenario.RunCommand(ctx, args, stdout, stderr)
+	case "bench":
+		err = runBench(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "sagascope", version)
 	case "help":
@@ -118,7 +127,7 @@ func exitCode(err error, stderr io.Writer) int {
 		return exitOK
 	case errors.Is(err, errViolated):
 		return exitFailed
-	case errors.Is(err, errUsage), errors.Is(err, control.ErrUsage):
+	case errors.Is(err, errUsage), errors.Is(err, control.ErrUsage), errors.Is(err, scenario.ErrUsage):
 		fmt.Fprintln(stderr, "sagascope:", strings.TrimPrefix(strings.TrimPrefix(err.Error(), "usage: "), "usage: "))
 		return exitUsage
 	}
@@ -241,7 +250,9 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	d.register(fs)
 	dataDir := fs.String("data", "", "JetStream data directory (default: a per-user cache directory)")
 	fresh := fs.Bool("fresh", false, "wipe the data directory first")
-	port := fs.Int("port", 0, "client port on 127.0.0.1 (default 4222, or a free port when 4222 is taken)")
+	port := fs.Int("port", 0, "client port (default 4222, or a free port when 4222 is taken)")
+	var share embedded.Share
+	share.Register(fs)
 	noTUI := fs.Bool("no-tui", false, "print one status line a second instead of opening the dashboard (the default when stdout is not a terminal)")
 	if err := parse(fs, args, stderr); err != nil {
 		return err
@@ -255,11 +266,18 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if _, err := d.config(io.Discard); err != nil {
 		return err
 	}
-	srv, err := embedded.Start(embedded.Options{Port: *port, DataDir: *dataDir, Fresh: *fresh})
+	srvOpts := embedded.Options{Port: *port, DataDir: *dataDir, Fresh: *fresh}
+	if err := share.Apply(&srvOpts); err != nil {
+		return usageError("%v", err)
+	}
+	srv, err := embedded.Start(srvOpts)
 	if err != nil {
 		return err
 	}
 	defer srv.Shutdown()
+	// Who may attach, with generated passwords: printed once, before the
+	// dashboard takes the screen (it is on the terminal's scrollback).
+	srv.PrintAccess(stdout)
 	logOut := stderr
 	if withTUI {
 		// The dashboard owns the terminal: logs go to a file beside the
@@ -279,9 +297,13 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if !withTUI {
 		fmt.Fprintf(stdout, "sagascope: embedded NATS server with JetStream on %s (data in %s)\n", srv.ClientURL(), srv.DataDir())
-		fmt.Fprintf(stdout, "sagascope: try 'sagascope fault set payment dependency_down --server %s' in another terminal\n", srv.ClientURL())
+		login := ""
+		if roles, ok := srv.Roles(); ok {
+			login = " --user " + roles.Operator.Name + " --password " + roles.Operator.Password
+		}
+		fmt.Fprintf(stdout, "sagascope: try 'sagascope fault set payment dependency_down --server %s%s' in another terminal\n", srv.ClientURL(), login)
 	}
-	run := runner{cfg: cfg, tel: d.telemetry(cfg.Log), conn: connect.Options{Servers: srv.ClientURL()}, stdout: stdout}
+	run := runner{cfg: cfg, tel: d.telemetry(cfg.Log), conn: connect.Options{Servers: srv.ClientURL()}, extra: srv.ClientOptions(), stdout: stdout}
 	if withTUI {
 		run.dashboard = &tui.Options{Title: "embedded demo on " + srv.ClientURL()}
 	}
@@ -308,9 +330,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // runner runs the demo services until ctx ends (or the dashboard quits),
 // watched by the dashboard or by a status line a second.
 type runner struct {
-	cfg    system.Config
-	tel    telemetry.Config
-	conn   connect.Options
+	cfg  system.Config
+	tel  telemetry.Config
+	conn connect.Options
+	// extra are connection options of the process's own clients, such as
+	// the embedded server's internal login.
+	extra  []nats.Option
 	stdout io.Writer
 	// dashboard, when set, opens the dashboard on the terminal; quitting
 	// it stops the services.
@@ -320,13 +345,13 @@ type runner struct {
 func (r runner) run(ctx context.Context) error {
 	cfg := r.cfg
 	cfg.Connect = func(ctx context.Context, name string) (*nats.Conn, error) {
-		return connect.Connect(ctx, r.conn, name)
+		return connect.Connect(ctx, r.conn, name, r.extra...)
 	}
 	// Fail fast with one clear line when the server is unreachable. The
 	// dashboard reports asynchronous errors itself, so nats.go must not
 	// print them over its screen.
 	startCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	nc, err := connect.Connect(startCtx, r.conn, "sagascope status", quietErrors)
+	nc, err := connect.Connect(startCtx, r.conn, "sagascope status", append([]nats.Option{quietErrors}, r.extra...)...)
 	cancel()
 	if err != nil {
 		return err
@@ -397,13 +422,17 @@ func runTUI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageError("tui: stdout is not a terminal (use 'sagascope status --json' for scripts)")
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	nc, err := connect.Connect(cctx, opts, "sagascope tui", quietErrors)
-	cancel()
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	return tui.Run(ctx, nc, tui.Options{Title: nc.ConnectedUrlRedacted(), RefreshEvery: *refresh, ReadOnly: *readOnly})
+	// Ask the server whether this login may change anything; when the
+	// question cannot be answered, the control client still reports each
+	// refused request.
+	ro, err := control.ReadOnly(cctx, nc)
+	return tui.Run(ctx, nc, tui.Options{Title: nc.ConnectedUrlRedacted(), RefreshEvery: *refresh, ReadOnly: *readOnly || (err == nil && ro)})
 }
 
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -479,6 +508,21 @@ func runControl(ctx context.Context, cmd string, args []string, stdout, stderr i
 		return control.RunFaultCommand(cctx, c, rest.other, stdout)
 	}
 	return control.RunLoadCommand(cctx, c, rest.other, stdout)
+}
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	var o bench.Options
+	o.Register(fs)
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	if err := o.Validate(); err != nil {
+		return usageError("%v", err)
+	}
+	o.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	_, err := bench.Run(ctx, o, stdout)
+	return err
 }
 
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
