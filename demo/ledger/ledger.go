@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -48,11 +49,27 @@ var (
 // from concurrent operations on the same hot key; each retry re-reads.
 const maxConflicts = 50
 
+// maxRemembered bounds the balances a ledger remembers; past it the memory
+// starts over (the demo has 1,000 keys per bucket).
+const maxRemembered = 8192
+
 // Ledger applies and reverts amounts. It is safe for concurrent use.
 type Ledger struct {
 	balances jetstream.KeyValue
 	entries  jetstream.KeyValue
 	now      func() time.Time
+
+	// last remembers each balance as this ledger last wrote it, so a write
+	// needs no read while no one else writes the key: the compare-and-set
+	// on the remembered revision fails when it is stale, and only then is
+	// the balance read.
+	mu   sync.Mutex
+	last map[string]remembered
+}
+
+type remembered struct {
+	b   contract.Balance
+	rev uint64
 }
 
 // New returns a ledger over the two buckets. now is the clock (nil: time.Now).
@@ -60,7 +77,7 @@ func New(balances, entries jetstream.KeyValue, now func() time.Time) *Ledger {
 	if now == nil {
 		now = time.Now
 	}
-	return &Ledger{balances: balances, entries: entries, now: now}
+	return &Ledger{balances: balances, entries: entries, now: now, last: map[string]remembered{}}
 }
 
 // Outcome says what an operation did.
@@ -207,22 +224,21 @@ func (l *Ledger) entry(ctx context.Context, order string) (*contract.Entry, uint
 // adjust adds delta to key's balance once for op. took is false when op was
 // already recorded on the balance. check refuses to go below zero.
 func (l *Ledger) adjust(ctx context.Context, key, op string, delta int64, check bool) (took bool, err error) {
+	mayRemember := true
 	for range maxConflicts {
-		kve, err := l.balances.Get(ctx, key)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return false, fmt.Errorf("%w: %s", ErrUnknownKey, key)
-		}
+		b, rev, stale, err := l.balance(ctx, key, mayRemember)
+		mayRemember = false
 		if err != nil {
-			return false, fmt.Errorf("read balance %s: %w", key, err)
+			return false, err
 		}
-		var b contract.Balance
-		if err := json.Unmarshal(kve.Value(), &b); err != nil {
-			return false, fmt.Errorf("decode balance %s: %w", key, err)
+		applied, short := slices.Contains(b.Applied, op), check && b.Available+delta < 0
+		if (applied || short) && stale {
+			continue // a remembered balance may be out of date: decide on a read
 		}
-		if slices.Contains(b.Applied, op) {
+		if applied {
 			return false, nil
 		}
-		if check && b.Available+delta < 0 {
+		if short {
 			return false, fmt.Errorf("%w: %s has %d, needs %d", ErrInsufficient, key, b.Available, -delta)
 		}
 		b.Available += delta
@@ -230,16 +246,54 @@ func (l *Ledger) adjust(ctx context.Context, key, op string, delta int64, check 
 		if n := len(b.Applied) - contract.AppliedWindow; n > 0 {
 			b.Applied = slices.Delete(b.Applied, 0, n)
 		}
-		_, err = l.balances.Update(ctx, key, mustJSON(b), kve.Revision())
+		wrote, err := l.balances.Update(ctx, key, mustJSON(b), rev)
 		if conflict(err) {
-			continue // someone else wrote it between our read and our write
+			continue // someone else wrote it since our read or our last write
 		}
 		if err != nil {
 			return false, fmt.Errorf("write balance %s: %w", key, err)
 		}
+		l.remember(key, b, wrote)
 		return true, nil
 	}
 	return false, fmt.Errorf("write balance %s: %d conflicting writes in a row", key, maxConflicts)
+}
+
+// balance returns key's balance and revision: the remembered one when
+// mayRemember and there is one (stale true: it may be out of date), else
+// read from the bucket. The result is the caller's to change.
+func (l *Ledger) balance(ctx context.Context, key string, mayRemember bool) (b contract.Balance, rev uint64, stale bool, err error) {
+	if mayRemember {
+		l.mu.Lock()
+		r, ok := l.last[key]
+		l.mu.Unlock()
+		if ok {
+			r.b.Applied = slices.Clone(r.b.Applied) // shared with the map
+			return r.b, r.rev, true, nil
+		}
+	}
+	kve, err := l.balances.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return b, 0, false, fmt.Errorf("%w: %s", ErrUnknownKey, key)
+	}
+	if err != nil {
+		return b, 0, false, fmt.Errorf("read balance %s: %w", key, err)
+	}
+	if err := json.Unmarshal(kve.Value(), &b); err != nil {
+		return b, 0, false, fmt.Errorf("decode balance %s: %w", key, err)
+	}
+	return b, kve.Revision(), false, nil
+}
+
+// remember keeps b as key's balance at revision rev; b must not change
+// afterwards.
+func (l *Ledger) remember(key string, b contract.Balance, rev uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.last) >= maxRemembered {
+		clear(l.last)
+	}
+	l.last[key] = remembered{b: b, rev: rev}
 }
 
 // conflict reports a compare-and-set that lost to a concurrent write.

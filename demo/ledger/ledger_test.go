@@ -204,3 +204,53 @@ func TestApplyToAMissingBalanceIsUnknown(t *testing.T) {
 		t.Fatalf("err = %v, want ErrUnknownKey", err)
 	}
 }
+
+// A ledger remembers the balances it wrote; these writes by others must
+// still be seen, and the remembered balance never decides an outcome alone.
+func TestLedgerSeesBalanceWritesItDidNotMake(t *testing.T) {
+	type step struct {
+		by      int               // which ledger applies; -1: put balance instead
+		balance *contract.Balance // put by someone else when by is -1
+		order   string
+		amount  int64
+		wantErr error
+		want    int64 // available afterwards
+	}
+	cases := []struct {
+		name  string
+		steps []step
+	}{
+		{"another ledger on the same buckets", []step{
+			{by: 0, order: "o1", amount: 100, want: 900},
+			{by: 1, order: "o2", amount: 100, want: 800},
+			{by: 0, order: "o3", amount: 100, want: 700},
+			{by: 1, order: "o4", amount: 100, want: 600},
+		}},
+		{"a top-up after a remembered low balance", []step{
+			{by: 0, order: "o1", amount: 950, want: 50},
+			{by: -1, balance: &contract.Balance{Available: 1000, Applied: []string{"o1"}}, want: 1000},
+			{by: 0, order: "o2", amount: 500, want: 500},
+		}},
+		{"a withdrawal after a remembered high balance", []step{
+			{by: 0, order: "o1", amount: 100, want: 900},
+			{by: -1, balance: &contract.Balance{Available: 50, Applied: []string{"o1"}}, want: 50},
+			{by: 0, order: "o2", amount: 100, wantErr: ledger.ErrInsufficient, want: 50},
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newLedger(t)
+			ledgers := []*ledger.Ledger{f.ledger, ledger.New(f.balances, f.entries, nil)}
+			for i, s := range tc.steps {
+				if s.by < 0 {
+					put(t, f.balances, "acct", *s.balance)
+				} else if _, err := ledgers[s.by].Apply(context.Background(), s.order, "acct", s.amount); !errors.Is(err, s.wantErr) {
+					t.Fatalf("step %d: Apply = %v, want %v", i, err, s.wantErr)
+				}
+				if got := f.balance(t).Available; got != s.want {
+					t.Fatalf("step %d: available = %d, want %d", i, got, s.want)
+				}
+			}
+		})
+	}
+}

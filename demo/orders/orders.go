@@ -114,9 +114,19 @@ type orchestrator struct {
 // it sends continue the saga's trace. Only the instance that sent the step
 // knows it: a saga found by a scan (its instance crashed) times out in a
 // trace of its own.
+//
+// It also keeps the saga's record from this instance's own last write, so
+// following an event needs no read: the update is a compare-and-set on that
+// revision, and only a conflict (another instance or a redelivery wrote it
+// since) falls back to reading the bucket.
 type watch struct {
 	deadline time.Time
 	trace    trace.SpanContext
+	// saga and rev are the record this instance last wrote or read, when
+	// rev is not zero; maybe stale, so only a successful compare-and-set on
+	// rev proves saga was current.
+	saga contract.Saga
+	rev  uint64
 }
 
 // maxConflicts bounds compare-and-set retries on one saga.
@@ -135,9 +145,9 @@ func (o *orchestrator) handle(ctx context.Context, d worker.Delivery) error {
 func (o *orchestrator) place(ctx context.Context, d worker.Delivery) error {
 	now := o.env.Now().UTC()
 	s := start(d.Env.Order, d.Env.ID, now, o.cfg.StepTimeout)
-	_, err := o.sagas.Create(ctx, s.ID, mustJSON(s))
+	rev, err := o.sagas.Create(ctx, s.ID, mustJSON(s))
 	if errors.Is(err, jetstream.ErrKeyExists) {
-		cur, _, err := o.get(ctx, s.ID)
+		cur, rev, err := o.get(ctx, s.ID)
 		if err != nil {
 			return err
 		}
@@ -150,18 +160,21 @@ func (o *orchestrator) place(ctx context.Context, d worker.Delivery) error {
 			return worker.Permanent(fmt.Errorf("order %s already exists with other contents", s.ID))
 		}
 		o.env.Counters.Duplicates.Add(1)
-		return o.send(ctx, *cur, &d.Env)
+		return o.send(ctx, *cur, rev, &d.Env)
 	}
 	if err != nil {
 		return fmt.Errorf("start saga %s: %w", s.ID, err)
 	}
-	return o.send(ctx, s, &d.Env)
+	return o.send(ctx, s, rev, &d.Env)
 }
 
 // follow applies an event to its saga and sends what the new state calls
 // for. Writing the state before sending means an answer can never arrive
 // before the state that expects it.
 func (o *orchestrator) follow(ctx context.Context, d worker.Delivery) error {
+	if done, err := o.followCached(ctx, d); done {
+		return err
+	}
 	for range maxConflicts {
 		cur, rev, err := o.get(ctx, d.Env.SagaID)
 		if err != nil {
@@ -174,27 +187,57 @@ func (o *orchestrator) follow(ctx context.Context, d worker.Delivery) error {
 			// Redelivered after we stored its effect: send again what it
 			// called for (the stream drops the copy if the first went out).
 			o.env.Counters.Duplicates.Add(1)
-			return o.send(ctx, *cur, &d.Env)
+			return o.send(ctx, *cur, rev, &d.Env)
 		}
 		next, ok := transition(*cur, d.Env, o.env.Now().UTC(), o.cfg.StepTimeout)
 		if !ok {
 			o.env.Counters.Duplicates.Add(1)
 			return nil
 		}
-		if _, err := o.sagas.Update(ctx, next.ID, mustJSON(next), rev); err != nil {
+		wrote, err := o.sagas.Update(ctx, next.ID, mustJSON(next), rev)
+		if err != nil {
 			if conflict(err) {
 				continue
 			}
 			return fmt.Errorf("update saga %s: %w", next.ID, err)
 		}
 		o.observe(ctx, *cur, next, true)
-		return o.send(ctx, next, &d.Env)
+		return o.send(ctx, next, wrote, &d.Env)
 	}
 	return fmt.Errorf("update saga %s: %d conflicting writes in a row", d.Env.SagaID, maxConflicts)
 }
 
-// send publishes what s calls for and tracks its deadline.
-func (o *orchestrator) send(ctx context.Context, s contract.Saga, cause *contract.Envelope) error {
+// followCached tries follow's common case on the remembered record: the
+// event moves it on and the compare-and-set succeeds, which proves the
+// record was current, so the outcome is what a fresh read would have given.
+// Anything else (nothing remembered, a redelivery, an event the record does
+// not take, a conflict) reports done false and follow reads the bucket:
+// a stale record must not decide that an event is a duplicate.
+func (o *orchestrator) followCached(ctx context.Context, d worker.Delivery) (done bool, err error) {
+	o.mu.Lock()
+	w, ok := o.deadlines[d.Env.SagaID]
+	o.mu.Unlock()
+	if !ok || w.rev == 0 || w.saga.Cause == d.Env.ID {
+		return false, nil
+	}
+	next, ok := transition(w.saga, d.Env, o.env.Now().UTC(), o.cfg.StepTimeout)
+	if !ok {
+		return false, nil
+	}
+	wrote, err := o.sagas.Update(ctx, next.ID, mustJSON(next), w.rev)
+	if conflict(err) {
+		return false, nil
+	}
+	if err != nil {
+		return true, fmt.Errorf("update saga %s: %w", next.ID, err)
+	}
+	o.observe(ctx, w.saga, next, true)
+	return true, o.send(ctx, next, wrote, &d.Env)
+}
+
+// send publishes what s, stored at revision rev, calls for and tracks its
+// deadline.
+func (o *orchestrator) send(ctx context.Context, s contract.Saga, rev uint64, cause *contract.Envelope) error {
 	typ, attempt := commandFor(s)
 	if typ == "" {
 		return fmt.Errorf("saga %s in state %s has nothing to send", s.ID, s.Status)
@@ -206,13 +249,15 @@ func (o *orchestrator) send(ctx context.Context, s contract.Saga, cause *contrac
 	if err := worker.Publish(ctx, o.env.JS, env); err != nil {
 		return err
 	}
-	o.track(s, trace.SpanContextFromContext(ctx))
+	o.track(s, rev, trace.SpanContextFromContext(ctx))
 	return nil
 }
 
 // track watches s's deadline; sc, when valid, replaces the trace context
-// remembered for it.
-func (o *orchestrator) track(s contract.Saga, sc trace.SpanContext) {
+// remembered for it, and rev, when not zero, the record remembered (s at
+// revision rev). A final saga is forgotten, which bounds the map by the
+// sagas in flight.
+func (o *orchestrator) track(s contract.Saga, rev uint64, sc trace.SpanContext) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if s.Status.Final() || s.Deadline.IsZero() {
@@ -223,6 +268,9 @@ func (o *orchestrator) track(s contract.Saga, sc trace.SpanContext) {
 	w.deadline = s.Deadline
 	if sc.IsValid() {
 		w.trace = sc
+	}
+	if rev != 0 {
+		w.saga, w.rev = s, rev
 	}
 	o.deadlines[s.ID] = w
 }
@@ -292,7 +340,7 @@ func (o *orchestrator) expire(ctx context.Context, id string, sc trace.SpanConte
 	}
 	next, ok := timeout(*cur, o.env.Now().UTC(), o.cfg.StepTimeout, o.cfg.CompensationAttempts)
 	if !ok {
-		o.track(*cur, trace.SpanContext{}) // another instance moved it on
+		o.track(*cur, rev, trace.SpanContext{}) // another instance moved it on
 		return nil
 	}
 	// The timeout is a child of the handler that sent the step, so the
@@ -309,7 +357,8 @@ func (o *orchestrator) expire(ctx context.Context, id string, sc trace.SpanConte
 }
 
 func (o *orchestrator) timeOut(ctx context.Context, id string, cur, next contract.Saga, rev uint64) error {
-	if _, err := o.sagas.Update(ctx, id, mustJSON(next), rev); err != nil {
+	wrote, err := o.sagas.Update(ctx, id, mustJSON(next), rev)
+	if err != nil {
 		if conflict(err) {
 			return nil // moved on meanwhile; the next sweep looks again
 		}
@@ -317,7 +366,7 @@ func (o *orchestrator) timeOut(ctx context.Context, id string, cur, next contrac
 	}
 	o.observe(ctx, cur, next, false)
 	o.log.InfoContext(ctx, "saga step timed out", "saga_id", id, "status", next.Status, "reason", next.Reason)
-	return o.send(ctx, next, nil)
+	return o.send(ctx, next, wrote, nil)
 }
 
 // observe records what moving a saga from cur to next says: when answered
@@ -367,7 +416,7 @@ func (o *orchestrator) scan(ctx context.Context) error {
 			}
 			var s contract.Saga
 			if json.Unmarshal(e.Value(), &s) == nil && !s.Status.Final() {
-				o.track(s, trace.SpanContext{})
+				o.track(s, e.Revision(), trace.SpanContext{})
 			}
 		}
 	}
