@@ -303,7 +303,7 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		fmt.Fprintf(stdout, "sagascope: try 'sagascope fault set payment dependency_down --server %s%s' in another terminal\n", srv.ClientURL(), login)
 	}
-	run := runner{cfg: cfg, tel: d.telemetry(cfg.Log), conn: connect.Options{Servers: srv.ClientURL()}, extra: srv.ClientOptions(), stdout: stdout}
+	run := runner{cfg: cfg, tel: d.telemetry(cfg.Log), conn: connect.Options{Servers: srv.ClientURL()}, extra: srv.ClientOptions(), stdout: stdout, server: srv}
 	if withTUI {
 		run.dashboard = &tui.Options{Title: "embedded demo on " + srv.ClientURL()}
 	}
@@ -340,6 +340,9 @@ type runner struct {
 	// dashboard, when set, opens the dashboard on the terminal; quitting
 	// it stops the services.
 	dashboard *tui.Options
+	// server is the embedded server the services use, when this process
+	// runs it: the dashboard's scenarios may restart it.
+	server *embedded.Server
 }
 
 func (r runner) run(ctx context.Context) error {
@@ -370,12 +373,17 @@ func (r runner) run(ctx context.Context) error {
 	if addr := tel.Addr(); addr != "" && r.dashboard == nil {
 		fmt.Fprintf(r.stdout, "sagascope: metrics on http://%s%s, probes /livez and /readyz\n", addr, telemetry.MetricsPath)
 	}
+	// The services run under a supervisor, so the dashboard's scenarios
+	// can stop and start one of them.
+	sup := system.NewSupervisor(cfg)
 	services := make(chan error, 1)
-	go func() { services <- system.RunInstances(svcCtx, system.Instances(cfg)) }()
+	go func() { services <- sup.Run(svcCtx) }()
 
 	var watchErr error
 	if r.dashboard != nil {
-		watchErr = tui.Run(svcCtx, nc, *r.dashboard)
+		dash := *r.dashboard
+		dash.Scenarios = scenario.Process{Services: sup, Server: r.server, Dial: cfg.Connect}
+		watchErr = tui.Run(svcCtx, nc, dash)
 	} else {
 		watchErr = system.StatusLine(svcCtx, nc, r.stdout, time.Second)
 	}
@@ -432,7 +440,14 @@ func runTUI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// question cannot be answered, the control client still reports each
 	// refused request.
 	ro, err := control.ReadOnly(cctx, nc)
-	return tui.Run(ctx, nc, tui.Options{Title: nc.ConnectedUrlRedacted(), RefreshEvery: *refresh, ReadOnly: *readOnly || (err == nil && ro)})
+	dash := tui.Options{Title: nc.ConnectedUrlRedacted(), RefreshEvery: *refresh, ReadOnly: *readOnly || (err == nil && ro)}
+	if !dash.ReadOnly {
+		// Scenarios drive an attached system through the control API only;
+		// the ones that stop processes are marked as needing the embedded
+		// demo.
+		dash.Scenarios = scenario.Attached{Options: opts}
+	}
+	return tui.Run(ctx, nc, dash)
 }
 
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -101,6 +101,8 @@ type appConfig struct {
 	styles *Styles
 	ctl    controller
 	burst  int
+	// scenarios is what the Scenarios screen runs scenarios with.
+	scenarios scenarioConfig
 }
 
 func newApp(cfg appConfig) *app {
@@ -124,6 +126,7 @@ func newApp(cfg appConfig) *app {
 		newEvents(a.st, k),
 		newTraces(a.st, k),
 		newLogs(a.st, k),
+		newScenarios(a.ctx, a.st, k, cfg.scenarios),
 	}
 	k.Screens.SetHelp(fmt.Sprintf("1-%d", min(len(a.screens), 9)), "screens")
 	return a
@@ -352,9 +355,26 @@ func (a *app) tabsView() string {
 			parts = append(parts, a.st.Tab.Render(label))
 		}
 	}
-	// Eight tabs two spaces apart are 81 cells: one space fits 80.
+	// Nine tabs two spaces apart are 94 cells: one space fits 120, and
+	// 80 needs the titles of the tabs not on view shortened.
 	if line := strings.Join(parts, "  "); lipgloss.Width(line) <= a.width {
 		return line
+	}
+	if line := strings.Join(parts, " "); lipgloss.Width(line) <= a.width {
+		return line
+	}
+	for cut := 8; cut >= 3; cut-- {
+		parts = parts[:0]
+		for i, s := range a.screens {
+			if i == a.active {
+				parts = append(parts, a.st.ActiveTab.Render(fmt.Sprintf("%d %s", i+1, s.Title())))
+			} else {
+				parts = append(parts, a.st.Tab.Render(fmt.Sprintf("%d %s", i+1, clean(s.Title(), cut))))
+			}
+		}
+		if line := strings.Join(parts, " "); lipgloss.Width(line) <= a.width {
+			return line
+		}
 	}
 	return strings.Join(parts, " ")
 }

@@ -36,6 +36,10 @@ type KeyMap struct {
 	LoadUp   key.Binding
 	LoadDown key.Binding
 	Burst    key.Binding
+
+	RunScenario key.Binding
+	Confirm     key.Binding
+	CancelRun   key.Binding
 }
 
 // DefaultKeyMap returns the dashboard's keys.
@@ -74,6 +78,10 @@ func DefaultKeyMap() KeyMap {
 		LoadUp:   b("+", "more load", "+", "="),
 		LoadDown: b("-", "less load", "-", "_"),
 		Burst:    b("b", "burst of orders", "b"),
+
+		RunScenario: b("enter", "run scenario", "enter"),
+		Confirm:     b("enter/y", "run it", "enter", "y"),
+		CancelRun:   b("x/esc", "cancel the run", "x", "esc"),
 	}
 }
 

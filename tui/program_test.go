@@ -36,7 +36,7 @@ type driver struct {
 // probeMsg asks the program for its current view.
 type probeMsg struct{ view chan string }
 
-func drive(t *testing.T, nc *nats.Conn, width, height int) *driver {
+func drive(t *testing.T, nc *nats.Conn, width, height int, tune ...func(*Options)) *driver {
 	t.Helper()
 	outPath := filepath.Join(t.TempDir(), "terminal")
 	out, err := os.Create(outPath)
@@ -53,8 +53,11 @@ func drive(t *testing.T, nc *nats.Conn, width, height int) *driver {
 		}
 		return msg
 	})
-	p, wait, err := start(ctx, nc, Options{Title: "test", RefreshEvery: 200 * time.Millisecond, Input: in, Output: out, NoColor: true},
-		probe, tea.WithoutSignalHandler())
+	opts := Options{Title: "test", RefreshEvery: 200 * time.Millisecond, Input: in, Output: out, NoColor: true}
+	for _, f := range tune {
+		f(&opts)
+	}
+	p, wait, err := start(ctx, nc, opts, probe, tea.WithoutSignalHandler())
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -99,8 +102,14 @@ func (d *driver) press(keys ...string) {
 // waitView waits until the view contains every text.
 func (d *driver) waitView(t *testing.T, what string, texts ...string) string {
 	t.Helper()
+	return d.waitViewWithin(t, rig.Eventually, what, texts...)
+}
+
+// waitViewWithin is waitView with its own deadline.
+func (d *driver) waitViewWithin(t *testing.T, timeout time.Duration, what string, texts ...string) string {
+	t.Helper()
 	var v string
-	rig.WaitFor(t, rig.Eventually, what, func() error {
+	rig.WaitFor(t, timeout, what, func() error {
 		v = d.view(t)
 		for _, s := range texts {
 			if !strings.Contains(v, s) {

@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/sagascope/sagascope/demo/control"
+	"github.com/sagascope/sagascope/demo/scenario"
 	"github.com/sagascope/sagascope/tui/feed"
 )
 
@@ -45,6 +46,14 @@ type Options struct {
 	// RecentSagas bounds the sagas kept for the Sagas screen (default
 	// 2,000).
 	RecentSagas int
+	// Scenarios is the system the Scenarios screen runs scenarios on:
+	// scenario.Attached for a system reached over the network (faults and
+	// load only), or a target that owns the processes. Nil leaves the
+	// screen a catalogue that says how to run them headless.
+	Scenarios scenario.Target
+	// ScenarioScale multiplies a scenario's waits and holds (0 means 1),
+	// as `sagascope scenario run --scale` does.
+	ScenarioScale float64
 	// Input and Output default to the terminal (stdin and stdout).
 	Input  io.Reader
 	Output io.Writer
@@ -95,13 +104,20 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 	if !opts.ReadOnly {
 		ctl = &serialized{c: control.NewClient(nc)}
 	}
-	m := newApp(appConfig{ctx: pctx, title: opts.Title, styles: NewStyles(r), ctl: ctl, burst: opts.BurstSize})
+	// A scenario's events reach the program through p.Send, from the
+	// runner's goroutine; runs is waited for once the program has ended,
+	// so a cancelled run has restored the load before Run returns.
+	var p *tea.Program
+	runs := &runGuard{}
+	scen := scenarioConfig{target: opts.Scenarios, opt: scenario.Options{Scale: opts.ScenarioScale}, runs: runs,
+		send: func(msg tea.Msg) { p.Send(msg) }}
+	m := newApp(appConfig{ctx: pctx, title: opts.Title, styles: NewStyles(r), ctl: ctl, burst: opts.BurstSize, scenarios: scen})
 
 	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithAltScreen(), tea.WithOutput(out), tea.WithFPS(30)}
 	if opts.Input != nil {
 		popts = append(popts, tea.WithInput(opts.Input))
 	}
-	p := tea.NewProgram(m, append(popts, extra...)...)
+	p = tea.NewProgram(m, append(popts, extra...)...)
 
 	done := make(chan error, 2)
 	go func() {
@@ -113,7 +129,11 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 	}()
 	// Spans and logs for the Traces and Logs screens.
 	go func() { done <- runTelemetry(pctx, nc, frame, p) }()
-	return p, func() error { stop(); return errors.Join(<-done, <-done) }, nil
+	return p, func() error {
+		stop()
+		runs.close()
+		return errors.Join(<-done, <-done)
+	}, nil
 }
 
 // Snapshot reads the system once, as the dashboard would show it: for

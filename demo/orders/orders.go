@@ -269,11 +269,17 @@ func (o *orchestrator) track(s contract.Saga, rev uint64, sc trace.SpanContext) 
 	if sc.IsValid() {
 		w.trace = sc
 	}
-	if rev != 0 {
+	// Records are remembered for at most maxRemembered sagas: an overload
+	// that leaves many more in flight costs reads, not memory.
+	if rev != 0 && (w.rev != 0 || len(o.deadlines) < maxRemembered) {
 		w.saga, w.rev = s, rev
 	}
 	o.deadlines[s.ID] = w
 }
+
+// maxRemembered bounds the saga records kept to skip reads (about 1 KiB
+// each); sagas in flight beyond it are read before each update.
+const maxRemembered = 10_000
 
 func (o *orchestrator) get(ctx context.Context, id string) (*contract.Saga, uint64, error) {
 	e, err := o.sagas.Get(ctx, id)

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -52,20 +51,17 @@ type Local struct {
 	dir     string
 	tempDir bool
 
-	mu       sync.Mutex
-	services map[contract.Service]*serviceRun
-}
-
-// serviceRun is one service's instances running in a goroutine.
-type serviceRun struct {
-	stop context.CancelFunc
-	done chan error
+	// services run under a supervisor until stopServices; servicesDone
+	// has what its Run returned. Both are nil until the services start.
+	services     *system.Supervisor
+	stopServices context.CancelFunc
+	servicesDone chan error
 }
 
 // StartLocal starts the servers, creates the streams and buckets, starts
 // every service and waits until each reports running.
 func StartLocal(ctx context.Context, opts LocalOptions) (l *Local, err error) {
-	l = &Local{dir: opts.Dir, services: map[contract.Service]*serviceRun{}}
+	l = &Local{dir: opts.Dir}
 	if l.dir == "" {
 		if l.dir, err = os.MkdirTemp("", "sagascope-scenario-"); err != nil {
 			return nil, fmt.Errorf("start local system: %w", err)
@@ -113,11 +109,10 @@ func StartLocal(ctx context.Context, opts LocalOptions) (l *Local, err error) {
 	if err := system.Prepare(ctx, l.cfg); err != nil {
 		return l, fmt.Errorf("start local system: %w", err)
 	}
-	for _, svc := range contract.Services {
-		if err := l.StartService(ctx, svc); err != nil {
-			return l, err
-		}
-	}
+	l.services = system.NewSupervisor(l.cfg)
+	runCtx, stop := context.WithCancel(context.Background())
+	l.stopServices, l.servicesDone = stop, make(chan error, 1)
+	go func() { l.servicesDone <- l.services.Run(runCtx) }()
 	return l, nil
 }
 
@@ -138,41 +133,14 @@ func (l *Local) Connect(_ context.Context, name string) (*nats.Conn, error) {
 
 // StartService implements Target. It returns once the instances run; they
 // report running on the status feed shortly after.
-func (l *Local) StartService(_ context.Context, svc contract.Service) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, running := l.services[svc]; running {
-		return fmt.Errorf("start %s: it is running", svc)
-	}
-	cfg := l.cfg
-	cfg.Services = []contract.Service{svc}
-	ctx, stop := context.WithCancel(context.Background())
-	run := &serviceRun{stop: stop, done: make(chan error, 1)}
-	go func() { run.done <- system.RunInstances(ctx, system.Instances(cfg)) }()
-	l.services[svc] = run
-	return nil
+func (l *Local) StartService(ctx context.Context, svc contract.Service) error {
+	return l.services.Start(ctx, svc)
 }
 
 // StopService implements Target: a graceful stop, as a deploy would do;
 // the instances finish and ack what they hold.
 func (l *Local) StopService(ctx context.Context, svc contract.Service) error {
-	l.mu.Lock()
-	run, ok := l.services[svc]
-	delete(l.services, svc)
-	l.mu.Unlock()
-	if !ok {
-		return fmt.Errorf("stop %s: it is not running", svc)
-	}
-	run.stop()
-	select {
-	case err := <-run.done:
-		if err != nil {
-			return fmt.Errorf("stop %s: %w", svc, err)
-		}
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("stop %s: %w", svc, ctx.Err())
-	}
+	return l.services.Stop(ctx, svc)
 }
 
 // RestartServer implements Target.
@@ -184,6 +152,11 @@ func (l *Local) RestartServer(context.Context) error {
 		return fmt.Errorf("restart the NATS server: %w", err)
 	}
 	return nil
+}
+
+// Offers implements Harnessed: services, and the server or the nodes.
+func (l *Local) Offers() Harness {
+	return Harness{Services: true, Server: l.server != nil, Nodes: l.cluster != nil}
 }
 
 // nodeIndex maps a server name to its cluster index: node i is s<i+1>.
@@ -235,35 +208,25 @@ const stopGrace = 30 * time.Second
 // one that stopped by itself while the scenario ran, or one that did not
 // stop within stopGrace and was stopped by shutting the servers down.
 func (l *Local) Close() error {
-	l.mu.Lock()
-	runs := l.services
-	l.services = map[contract.Service]*serviceRun{}
-	l.mu.Unlock()
 	var errs []error
-	// Every service stops at once: they drain in parallel, as separate
-	// processes shutting down would.
-	for _, run := range runs {
-		run.stop()
-	}
-	grace := time.NewTimer(stopGrace)
-	defer grace.Stop()
 	serversDown := false
-	for _, svc := range contract.Services {
-		run, ok := runs[svc]
-		if !ok {
-			continue
-		}
+	if l.services != nil {
+		// Every service stops at once: they drain in parallel, as
+		// separate processes shutting down would.
+		l.stopServices()
+		grace := time.NewTimer(stopGrace)
+		defer grace.Stop()
 		var err error
 		select {
-		case err = <-run.done:
+		case err = <-l.servicesDone:
 		case <-grace.C:
-			errs = append(errs, fmt.Errorf("%s did not stop within %v; stopped it by shutting the NATS servers down", svc, stopGrace))
+			errs = append(errs, fmt.Errorf("the services did not stop within %v; stopped them by shutting the NATS servers down", stopGrace))
 			l.shutdownServers()
 			serversDown = true
-			err = <-run.done
+			err = <-l.servicesDone
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", svc, err))
+			errs = append(errs, err)
 		}
 	}
 	if !serversDown {

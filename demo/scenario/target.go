@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 
@@ -76,4 +77,69 @@ func (Attached) StopNode(_ context.Context, name string) error {
 // StartNode implements Target: not available.
 func (Attached) StartNode(_ context.Context, name string) error {
 	return notHere("start NATS node " + name)
+}
+
+// Offers implements Harnessed: an attached system offers nothing beyond
+// the control API.
+func (Attached) Offers() Harness { return Harness{} }
+
+// Harness is what a scenario's actions ask of a Target beyond the control
+// API, or what a Target offers: stopping and starting services, restarting
+// the NATS server, stopping and starting cluster nodes.
+type Harness struct {
+	Services bool
+	Server   bool
+	Nodes    bool
+}
+
+// Harnessed is a Target that says what harness it offers, so a catalogue
+// can mark the scenarios it cannot run before they fail at the action.
+type Harnessed interface {
+	Offers() Harness
+}
+
+// Offered is what t offers: its Offers, or nothing beyond the control API
+// for a Target that does not say.
+func Offered(t Target) Harness {
+	if h, ok := t.(Harnessed); ok {
+		return h.Offers()
+	}
+	return Harness{}
+}
+
+// Needs is the harness sc's steps ask for.
+func (sc *Scenario) Needs() Harness {
+	var h Harness
+	for _, p := range sc.Phases {
+		for _, s := range p.Steps {
+			h.Services = h.Services || s.StopService != "" || s.StartService != ""
+			h.Server = h.Server || s.RestartServer
+			h.Nodes = h.Nodes || s.StopNode != nil || s.StartNode != nil
+		}
+	}
+	return h
+}
+
+// Missing is what of need h does not offer.
+func (h Harness) Missing(need Harness) Harness {
+	return Harness{Services: need.Services && !h.Services, Server: need.Server && !h.Server, Nodes: need.Nodes && !h.Nodes}
+}
+
+// None reports that h holds nothing.
+func (h Harness) None() bool { return h == Harness{} }
+
+// String names what h holds, for a person: "stop services, restart the
+// server"; "" for nothing.
+func (h Harness) String() string {
+	var parts []string
+	if h.Services {
+		parts = append(parts, "stop services")
+	}
+	if h.Server {
+		parts = append(parts, "restart the server")
+	}
+	if h.Nodes {
+		parts = append(parts, "stop cluster nodes")
+	}
+	return strings.Join(parts, ", ")
 }

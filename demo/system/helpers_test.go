@@ -463,6 +463,26 @@ func (r *rig) startService(t *testing.T, svc contract.Service) (stop func() erro
 	return stop
 }
 
+// waitHeldOnServer checks that svc, stopped gracefully, left nothing
+// delivered and unacked, and waits until at least n of its commands wait
+// on the server for an instance to start.
+func (r *rig) waitHeldOnServer(t *testing.T, svc contract.Service, n uint64) {
+	t.Helper()
+	stream, durable := contract.StreamName(svc), contract.CommandConsumer(svc)
+	// The stop returned after the connection drained, so the server has
+	// every ack the instance sent: a graceful stop leaves nothing in the
+	// air.
+	if got := r.consumerInfo(t, stream, durable).NumAckPending; got != 0 {
+		t.Fatalf("%d %s commands delivered and not acked after a graceful stop; want 0", got, svc)
+	}
+	waitFor(t, quickly, string(svc)+" commands wait on the server while no instance runs", func() error {
+		if got := r.consumerInfo(t, stream, durable).NumPending; got < n {
+			return fmt.Errorf("%d pending", got)
+		}
+		return nil
+	})
+}
+
 // without is every service but svc, for a rig that runs svc separately.
 func without(svc contract.Service) []contract.Service {
 	return slices.DeleteFunc(slices.Clone(contract.Services), func(s contract.Service) bool { return s == svc })

@@ -1,7 +1,6 @@
 package system_test
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/sagascope/sagascope/demo/contract"
@@ -19,18 +18,7 @@ func TestAServiceStoppedAndStartedAgainMidLoadLosesNoSaga(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("stop the payment instance: %v", err)
 	}
-	stream, durable := contract.StreamName(contract.Payment), contract.CommandConsumer(contract.Payment)
-	// Run returned after the connection drained, so the server has every
-	// ack the instance sent: a graceful stop leaves nothing in the air.
-	if n := r.consumerInfo(t, stream, durable).NumAckPending; n != 0 {
-		t.Fatalf("%d payment commands delivered and not acked after a graceful stop; want 0", n)
-	}
-	waitFor(t, quickly, "payment commands wait on the server while no instance runs", func() error {
-		if n := r.consumerInfo(t, stream, durable).NumPending; n < 20 {
-			return fmt.Errorf("%d pending", n)
-		}
-		return nil
-	})
+	r.waitHeldOnServer(t, contract.Payment, 20)
 
 	r.startService(t, contract.Payment)
 	r.waitCompleted(t, 20, "sagas complete with the new payment instance")

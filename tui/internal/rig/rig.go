@@ -34,6 +34,10 @@ type System struct {
 	// NC is the test's connection, for the feed or the dashboard.
 	NC  *nats.Conn
 	Ctl *control.Client
+	// Services runs the services, so a test can stop and start one.
+	Services *system.Supervisor
+	// Connect opens a connection as the services' own.
+	Connect func(ctx context.Context, name string) (*nats.Conn, error)
 }
 
 // Start runs every service and a load generator placing load orders per
@@ -54,14 +58,14 @@ func Start(t *testing.T, load float64) *System {
 	}
 	// The test connection starts first, so it is cleaned up last.
 	nc := natstest.Connect(t, url)
-	s := &System{Server: srv, NC: nc, Ctl: control.NewClient(nc)}
+	s := &System{Server: srv, NC: nc, Ctl: control.NewClient(nc), Services: system.NewSupervisor(cfg), Connect: cfg.Connect}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := system.Prepare(ctx, cfg); err != nil {
 		cancel()
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- system.RunInstances(ctx, system.Instances(cfg)) }()
+	go func() { done <- s.Services.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
