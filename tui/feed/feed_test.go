@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -309,4 +310,92 @@ func hasAdvisory(s feed.Snapshot, kind string) bool {
 		}
 	}
 	return false
+}
+
+// The saga bucket is sampled, not followed: on attach the feed reads its
+// last RecentSagas writes (no latency from them), then at each refresh the
+// newest writes since, and leaves no consumer behind on the bucket.
+func TestFeedSamplesTheSagaBucket(t *testing.T) {
+	srv := natstest.Server(t)
+	nc := natstest.Connect(t, srv.ClientURL())
+	js := natstest.JetStream(t, nc)
+	ctx := t.Context()
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: contract.SagaBucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	put := func(id string, status contract.SagaStatus, took time.Duration) {
+		t.Helper()
+		b, err := json.Marshal(contract.Saga{V: 1, ID: id, Status: status, Started: t0, Updated: t0.Add(took)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kv.Put(ctx, id, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 30 {
+		put(fmt.Sprintf("old-%02d", i), contract.SagaCompleted, time.Hour)
+	}
+	latest := watch(t, nc, feed.Options{RecentSagas: 10})
+
+	ids := func(s feed.Snapshot) []string {
+		var out []string
+		for _, sg := range s.Recent {
+			out = append(out, sg.ID)
+		}
+		return out
+	}
+	rig.WaitFor(t, rig.Quickly, "the last RecentSagas writes show, newest first", func() error {
+		s := latest()
+		got := ids(s)
+		if !s.Sources.Sagas || len(got) != 10 || got[0] != "old-29" || got[9] != "old-20" {
+			return fmt.Errorf("sources %+v, recent %v", s.Sources, got)
+		}
+		return nil
+	})
+
+	for i := range 3 {
+		id := fmt.Sprintf("new-%d", i)
+		put(id, contract.SagaCharging, 0)
+		put(id, contract.SagaCompleted, 40*time.Millisecond)
+	}
+	var wrong feed.Series
+	rig.WaitFor(t, rig.Quickly, "live completions show with their latency", func() error {
+		s := latest()
+		got := ids(s)
+		if len(got) != 10 || got[0] != "new-2" || s.Recent[0].Status != contract.SagaCompleted {
+			return fmt.Errorf("recent %v", got)
+		}
+		// Every sample is of the live completions: the sagas read back
+		// on attach (an hour each) give none.
+		n := 0
+		for _, p99 := range s.History.LatencyP99 {
+			if !math.IsNaN(p99) {
+				if p99 != 40 {
+					wrong = s.History.LatencyP99 // waiting longer cannot mend it
+					return nil
+				}
+				n++
+			}
+		}
+		if n == 0 {
+			return errors.New("no latency sample")
+		}
+		return nil
+	})
+	if wrong != nil {
+		t.Errorf("p99 history %v, want only 40 ms", wrong)
+	}
+	rig.WaitFor(t, rig.Quickly, "no sample consumer stays on the bucket", func() error {
+		info, err := js.Stream(ctx, "KV_"+contract.SagaBucket)
+		if err != nil {
+			return err
+		}
+		if n := info.CachedInfo().State.Consumers; n != 0 {
+			return fmt.Errorf("%d consumers", n)
+		}
+		return nil
+	})
 }

@@ -30,12 +30,12 @@ type follower struct {
 	stop  func()
 }
 
-// follow starts each source once it exists and keeps it until ctx ends.
+// follow starts each source once it exists and keeps it until ctx ends,
+// and samples the saga bucket once per refresh.
 // Ordered consumers recreate themselves after reconnects and server
 // restarts, so a started source stays started.
 func (f *Feed) follow(ctx context.Context) {
 	sources := []*follower{
-		{source: SourceSagas, start: f.followSagas},
 		{source: SourceAdvisories, start: f.followAdvisories},
 		{source: SourceDeadLetters, start: f.followDeadLetters},
 	}
@@ -48,7 +48,9 @@ func (f *Feed) follow(ctx context.Context) {
 	}()
 	t := time.NewTicker(f.opts.RefreshEvery)
 	defer t.Stop()
+	var sagas sagaSampler
 	for {
+		f.sampleSagas(ctx, &sagas)
 		for _, s := range sources {
 			if s.stop != nil {
 				continue
@@ -102,46 +104,6 @@ func backfillStart(last uint64, n int) uint64 {
 		return 1
 	}
 	return last - uint64(n) + 1
-}
-
-// followSagas follows the saga bucket's stream from its last RecentSagas
-// writes. Sagas completed after attach give the latency samples.
-func (f *Feed) followSagas(ctx context.Context) (func(), error) {
-	kv, err := f.js.KeyValue(ctx, contract.SagaBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return nil, errAbsent
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open bucket %s: %w", contract.SagaBucket, err)
-	}
-	status, err := kv.Status(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read bucket %s: %w", contract.SagaBucket, err)
-	}
-	bs, ok := status.(*jetstream.KeyValueBucketStatus)
-	if !ok {
-		return nil, fmt.Errorf("read bucket %s: no stream information", contract.SagaBucket)
-	}
-	info := bs.StreamInfo()
-	attached := info.State.LastSeq
-	stop, err := f.consume(ctx, SourceSagas, info.Config.Name, backfillStart(attached, f.opts.RecentSagas), nil, func(m jetstream.Msg) {
-		if len(m.Data()) == 0 || len(m.Data()) > maxStatusSize {
-			return // a delete or purge marker, or not a saga
-		}
-		var s Saga
-		if json.Unmarshal(m.Data(), &s.Saga) != nil || s.ID == "" {
-			return
-		}
-		md, err := m.Metadata()
-		if err == nil {
-			s.Revision = md.Sequence.Stream
-		}
-		f.st.recordSaga(&s, s.Revision > attached)
-	})
-	if err == nil {
-		f.st.setSources(func(src *Sources) { src.Sagas = true })
-	}
-	return stop, err
 }
 
 // advisoryPrefix is the subject prefix of every JetStream advisory.

@@ -42,7 +42,9 @@ type Snapshot struct {
 	Polled    time.Time  `json:"polled,omitzero"`
 	Streams   []Stream   `json:"streams"`
 	Consumers []Consumer `json:"consumers"`
-	// Recent are the most recently started sagas, newest first.
+	// Recent are the most recently started sagas, newest first, each at
+	// the latest state a sample read (see LatencyP50): a saga's later
+	// writes may fall between samples.
 	Recent []*Saga `json:"recent_sagas,omitempty"`
 	// Advisories are recent JetStream advisories (API audits excluded),
 	// newest first.
@@ -144,8 +146,10 @@ type SagaTotals struct {
 	CancelledRate float64 `json:"cancelled_rate"`
 	ParkedRate    float64 `json:"parked_rate"`
 	// LatencyP50 and LatencyP99 are the end-to-end latencies (saga Updated
-	// minus Started) of the sagas that completed during the last poll
-	// interval; zero when none did.
+	// minus Started) of a sample of the sagas that completed during the
+	// last poll interval: those whose completion was among the newest
+	// bucket writes read at a refresh (at most 256 writes each); zero when
+	// the sample caught none.
 	LatencyP50 time.Duration `json:"latency_p50"`
 	LatencyP99 time.Duration `json:"latency_p99"`
 }
