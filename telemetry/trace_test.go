@@ -261,13 +261,22 @@ func TestATimedOutStepIsCompensatedInTheSagasTrace(t *testing.T) {
 	checkTrace(t, spans, trace.SpanKindProducer)
 }
 
+// hasRoot reports whether the trace's root span and the parent of every
+// span have ended: spans are recorded as they end, and a handler's span
+// ends after the publishes made inside it.
 func hasRoot(spans []sdktrace.ReadOnlySpan) bool {
+	ended := map[trace.SpanID]bool{}
+	root := false
 	for _, s := range spans {
-		if !s.Parent().IsValid() {
-			return true
+		ended[s.SpanContext().SpanID()] = true
+		root = root || !s.Parent().IsValid()
+	}
+	for _, s := range spans {
+		if s.Parent().IsValid() && !ended[s.Parent().SpanID()] {
+			return false
 		}
 	}
-	return false
+	return root
 }
 
 func hasAll(spans []sdktrace.ReadOnlySpan, want []string) bool {
