@@ -327,6 +327,15 @@ func (p *Pool) handle(ctx context.Context, msg jetstream.Msg) {
 // so nothing is lost.
 func (p *Pool) deadLetter(ctx context.Context, span trace.Span, msg jetstream.Msg, d Delivery, reason string) {
 	sagaspan.DeadLettered(span, reason)
+	if prior := msg.Headers().Get(contract.DeadLetterReason); prior != "" {
+		// A dead letter delivered back onto a saga subject (a consumer on the
+		// dead-letter stream pointed here): it is stored already, and copying
+		// it again would feed such a loop for ever.
+		p.cfg.Log.WarnContext(ctx, "dead letter replayed onto a saga subject; dropped",
+			"subject", d.Subject, "first_reason", truncate(prior, 200))
+		_ = msg.TermWithReason("replayed dead letter")
+		return
+	}
 	out := nats.NewMsg(contract.DeadLetterSubject(p.cfg.Service))
 	out.Data = msg.Data()
 	for k, v := range msg.Headers() {

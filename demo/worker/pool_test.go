@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
@@ -273,4 +274,42 @@ func TestShutdownFinishesWorkInHand(t *testing.T) {
 		info, err := r.consumer.Info(context.Background())
 		return err == nil && info.NumAckPending == 0 && info.AckFloor.Stream == 1
 	})
+}
+
+// A dead letter delivered back onto a saga subject (say, by a consumer on
+// the dead-letter stream whose deliver subject points there) is already
+// stored: it is terminated, not copied again, so no such loop can grow.
+func TestAReplayedDeadLetterIsNotDeadLetteredAgain(t *testing.T) {
+	r := newRig(t, 64)
+	var handled atomic.Int64
+	r.run(t, 4, func(context.Context, worker.Delivery) error { handled.Add(1); return nil }, nil)
+
+	replay := nats.NewMsg(contract.Subject(contract.ChargePayment))
+	replay.Data = []byte("\x00 not json")
+	replay.Header.Set(contract.DeadLetterReason, "malformed message: not JSON")
+	if _, err := r.js.PublishMsg(context.Background(), replay); err != nil {
+		t.Fatal(err)
+	}
+	// A fresh malformed message behind it is dead-lettered as usual; the
+	// replay before it must not have been.
+	r.publishRaw(t, "fresh and not json")
+	reasons := r.deadLetters(t, 1)
+	waitFor(t, "both messages are settled", func() bool {
+		ci, err := r.consumer.Info(context.Background())
+		return err == nil && ci.NumAckPending == 0 && ci.NumPending == 0
+	})
+	s, err := r.js.Stream(context.Background(), contract.DeadLetterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 1 || len(reasons) != 1 {
+		t.Fatalf("dead-letter stream holds %d messages (reasons %q); want only the fresh one", info.State.Msgs, reasons)
+	}
+	if handled.Load() != 0 {
+		t.Fatalf("the handler saw %d messages", handled.Load())
+	}
 }
