@@ -20,11 +20,9 @@ type table struct {
 	cols []column
 	// n rows; keyAt and rowAt describe row i. rowAt is called only for the
 	// rows on screen, when drawn.
-	n     int
-	keyAt func(i int) string
-	rowAt func(i int) row
-	// rows are the rows given to setRows, nil after setLen.
-	rows   []row
+	n      int
+	keyAt  func(i int) string
+	rowAt  func(i int) row
 	cursor int
 	// selKey is the key of the row under the cursor: the cursor follows
 	// it when the rows change.
@@ -123,18 +121,9 @@ func (t *table) layout() {
 	}
 }
 
-// setRows replaces the rows with rows built up front, for short tables;
-// they stay in rows. Long ones use setLen (through list) and build only
-// the rows on screen.
-func (t *table) setRows(rows []row) {
-	t.setLen(len(rows), func(i int) string { return rows[i].key }, func(i int) row { return rows[i] })
-	t.rows = rows
-}
-
 // setLen replaces the rows with n rows described by keyAt and rowAt,
 // keeping the cursor on the row with the same key if it is still there.
 func (t *table) setLen(n int, keyAt func(int) string, rowAt func(int) row) {
-	t.rows = nil
 	t.n, t.keyAt, t.rowAt = n, keyAt, rowAt
 	if t.selKey != "" {
 		for i := range n {
@@ -156,15 +145,6 @@ func (t *table) follow() {
 	if t.cursor < t.n {
 		t.selKey = t.keyAt(t.cursor)
 	}
-}
-
-// selected returns the row under the cursor.
-func (t *table) selected() (row, bool) {
-	i, ok := t.index()
-	if !ok {
-		return row{}, false
-	}
-	return t.rowAt(i), true
 }
 
 // index returns the index of the row under the cursor.

@@ -314,11 +314,10 @@ func (s *server) faultReply(ctx context.Context) (any, error) {
 	return contract.FaultReply{V: contract.Version, Faults: faults}, nil
 }
 
-// activeFaults reads every fault in force, as fault.Load does, and deletes
-// the expired ones it comes across so the bucket does not keep them forever.
-// It reads the entries itself, rather than through fault.Load, because the
-// delete is conditional on the revision read: a fault set again meanwhile
-// must survive the sweep. The sweep is best effort; a failed delete is
+// activeFaults reads every fault in force and deletes the expired ones it
+// comes across so the bucket does not keep them forever. The delete is
+// conditional on the revision read: a fault set again meanwhile must
+// survive the sweep. The sweep is best effort; a failed delete is
 // retried by the next request.
 func (s *server) activeFaults(ctx context.Context) ([]contract.Fault, error) {
 	keys, err := s.faultKeys(ctx)

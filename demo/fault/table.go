@@ -8,7 +8,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -198,35 +197,6 @@ func Watch(ctx context.Context, kv jetstream.KeyValue, t *Table, log *slog.Logge
 		return done, err
 	}
 	return done, nil
-}
-
-// Load reads every fault in force from the control bucket, for the control
-// plane's list endpoint and the `fault` command.
-func Load(ctx context.Context, kv jetstream.KeyValue, now time.Time) ([]contract.Fault, error) {
-	keys, err := kv.ListKeysFiltered(ctx, contract.FaultKeys)
-	if err != nil {
-		return nil, fmt.Errorf("list faults: %w", err)
-	}
-	var names []string
-	for k := range keys.Keys() {
-		names = append(names, k)
-	}
-	var out []contract.Fault
-	for _, k := range names {
-		e, err := kv.Get(ctx, k)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read fault %s: %w", k, err)
-		}
-		var f contract.Fault
-		if json.Unmarshal(e.Value(), &f) == nil && f.Active(now) {
-			out = append(out, f)
-		}
-	}
-	SortFaults(out)
-	return out, nil
 }
 
 // SortFaults orders faults by service (saga order), then kind.

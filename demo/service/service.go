@@ -153,9 +153,6 @@ func (in *Instance) Ready() bool {
 	return in.ready.Load() && nc != nil && nc.IsConnected()
 }
 
-// Faults is the instance's fault table.
-func (in *Instance) Faults() *fault.Table { return in.faults }
-
 // Run runs the instance until ctx ends, then shuts down gracefully: it stops
 // answering control requests, stops pulling, finishes and acks the work in
 // hand, and drains its connection. A crash fault makes it stop abruptly and

@@ -114,15 +114,6 @@ func Instances(cfg Config) []*service.Instance {
 	return out
 }
 
-// Run prepares the resources and runs the instances until ctx ends. It
-// returns when every instance has shut down.
-func Run(ctx context.Context, cfg Config) error {
-	if err := Prepare(ctx, cfg); err != nil {
-		return err
-	}
-	return RunInstances(ctx, Instances(cfg))
-}
-
 // RunInstances runs instances until ctx ends or one fails.
 func RunInstances(ctx context.Context, instances []*service.Instance) error {
 	g, ctx := errgroup.WithContext(ctx)
