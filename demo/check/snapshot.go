@@ -129,7 +129,7 @@ func (st *store) read(ctx context.Context) (*snapshot, error) {
 		}
 	}
 
-	sagas, bad, err := readBucket[contract.Saga](ctx, st.sagas)
+	sagas, bad, err := ReadBucket[contract.Saga](ctx, st.sagas)
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +183,7 @@ func (st *store) writeMark(ctx context.Context) (uint64, error) {
 // undecodable keys to note.
 func readInto[T any](g *errgroup.Group, ctx context.Context, kv jetstream.KeyValue, dst *map[string]T, note func(bucket string, bad []string)) {
 	g.Go(func() error {
-		values, bad, err := readBucket[T](ctx, kv)
+		values, bad, err := ReadBucket[T](ctx, kv)
 		*dst = values
 		note(kv.Bucket(), bad)
 		return err
@@ -263,7 +263,7 @@ func (st *store) streamCounts(ctx context.Context) (map[string]uint64, uint64, e
 	return streams, dead, nil
 }
 
-// readBucket returns the latest value of every key in kv, decoded as T, and
+// ReadBucket returns the latest value of every key in kv, decoded as T, and
 // the keys whose value does not decode. It reads through one ordered
 // consumer (WatchAll) up to the marker that ends the initial values, which
 // costs one stream of deliveries instead of a request per key (about a
@@ -271,7 +271,7 @@ func (st *store) streamCounts(ctx context.Context) (map[string]uint64, uint64, e
 // its older or its newer value, or rarely be left out; only keys of sagas in
 // flight are written then, and the rules allow for that (conservation
 // settles, orphans are looked up again).
-func readBucket[T any](ctx context.Context, kv jetstream.KeyValue) (map[string]T, []string, error) {
+func ReadBucket[T any](ctx context.Context, kv jetstream.KeyValue) (map[string]T, []string, error) {
 	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, nil, fmt.Errorf("read bucket %s: %w", kv.Bucket(), err)

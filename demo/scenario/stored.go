@@ -2,15 +2,17 @@ package scenario
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sagascope/sagascope/demo/check"
 	"github.com/sagascope/sagascope/demo/contract"
 )
 
@@ -96,49 +98,11 @@ func (o *observer) sagas(ctx context.Context) ([]contract.Saga, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", contract.SagaBucket, err)
 	}
-	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	all, _, err := check.ReadBucket[contract.Saga](ctx, kv)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", contract.SagaBucket, err)
+		return nil, err
 	}
-	defer stopWatch(w)
-	var out []contract.Saga
-	for len(out) < maxScanned {
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("read %s: %w", contract.SagaBucket, ctx.Err())
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, fmt.Errorf("read %s: the watcher closed early", contract.SagaBucket)
-			}
-			if e == nil {
-				return out, nil
-			}
-			var s contract.Saga
-			if json.Unmarshal(e.Value(), &s) == nil {
-				out = append(out, s)
-			}
-		}
-	}
-	return out, nil
-}
-
-// stopWatch stops a KV watcher and reads what it still delivers until the
-// library closes its channel: values keep arriving under load, and the
-// watcher's goroutine blocks on a full channel nobody reads.
-func stopWatch(w jetstream.KeyWatcher) {
-	_ = w.Stop()
-	timeout := time.NewTimer(5 * time.Second)
-	defer timeout.Stop()
-	for {
-		select {
-		case _, ok := <-w.Updates():
-			if !ok {
-				return
-			}
-		case <-timeout.C:
-			return
-		}
-	}
+	return slices.Collect(maps.Values(all)), nil
 }
 
 func (o *observer) readCancelled(ctx context.Context, contains string) (reading, error) {

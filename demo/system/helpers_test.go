@@ -80,49 +80,14 @@ func sagas(t *testing.T, js jetstream.JetStream) map[string]contract.Saga {
 	if err != nil {
 		t.Fatalf("open %s: %v", contract.SagaBucket, err)
 	}
-	w, err := kv.WatchAll(c, jetstream.IgnoreDeletes())
+	out, bad, err := check.ReadBucket[contract.Saga](c, kv)
 	if err != nil {
-		t.Fatalf("read %s: %v", contract.SagaBucket, err)
+		t.Fatal(err)
 	}
-	defer stopWatch(w)
-	out := map[string]contract.Saga{}
-	for {
-		select {
-		case <-c.Done():
-			t.Fatalf("read %s: %v", contract.SagaBucket, c.Err())
-		case e, ok := <-w.Updates():
-			if !ok {
-				t.Fatalf("read %s: watcher closed early", contract.SagaBucket)
-			}
-			if e == nil {
-				return out
-			}
-			var s contract.Saga
-			if err := json.Unmarshal(e.Value(), &s); err != nil {
-				t.Fatalf("decode saga %s: %v", e.Key(), err)
-			}
-			out[e.Key()] = s
-		}
+	if len(bad) > 0 {
+		t.Fatalf("saga records that do not decode: %v", bad)
 	}
-}
-
-// stopWatch stops a KV watcher and reads what it still delivers until the
-// library closes its channel: under load, values keep arriving, and the
-// watcher's delivery goroutine blocks on a full channel nobody reads.
-func stopWatch(w jetstream.KeyWatcher) {
-	_ = w.Stop()
-	timeout := time.NewTimer(5 * time.Second)
-	defer timeout.Stop()
-	for {
-		select {
-		case _, ok := <-w.Updates():
-			if !ok {
-				return
-			}
-		case <-timeout.C:
-			return
-		}
-	}
+	return out
 }
 
 // countByStatus counts sagas by status.
