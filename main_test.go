@@ -171,6 +171,16 @@ func checkStatusJSON(t *testing.T, bin, url string) {
 		t.Fatalf("status --json: reporting %v, %d completed, %d streams; want a live system",
 			snap.Reporting, snap.Sagas.Completed, len(snap.Streams))
 	}
+	// The same snapshot for a person: the saga totals and each service.
+	text, err := exec.Command(bin, "status", "--server", url).Output()
+	if err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	for _, want := range []string{"sagas: ", " completed", "payment ", "workers busy"} {
+		if !strings.Contains(string(text), want) {
+			t.Fatalf("status does not say %q:\n%s", want, text)
+		}
+	}
 }
 
 // checkMetrics scrapes the --http endpoint: metrics in Prometheus text
