@@ -305,13 +305,16 @@ func (a *app) View() string {
 	b.WriteByte('\n')
 	b.WriteString(a.statusView())
 	b.WriteByte('\n')
-	b.WriteString(a.help.ShortHelpView(helpKeys{k: &a.keys, screen: a.screens[a.active].Keys()}.ShortHelp()))
+	b.WriteString(a.help.ShortHelpView(helpKeys{k: &a.keys, screen: a.screens[a.active].Keys(), readOnly: a.ctl == nil}.ShortHelp()))
 	return clip(b.String(), a.width, a.height)
 }
 
 func (a *app) headerView() string {
 	st := a.st
 	right := a.connectionView()
+	if a.ctl == nil {
+		right += "  " + st.Degraded.Render("read-only")
+	}
 	if l := a.snap.Load; l != nil {
 		load := "load " + rate(l.Effective) + "/s"
 		if l.Effective != l.Rate {
@@ -405,7 +408,7 @@ func (a *app) statusView() string {
 func (a *app) helpView() string {
 	h := a.help
 	h.ShowAll = true
-	groups := helpKeys{k: &a.keys, screen: a.screens[a.active].Keys()}.FullHelp()
+	groups := helpKeys{k: &a.keys, screen: a.screens[a.active].Keys(), readOnly: a.ctl == nil}.FullHelp()
 	// Two columns of groups fit 80 columns; four do not.
 	body := h.FullHelpView(groups[:2]) + "\n\n" + h.FullHelpView(groups[2:])
 	title := a.st.Section.Render(a.screens[a.active].Title()+" keys") + a.st.Muted.Render("   ? or esc closes")

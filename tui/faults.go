@@ -317,7 +317,7 @@ func (f *faults) View() string {
 func (f *faults) controlView() (string, role) {
 	switch {
 	case f.ctl == nil:
-		return "read-only dashboard: no control connection", roleMuted
+		return "read-only dashboard: this login may watch, not inject faults or change the load", roleMuted
 	case errors.Is(f.controlErr, control.ErrNoResponders):
 		return "no sagascope service answers the control API here: faults cannot be injected", roleDegraded
 	case errors.Is(f.controlErr, control.ErrNotPermitted):

@@ -126,7 +126,7 @@ func fixtureStreams() []feed.Stream {
 		mk("KV_saga_control", "$KV.saga_control.>", 9, 1_800, 0, 0),
 		mk("KV_saga_sagas", "$KV.saga_sagas.>", 12_400, 4_100_000, 1, 61),
 		mk("LEGACY", "legacy.>", 25_000, 9_800_000, 1, 0),
-		mk(contract.AdvisoryStream, contract.AdvisorySubjects, 88_000, 41_000_000, 1, 310),
+		mk(contract.AdvisoryStream, contract.AdvisorySubjects[0], 88_000, 41_000_000, 1, 310),
 		mk(contract.DeadLetterStream, contract.DeadLetterSubjects, 17, 9_000, 1, 0.2),
 		mk("SAGA_INVENTORY", contract.ServiceSubjects(contract.Inventory), 40_000, 17_000_000, 2, 24),
 		mk("SAGA_ORDERS", contract.ServiceSubjects(contract.Orders), 24_722, 9_900_000, 1, 20),

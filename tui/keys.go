@@ -1,6 +1,10 @@
 package tui
 
-import "github.com/charmbracelet/bubbles/key"
+import (
+	"slices"
+
+	"github.com/charmbracelet/bubbles/key"
+)
 
 // KeyMap is every key binding of the dashboard. The help bar and the `?`
 // overlay are built from it, so help cannot drift from behaviour.
@@ -85,26 +89,45 @@ func DefaultKeyMap() KeyMap {
 	}
 }
 
+// controls are the keys that change the system. A read-only dashboard
+// leaves them out of its help; pressed, they say why nothing happens.
+func (k *KeyMap) controls() []key.Binding {
+	return []key.Binding{k.Apply, k.ClearFault, k.ResetAll, k.LoadUp, k.LoadDown, k.Burst}
+}
+
 // helpKeys adapts the bindings of the screen on view to help.KeyMap: the
 // screen's own keys first, then the ones that work everywhere.
 type helpKeys struct {
-	k      *KeyMap
-	screen []key.Binding
+	k        *KeyMap
+	screen   []key.Binding
+	readOnly bool
 }
 
 func (h helpKeys) ShortHelp() []key.Binding {
 	// Help and quit come right after the screen's keys, so a narrow
 	// terminal that cuts the bar still shows them.
 	out := append([]key.Binding{}, h.screen...)
-	return append(out, h.k.Help, h.k.Quit, h.k.Screens, h.k.LoadUp, h.k.LoadDown)
+	return h.shown(append(out, h.k.Help, h.k.Quit, h.k.Screens, h.k.LoadUp, h.k.LoadDown))
 }
 
 func (h helpKeys) FullHelp() [][]key.Binding {
 	k := h.k
 	return [][]key.Binding{
 		{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom},
-		h.screen,
+		h.shown(h.screen),
 		{k.Screens, k.NextScreen, k.PrevScreen, k.Back},
-		{k.LoadUp, k.LoadDown, k.Burst, k.Help, k.Quit},
+		h.shown([]key.Binding{k.LoadUp, k.LoadDown, k.Burst, k.Help, k.Quit}),
 	}
+}
+
+// shown is bs without the control keys when the dashboard is read-only.
+func (h helpKeys) shown(bs []key.Binding) []key.Binding {
+	if !h.readOnly {
+		return bs
+	}
+	return slices.DeleteFunc(slices.Clone(bs), func(b key.Binding) bool {
+		return slices.ContainsFunc(h.k.controls(), func(c key.Binding) bool {
+			return c.Help() == b.Help() && slices.Equal(c.Keys(), b.Keys())
+		})
+	})
 }

@@ -9,9 +9,20 @@ const (
 	AdvisoryStream   = "SAGA_ADVISORIES"
 )
 
+// AdvisoryPrefix begins the subject of every JetStream advisory.
+const AdvisoryPrefix = "$JS.EVENT.ADVISORY."
+
 // AdvisorySubjects are captured into AdvisoryStream, because advisories are
-// core NATS messages that are lost when nobody listens.
-const AdvisorySubjects = "$JS.EVENT.ADVISORY.>"
+// core NATS messages that are lost when nobody listens. They are every
+// advisory but the API audit ($JS.EVENT.ADVISORY.API), which reports every
+// JetStream API request, the dashboard's own reads too: storing it would
+// make watching the system write to it.
+var AdvisorySubjects = []string{
+	AdvisoryPrefix + "CONSUMER.>",
+	AdvisoryPrefix + "STREAM.>",
+	AdvisoryPrefix + "SERVER.>",
+	AdvisoryPrefix + "DOMAIN.>",
+}
 
 // StreamName is the stream that stores everything on svc's subjects.
 func StreamName(svc Service) string {

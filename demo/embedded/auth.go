@@ -36,13 +36,15 @@ var ErrExposedWithoutAuth = errors.New("a server reachable from other machines n
 //
 // The server itself enforces the observer's role. An observer may read
 // JetStream state (account, stream and consumer info and lists, stored
-// messages by direct get), follow the streams the dashboard follows with
-// ephemeral ordered consumers (the saga bucket, dead letters, advisories,
-// telemetry), subscribe to saga, status, log and advisory subjects, and ask
-// the read-only control endpoints (fault list, load, status) and micro
-// discovery ($SRV). It may not publish anything else: no fault or load
-// change, nothing into the saga streams, no stream or consumer change on the
-// services' streams, no delete or purge of a stream or a message.
+// messages by get and direct get: the dashboard reads streams that way),
+// subscribe to saga, status, log and advisory subjects, and ask the
+// read-only control endpoints (fault list, load, status) and micro discovery
+// ($SRV). It may not publish anything else: no fault or load change,
+// nothing into the saga streams, no stream change, no delete or purge of a
+// stream or a message, and no consumer on any stream. A consumer would be
+// more than a read: the server does not check a push consumer's deliver
+// subject against its creator's permissions, so it would let an observer
+// have stored messages replayed onto the saga subjects.
 type Auth struct {
 	// OperatorPassword and ObserverPassword are the users' passwords; ""
 	// generates one.
@@ -107,20 +109,6 @@ func (a *auth) users() []*server.User {
 	}
 }
 
-// FollowedStreams are the streams on which an observer may create (and
-// delete) consumers: the ones the dashboard follows with ordered consumers.
-// None holds a service's durable consumer, so a consumer request there
-// cannot touch the services' work. Deleting is allowed because nats.go's
-// ordered consumer deletes its previous consumer whenever it resets.
-func FollowedStreams() []string {
-	return []string{
-		"KV_" + contract.SagaBucket,
-		contract.DeadLetterStream,
-		contract.AdvisoryStream,
-		contract.TelemetryStream,
-	}
-}
-
 // observerPermissions is the read-only role. Allow lists deny everything
 // they do not name.
 func observerPermissions() *server.Permissions {
@@ -141,13 +129,6 @@ func observerPermissions() *server.Permissions {
 		contract.StatusQuerySubject("*"),
 		// micro discovery (PING, INFO, STATS) only reads.
 		"$SRV.>",
-	}
-	for _, s := range FollowedStreams() {
-		pub = append(pub,
-			"$JS.API.CONSUMER.CREATE."+s+".>", // with and without a filter token
-			"$JS.API.CONSUMER.MSG.NEXT."+s+".*",
-			"$JS.API.CONSUMER.DELETE."+s+".*",
-		)
 	}
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{Allow: pub},

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +12,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/control"
@@ -236,6 +238,38 @@ func changes() []change {
 			},
 		},
 		{
+			// The replay attack a consumer would allow: a push consumer
+			// on the dead letters delivering onto a saga subject.
+			name:    "replay stored messages onto a saga subject",
+			subject: "$JS.API.CONSUMER.CREATE." + contract.DeadLetterStream + ".replay",
+			do: func(ctx context.Context, c *client) error {
+				_, err := c.js.CreateOrUpdatePushConsumer(ctx, contract.DeadLetterStream, jetstream.ConsumerConfig{
+					Name: "replay", DeliverSubject: contract.Subject(contract.PlaceOrder),
+				})
+				return err
+			},
+			unchanged: noConsumers(contract.DeadLetterStream),
+		},
+		{
+			name:    "follow the saga bucket with a consumer",
+			subject: "$JS.API.CONSUMER.CREATE.KV_" + contract.SagaBucket + ".watch_1",
+			do: func(ctx context.Context, c *client) error {
+				cons, err := c.js.OrderedConsumer(ctx, "KV_"+contract.SagaBucket, jetstream.OrderedConsumerConfig{NamePrefix: "watch"})
+				if err != nil {
+					return err
+				}
+				// The ordered consumer is created by its first fetch.
+				batch, err := cons.FetchNoWait(1)
+				if err != nil {
+					return err
+				}
+				for range batch.Messages() {
+				}
+				return batch.Error()
+			},
+			unchanged: noConsumers("KV_" + contract.SagaBucket),
+		},
+		{
 			name:    "delete a service's durable consumer",
 			subject: "$JS.API.CONSUMER.DELETE." + ordersStream + "." + contract.CommandConsumer(contract.Orders),
 			do: func(ctx context.Context, c *client) error {
@@ -270,6 +304,20 @@ func changes() []change {
 			do:        func(ctx context.Context, c *client) error { return c.js.DeleteKeyValue(ctx, contract.SagaBucket) },
 			unchanged: streamKept("KV_" + contract.SagaBucket),
 		},
+	}
+}
+
+// noConsumers checks that stream has no consumer.
+func noConsumers(stream string) func(context.Context, *session) error {
+	return func(ctx context.Context, s *session) error {
+		st, err := s.svc.js.Stream(ctx, stream)
+		if err != nil {
+			return err
+		}
+		if n := st.CachedInfo().State.Consumers; n != 0 {
+			return fmt.Errorf("%s has %d consumers", stream, n)
+		}
+		return nil
 	}
 }
 
@@ -326,8 +374,8 @@ func TestAnObserverCanWatchEverything(t *testing.T) {
 	s := startSession(t)
 	ctx := testContext(t, 60*time.Second)
 
-	// Something for each followed source: a saga, a status report, and
-	// the session's dead letter.
+	// Something for each followed source: a saga, a status report, a span,
+	// the session's dead letter, and the advisories of its set-up.
 	sagas, err := s.svc.js.KeyValue(ctx, contract.SagaBucket)
 	if err != nil {
 		t.Fatal(err)
@@ -338,44 +386,51 @@ func TestAnObserverCanWatchEverything(t *testing.T) {
 	}
 	stopStatus := publishStatus(t, s.svc.nc)
 	defer stopStatus()
+	if _, err := s.svc.js.PublishMsg(ctx, &nats.Msg{
+		Subject: contract.SpanSubject(contract.Payment),
+		Header:  nats.Header{contract.ContentTypeHeader: []string{contract.SpanContentType}},
+		Data:    spanBatch(t),
+	}); err != nil {
+		t.Fatal(err)
+	}
 
 	obs := s.dial(t, s.roles.Observer)
+	tel, err := feed.NewTelemetry(obs.nc, feed.TelemetryOptions{ReadEvery: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
 	f, err := feed.New(obs.nc, feed.Options{RefreshEvery: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	runCtx, stop := context.WithCancel(ctx)
-	snaps := make(chan feed.Snapshot, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- f.Run(runCtx, func(sn feed.Snapshot) {
-			select {
-			case <-snaps:
-			default:
-			}
-			snaps <- sn
-		})
-	}()
-	var last feed.Snapshot
-	seen := func(sn feed.Snapshot) bool {
-		return sn.Reporting && len(sn.Recent) > 0 && len(sn.DeadLetters) > 0 && len(sn.Streams) > 0 && len(sn.Consumers) > 0 && !sn.Polled.IsZero()
+	last := latest[feed.Snapshot]{}
+	lastTel := latest[feed.TelemetrySnapshot]{}
+	done := make(chan error, 2)
+	go func() { done <- f.Run(runCtx, last.set) }()
+	go func() { done <- tel.Run(runCtx, lastTel.set) }()
+	seen := func() bool {
+		sn, tsn := last.get(), lastTel.get()
+		return sn.Reporting && len(sn.Recent) > 0 && len(sn.DeadLetters) > 0 && len(sn.Advisories) > 0 &&
+			sn.Sources.Advisories == "stream" && len(sn.Streams) > 0 && len(sn.Consumers) > 0 && !sn.Polled.IsZero() &&
+			tsn.Spans > 0
 	}
-	for !seen(last) && ctx.Err() == nil {
-		select {
-		case last = <-snaps:
-		case <-ctx.Done():
-		}
+	for !seen() && ctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
 	}
 	stop()
-	if err := <-done; err != nil {
-		t.Fatalf("feed: %v", err)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatalf("feed: %v", err)
+		}
 	}
-	if !seen(last) {
-		t.Fatalf("the observer's dashboard never saw the system: reporting %v, %d sagas, %d dead letters, %d streams, %d consumers, problems %v",
-			last.Reporting, len(last.Recent), len(last.DeadLetters), len(last.Streams), len(last.Consumers), last.Problems)
+	sn, tsn := last.get(), lastTel.get()
+	if !seen() {
+		t.Fatalf("the observer's dashboard never saw the system: reporting %v, %d sagas, %d dead letters, %d advisories from %q, %d streams, %d consumers, %d spans, problems %v %v",
+			sn.Reporting, len(sn.Recent), len(sn.DeadLetters), len(sn.Advisories), sn.Sources.Advisories, len(sn.Streams), len(sn.Consumers), tsn.Spans, sn.Problems, tsn.Problems)
 	}
-	if len(last.Problems) > 0 || last.Connection.LastError != "" {
-		t.Fatalf("the observer's dashboard had problems %v, last error %q", last.Problems, last.Connection.LastError)
+	if len(sn.Problems) > 0 || len(tsn.Problems) > 0 || sn.Connection.LastError != "" {
+		t.Fatalf("the observer's dashboard had problems %v %v, last error %q", sn.Problems, tsn.Problems, sn.Connection.LastError)
 	}
 
 	// The reads the control client and the NATS CLI make.
@@ -419,6 +474,32 @@ func TestAnObserverCanWatchEverything(t *testing.T) {
 	if v := obs.violations(); len(v) > 0 {
 		t.Fatalf("the server refused the observer a read: %q", v)
 	}
+}
+
+// latest holds the last value a feed sent.
+type latest[T any] struct {
+	mu sync.Mutex
+	v  T
+}
+
+func (l *latest[T]) set(v T) { l.mu.Lock(); l.v = v; l.mu.Unlock() }
+
+func (l *latest[T]) get() T { l.mu.Lock(); defer l.mu.Unlock(); return l.v }
+
+// spanBatch is one finished span, encoded as the services publish it.
+func spanBatch(t *testing.T) []byte {
+	t.Helper()
+	now := uint64(time.Now().UnixNano())
+	b, err := proto.Marshal(&coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
+		ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{{
+			TraceId: []byte("0123456789abcdef"), SpanId: []byte("01234567"), Name: "charge",
+			StartTimeUnixNano: now - 1e6, EndTimeUnixNano: now,
+		}}}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // publishStatus publishes a payment status every 100 ms until stopped, as
@@ -535,22 +616,5 @@ func TestStartRefusesAnUnsafeSession(t *testing.T) {
 				t.Fatalf("error spans lines: %q", err)
 			}
 		})
-	}
-}
-
-// The followed streams must be the ones the dashboard follows; a stream
-// renamed in the contract must not silently lose the observer its feed.
-func TestFollowedStreamsExistInTheTopology(t *testing.T) {
-	var names []string
-	for _, s := range topology.Streams(topology.Options{}) {
-		names = append(names, s.Name)
-	}
-	for _, b := range topology.Buckets(topology.Options{}) {
-		names = append(names, "KV_"+b.Bucket)
-	}
-	for _, f := range embedded.FollowedStreams() {
-		if !slices.Contains(names, f) {
-			t.Errorf("followed stream %s is not in the topology %v", f, names)
-		}
 	}
 }

@@ -79,6 +79,9 @@ func Streams(o Options) []jetstream.StreamConfig {
 			Replicas:    o.Replicas,
 		})
 	}
+	// The dashboard reads these three streams and the saga bucket by
+	// direct get, without consumers, as an observer may (issue 6); KV
+	// buckets allow direct gets by default.
 	out = append(out,
 		jetstream.StreamConfig{
 			Name:        contract.DeadLetterStream,
@@ -89,15 +92,17 @@ func Streams(o Options) []jetstream.StreamConfig {
 			MaxBytes:    256 << 20,
 			Duplicates:  DuplicateWindow,
 			Replicas:    o.Replicas,
+			AllowDirect: true,
 		},
 		jetstream.StreamConfig{
 			Name:        contract.AdvisoryStream,
 			Description: "JetStream advisories, kept briefly so a dashboard that attaches late sees recent ones",
-			Subjects:    []string{contract.AdvisorySubjects},
+			Subjects:    contract.AdvisorySubjects,
 			Storage:     jetstream.FileStorage,
 			MaxAge:      15 * time.Minute,
 			MaxBytes:    64 << 20,
 			Replicas:    o.Replicas,
+			AllowDirect: true,
 		},
 		jetstream.StreamConfig{
 			Name:        contract.TelemetryStream,
@@ -109,6 +114,7 @@ func Streams(o Options) []jetstream.StreamConfig {
 			MaxAge:      contract.TelemetryMaxAge,
 			MaxBytes:    contract.TelemetryMaxBytes,
 			Replicas:    o.Replicas,
+			AllowDirect: true,
 		},
 	)
 	return out

@@ -20,52 +20,21 @@ import (
 // the follower tries again on the next refresh.
 var errAbsent = errors.New("absent")
 
-// follower is one followed source: started when it exists, stopped when
-// the feed stops.
-type follower struct {
-	source string
-	// start begins following and returns how to stop; stop must return
-	// only once no handler runs any more.
-	start func(ctx context.Context) (stop func(), err error)
-	stop  func()
-}
-
-// follow starts each source once it exists and keeps it until ctx ends,
-// and samples the saga bucket once per refresh.
-// Ordered consumers recreate themselves after reconnects and server
-// restarts, so a started source stays started.
+// follow reads the saga bucket, the advisories and the dead letters once
+// per refresh until ctx ends. A source that does not exist yet (a NATS
+// system without sagascope has no saga bucket) is not a problem: it is
+// looked for again on the next refresh.
 func (f *Feed) follow(ctx context.Context) {
-	sources := []*follower{
-		{source: SourceAdvisories, start: f.followAdvisories},
-		{source: SourceDeadLetters, start: f.followDeadLetters},
-	}
-	defer func() {
-		for _, s := range sources {
-			if s.stop != nil {
-				s.stop()
-			}
-		}
-	}()
+	sagas := f.newSagaSampler()
+	advs := f.newAdvisoryReader()
+	defer advs.stop()
+	dead := &tail{js: f.js, stream: contract.DeadLetterStream, backfill: f.opts.RecentEvents, keep: f.opts.RecentEvents}
 	t := time.NewTicker(f.opts.RefreshEvery)
 	defer t.Stop()
-	var sagas sagaSampler
 	for {
-		f.sampleSagas(ctx, &sagas)
-		for _, s := range sources {
-			if s.stop != nil {
-				continue
-			}
-			sctx, cancel := context.WithTimeout(ctx, f.opts.RequestTimeout)
-			stop, err := s.start(sctx)
-			cancel()
-			if errors.Is(err, errAbsent) {
-				err = nil
-			}
-			if ctx.Err() == nil {
-				f.st.problem(s.source, err, f.opts.Now())
-			}
-			s.stop = stop
-		}
+		f.sampleSagas(ctx, sagas)
+		f.read(ctx, SourceAdvisories, advs.read)
+		f.read(ctx, SourceDeadLetters, func(ctx context.Context) error { return f.readDeadLetters(ctx, dead) })
 		select {
 		case <-ctx.Done():
 			return
@@ -74,27 +43,18 @@ func (f *Feed) follow(ctx context.Context) {
 	}
 }
 
-// consume follows stream from seq start with an ordered consumer, passing
-// every message to handle.
-func (f *Feed) consume(ctx context.Context, source, stream string, start uint64, filters []string, handle func(jetstream.Msg)) (func(), error) {
-	cons, err := f.js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: filters,
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    max(1, start),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("follow %s: %w", stream, err)
+// read runs one read of source, bounded by RequestTimeout, and records
+// its problem or clears it.
+func (f *Feed) read(ctx context.Context, source string, read func(context.Context) error) {
+	rctx, cancel := context.WithTimeout(ctx, f.opts.RequestTimeout)
+	defer cancel()
+	err := read(rctx)
+	if errors.Is(err, errAbsent) {
+		err = nil
 	}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		handle(m)
-		f.st.problem(source, nil, f.opts.Now())
-	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		f.st.problem(source, fmt.Errorf("follow %s: %w", stream, err), f.opts.Now())
-	}))
-	if err != nil {
-		return nil, fmt.Errorf("follow %s: %w", stream, err)
+	if ctx.Err() == nil {
+		f.st.problem(source, err, f.opts.Now())
 	}
-	return func() { cc.Stop(); <-cc.Closed() }, nil
 }
 
 // backfillStart is the sequence to start from to read the last n messages
@@ -106,67 +66,69 @@ func backfillStart(last uint64, n int) uint64 {
 	return last - uint64(n) + 1
 }
 
-// advisoryPrefix is the subject prefix of every JetStream advisory.
-var advisoryPrefix = strings.TrimSuffix(contract.AdvisorySubjects, ">")
-
-// advisoryFilters are the advisories worth showing: everything but the
-// API audit, which reports every API request (including this dashboard's
-// own polls) and would drown the rest.
-var advisoryFilters = []string{
-	advisoryPrefix + "CONSUMER.>",
-	advisoryPrefix + "STREAM.>",
-	advisoryPrefix + "SERVER.>",
-	advisoryPrefix + "DOMAIN.>",
+// advisoryReader reads the advisories stored in contract.AdvisoryStream.
+// Where that stream does not exist, it follows live advisories instead,
+// from then on.
+type advisoryReader struct {
+	f    *Feed
+	tail tail
+	live *nats.Subscription
 }
 
-// followAdvisories reads the last advisories stored in
-// contract.AdvisoryStream and follows it. Where that stream does not
-// exist, it follows live advisories only.
-func (f *Feed) followAdvisories(ctx context.Context) (func(), error) {
-	s, err := f.js.Stream(ctx, contract.AdvisoryStream)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		sub, err := f.nc.Subscribe(contract.AdvisorySubjects, func(m *nats.Msg) {
-			if strings.HasPrefix(m.Subject, advisoryPrefix+"API") {
-				return
-			}
-			f.st.recordAdvisory(decodeAdvisory(m.Subject, m.Data))
-		})
-		if err != nil {
-			return nil, fmt.Errorf("follow advisories on %s: %w", contract.AdvisorySubjects, err)
+func (f *Feed) newAdvisoryReader() *advisoryReader {
+	return &advisoryReader{f: f, tail: tail{
+		js: f.js, stream: contract.AdvisoryStream,
+		backfill: f.opts.Backfill, keep: f.opts.Backfill,
+	}}
+}
+
+func (r *advisoryReader) read(ctx context.Context) error {
+	if r.live != nil {
+		return nil
+	}
+	first, err := r.tail.read(ctx, func(m *jetstream.RawStreamMsg) {
+		if !isAPIAudit(m.Subject) {
+			r.f.st.recordAdvisory(decodeAdvisory(m.Subject, m.Data))
 		}
-		f.st.setSources(func(src *Sources) { src.Advisories = "live" })
-		return func() { _ = sub.Unsubscribe() }, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open stream %s: %w", contract.AdvisoryStream, err)
-	}
-	start := backfillStart(s.CachedInfo().State.LastSeq, f.opts.Backfill)
-	stop, err := f.consume(ctx, SourceAdvisories, contract.AdvisoryStream, start, advisoryFilters, func(m jetstream.Msg) {
-		f.st.recordAdvisory(decodeAdvisory(m.Subject(), m.Data()))
 	})
-	if err == nil {
-		f.st.setSources(func(src *Sources) { src.Advisories = "stream" })
+	if first {
+		r.f.st.setSources(func(src *Sources) { src.Advisories = "stream" })
 	}
-	return stop, err
+	if !errors.Is(err, errAbsent) || r.tail.started {
+		return err
+	}
+	r.live, err = r.f.nc.Subscribe(contract.AdvisoryPrefix+">", func(m *nats.Msg) {
+		if !isAPIAudit(m.Subject) {
+			r.f.st.recordAdvisory(decodeAdvisory(m.Subject, m.Data))
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("follow advisories on %s>: %w", contract.AdvisoryPrefix, err)
+	}
+	r.f.st.setSources(func(src *Sources) { src.Advisories = "live" })
+	return nil
 }
 
-// followDeadLetters reads the last dead letters and follows new ones.
-func (f *Feed) followDeadLetters(ctx context.Context) (func(), error) {
-	s, err := f.js.Stream(ctx, contract.DeadLetterStream)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, errAbsent
+func (r *advisoryReader) stop() {
+	if r.live != nil {
+		_ = r.live.Unsubscribe()
 	}
-	if err != nil {
-		return nil, fmt.Errorf("open stream %s: %w", contract.DeadLetterStream, err)
-	}
-	start := backfillStart(s.CachedInfo().State.LastSeq, f.opts.RecentEvents)
-	stop, err := f.consume(ctx, SourceDeadLetters, contract.DeadLetterStream, start, nil, func(m jetstream.Msg) {
-		f.st.recordDeadLetter(deadLetterFrom(m))
-	})
-	if err == nil {
+}
+
+// isAPIAudit reports the API audit advisory, which reports every API
+// request (this dashboard's own reads too) and would drown the rest.
+// Streams made by earlier versions of sagascope still store it.
+func isAPIAudit(subject string) bool {
+	return strings.HasPrefix(subject, contract.AdvisoryPrefix+"API")
+}
+
+// readDeadLetters reads the dead letters stored since the previous read.
+func (f *Feed) readDeadLetters(ctx context.Context, t *tail) error {
+	first, err := t.read(ctx, func(m *jetstream.RawStreamMsg) { f.st.recordDeadLetter(deadLetterFrom(m)) })
+	if first {
 		f.st.setSources(func(src *Sources) { src.DeadLetters = true })
 	}
-	return stop, err
+	return err
 }
 
 // advisoryJSON holds the fields of every advisory kind the dashboard
@@ -213,19 +175,18 @@ func decodeAdvisory(subject string, data []byte) *Advisory {
 	return a
 }
 
-func deadLetterFrom(m jetstream.Msg) *DeadLetter {
-	h := m.Headers()
+func deadLetterFrom(m *jetstream.RawStreamMsg) *DeadLetter {
+	h := storedHeader(m.Header)
 	d := &DeadLetter{
-		Subject:  m.Subject(),
+		Seq:      m.Sequence,
+		Time:     m.Time,
+		Subject:  m.Subject,
 		Reason:   h.Get(contract.DeadLetterReason),
 		From:     h.Get(contract.DeadLetterFrom),
 		Consumer: h.Get(contract.DeadLetterConsumer),
 		Headers:  h,
-		Payload:  clip(m.Data()),
-		Size:     len(m.Data()),
-	}
-	if md, err := m.Metadata(); err == nil {
-		d.Seq, d.Time = md.Sequence.Stream, md.Timestamp
+		Payload:  clip(m.Data),
+		Size:     len(m.Data),
 	}
 	if stream := h.Get(contract.DeadLetterFromStream); stream != "" && d.From != "" {
 		if seq, err := strconv.ParseUint(h.Get(contract.DeadLetterSeq), 10, 64); err == nil {

@@ -24,9 +24,12 @@ const (
 type TelemetryOptions struct {
 	// FrameEvery bounds how often a snapshot is sent (default 100ms).
 	FrameEvery time.Duration
-	// RetryEvery is how often the span stream is looked for while the
-	// server has none (default 1s).
-	RetryEvery time.Duration
+	// ReadEvery is how often the span stream is read (default 500ms).
+	ReadEvery time.Duration
+	// MaxBatches bounds the span batches one read passes on (default
+	// 2,000); when more were stored since the previous read, the oldest
+	// are skipped.
+	MaxBatches int
 	// History is how far back spans are read on attach (default 3m; the
 	// stream keeps contract.TelemetryMaxAge).
 	History time.Duration
@@ -49,12 +52,13 @@ func (o TelemetryOptions) withDefaults() TelemetryOptions {
 		}
 	}
 	def(&o.FrameEvery, 100*time.Millisecond)
-	def(&o.RetryEvery, time.Second)
+	def(&o.ReadEvery, 500*time.Millisecond)
 	def(&o.History, 3*time.Minute)
 	def(&o.RequestTimeout, 5*time.Second)
 	o.MaxSpans = positiveOr(o.MaxSpans, 10_000)
 	o.MaxTraces = positiveOr(o.MaxTraces, 2_000)
 	o.MaxLogs = positiveOr(o.MaxLogs, 2_000)
+	o.MaxBatches = positiveOr(o.MaxBatches, 2_000)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -194,64 +198,49 @@ func (t *Telemetry) frames(ctx context.Context, send func(TelemetrySnapshot)) {
 	}
 }
 
-// followSpans reads the span stream once it exists, until ctx ends. The
-// ordered consumer recreates itself after reconnects and server restarts.
+// maxSpanReadBytes bounds the bytes of one read of the span stream: a
+// saturated system stores megabytes of spans a second.
+const maxSpanReadBytes = 32 << 20
+
+// followSpans reads the span stream every ReadEvery until ctx ends: on
+// attach the batches stored in the last History, then those stored since
+// the previous read. A server without the stream is looked at again on the
+// next read.
 func (t *Telemetry) followSpans(ctx context.Context) {
-	var stop func()
-	defer func() {
-		if stop != nil {
-			stop()
-		}
-	}()
-	tick := time.NewTicker(t.opts.RetryEvery)
+	since := t.opts.Now().Add(-t.opts.History)
+	spans := &tail{
+		js: t.js, stream: contract.TelemetryStream, since: since,
+		keep: t.opts.MaxBatches, maxBytes: maxSpanReadBytes,
+	}
+	tick := time.NewTicker(t.opts.ReadEvery)
 	defer tick.Stop()
+	// failing is whether the previous read failed: a good read clears
+	// that problem, not one a malformed batch reported.
+	failing := false
 	for {
-		if stop == nil {
-			var err error
-			stop, err = t.readSpans(ctx)
-			if errors.Is(err, errAbsent) {
-				err = nil
-			}
-			if ctx.Err() == nil {
-				t.problem(SourceSpans, err)
-			}
+		rctx, cancel := context.WithTimeout(ctx, t.opts.RequestTimeout)
+		first, err := spans.read(rctx, func(m *jetstream.RawStreamMsg) {
+			t.recordBatch(m.Header.Get(contract.ContentTypeHeader), m.Data)
+		})
+		cancel()
+		if first {
+			t.mu.Lock()
+			t.reading, t.since, t.changed = true, since, true
+			t.mu.Unlock()
 		}
+		if errors.Is(err, errAbsent) {
+			err = nil
+		}
+		if ctx.Err() == nil && (err != nil || failing) {
+			t.problem(SourceSpans, err)
+		}
+		failing = err != nil
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
 	}
-}
-
-func (t *Telemetry) readSpans(ctx context.Context) (stop func(), err error) {
-	ctx, cancel := context.WithTimeout(ctx, t.opts.RequestTimeout)
-	defer cancel()
-	if _, err := t.js.Stream(ctx, contract.TelemetryStream); errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, errAbsent
-	} else if err != nil {
-		return nil, fmt.Errorf("open stream %s: %w", contract.TelemetryStream, err)
-	}
-	since := t.opts.Now().Add(-t.opts.History)
-	cons, err := t.js.OrderedConsumer(ctx, contract.TelemetryStream, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartTimePolicy,
-		OptStartTime:  &since,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("follow %s: %w", contract.TelemetryStream, err)
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		t.recordBatch(m.Headers().Get(contract.ContentTypeHeader), m.Data())
-	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		t.problem(SourceSpans, fmt.Errorf("follow %s: %w", contract.TelemetryStream, err))
-	}))
-	if err != nil {
-		return nil, fmt.Errorf("follow %s: %w", contract.TelemetryStream, err)
-	}
-	t.mu.Lock()
-	t.reading, t.since, t.changed = true, since, true
-	t.mu.Unlock()
-	return func() { cc.Stop(); <-cc.Closed() }, nil
 }
 
 // errNotProtobuf rejects a span batch in another encoding (OTLP JSON).

@@ -37,8 +37,8 @@ func watchTelemetry(t *testing.T, nc *nats.Conn, opts feed.TelemetryOptions) fun
 	if opts.FrameEvery == 0 {
 		opts.FrameEvery = 20 * time.Millisecond
 	}
-	if opts.RetryEvery == 0 {
-		opts.RetryEvery = 100 * time.Millisecond
+	if opts.ReadEvery == 0 {
+		opts.ReadEvery = 100 * time.Millisecond
 	}
 	f, err := feed.NewTelemetry(nc, opts)
 	if err != nil {
