@@ -155,19 +155,31 @@ func interruptible(stderr io.Writer) (context.Context, func()) {
 	return ctx, func() { signal.Stop(sigs); cancel() }
 }
 
-// parse parses a command's flags; positional arguments are refused.
+// parse parses a command's flags; positional arguments are refused. A bad
+// flag is one line (the flag package would add the whole flag list); -h
+// prints the list.
 func parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fs.Usage()
 			return err
 		}
-		return usageError("%v", err)
+		return usageError("%v (see '%s -h')", err, commandLine(fs))
 	}
 	if fs.NArg() > 0 {
 		return usageError("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
 	}
 	return nil
+}
+
+// commandLine is how a command is typed: "sagascope" or "sagascope status".
+func commandLine(fs *flag.FlagSet) string {
+	if fs.Name() == "sagascope" {
+		return "sagascope"
+	}
+	return "sagascope " + fs.Name()
 }
 
 // demoFlags are the flags shared by the embedded default and `demo`.

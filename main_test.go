@@ -36,6 +36,9 @@ func TestCommandLineErrorsAreOneClearLine(t *testing.T) {
 		says string
 	}{
 		{"an unknown command is a usage error", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{"an unknown flag is one line, not the flag list", []string{"--bogus"}, 2, "flag provided but not defined: -bogus (see 'sagascope -h')"},
+		{"a command's unknown flag names the command", []string{"status", "--bogus"}, 2, "(see 'sagascope status -h')"},
+		{"a flag value of the wrong type", []string{"--workers", "many"}, 2, `invalid value "many" for flag -workers`},
 		{"a bad flag value is a usage error", []string{"--workers", "0"}, 2, "--workers 0 is not in 1..4096"},
 		{"an unknown service is a usage error", []string{"demo", "--services", "orders,billing"}, 2, `unknown service "billing"`},
 		{"an unreachable server fails fast", []string{"demo", "--server", "nats://127.0.0.1:1"}, 1, "no server is listening there"},
