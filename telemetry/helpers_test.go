@@ -26,22 +26,12 @@ import (
 	"github.com/sagascope/sagascope/demo/loadgen"
 	"github.com/sagascope/sagascope/demo/natstest"
 	"github.com/sagascope/sagascope/demo/system"
-	"github.com/sagascope/sagascope/demo/topology"
+	"github.com/sagascope/sagascope/demo/systemtest"
 	"github.com/sagascope/sagascope/telemetry"
 	"github.com/sagascope/sagascope/telemetry/logging"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// Deadlines for polling; generous because other test binaries share the
-// machine. A condition that holds returns at once.
-const (
-	eventually = 60 * time.Second
-	pollEvery  = 50 * time.Millisecond
-)
-
-// seed is small so tests start fast, and rich so nothing runs out.
-var seed = contract.Seed{Accounts: 20, AccountBalance: 1_000_000_000, SKUs: 10, StockPerSKU: 1_000_000}
 
 // rig is the whole demo system on a fresh embedded server, with telemetry
 // on: every span recorded, logs captured as JSON, metrics and probes
@@ -75,50 +65,17 @@ func start(t *testing.T, load float64, tune ...func(*system.Config)) *rig {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stop = cancel
-	tel, shutdown, err := telemetry.Start(ctx, telemetry.Config{
-		TraceRatio: 1, HTTP: "127.0.0.1:0", Log: log,
-		SpanProcessors: []sdktrace.SpanProcessor{r.rec}, SpanBatchTimeout: 50 * time.Millisecond,
-		Getenv: func(string) string { return "" },
-	})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	r.tel = tel
-	t.Cleanup(func() {
-		if err := shutdown(context.Background()); err != nil {
-			t.Errorf("telemetry shutdown: %v", err)
-		}
-	})
-	url := srv.ClientURL()
-	cfg := system.Config{
-		Connect: func(ctx context.Context, name string) (*nats.Conn, error) {
-			return nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-		},
-		Workers:   8,
-		Topology:  topology.Options{Seed: seed},
-		Load:      &loadgen.Config{Rate: load, Log: log},
-		Log:       log,
-		Telemetry: tel,
-	}
+	t.Cleanup(cancel)
+	r.tel = systemtest.Telemetry(t, ctx, telemetry.Config{HTTP: "127.0.0.1:0", Log: log, SpanProcessors: []sdktrace.SpanProcessor{r.rec}})
+	cfg := systemtest.Config(srv.ClientURL(), load)
+	cfg.Load.Log, cfg.Log, cfg.Telemetry = log, log, r.tel
 	for _, f := range tune {
 		f(&cfg)
 	}
-	if err := system.Prepare(ctx, cfg); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- system.RunInstances(ctx, system.Instances(cfg)) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("system: %v", err)
-		}
-	})
-	waitFor(t, "every instance ready", func() error {
-		ok, why := tel.Probes().Ready()
-		if n := len(tel.Probes().Names()); !ok || n < len(contract.Services) {
+	systemtest.Run(t, ctx, cfg)
+	systemtest.WaitFor(t, systemtest.Eventually, "every instance ready", func() error {
+		ok, why := r.tel.Probes().Ready()
+		if n := len(r.tel.Probes().Names()); !ok || n < len(contract.Services) {
 			return fmt.Errorf("%d instances, not ready: %v", n, why)
 		}
 		return nil
@@ -130,7 +87,7 @@ func start(t *testing.T, load float64, tune ...func(*system.Config)) *rig {
 // sender would, with traceparent ("" for none) as its trace context.
 func (r *rig) publish(t *testing.T, typ, traceparent string) contract.Envelope {
 	t.Helper()
-	env := contract.NewEnvelope(typ, loadgen.RandomOrder(seed), nil, 0, time.Now())
+	env := contract.NewEnvelope(typ, loadgen.RandomOrder(systemtest.Seed), nil, 0, time.Now())
 	data, err := env.Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -142,29 +99,12 @@ func (r *rig) publish(t *testing.T, typ, traceparent string) contract.Envelope {
 	if traceparent != "" {
 		msg.Header.Set(contract.TraceParentHeader, traceparent)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), eventually)
+	ctx, cancel := context.WithTimeout(t.Context(), systemtest.Eventually)
 	defer cancel()
 	if _, err := r.js.PublishMsg(ctx, msg); err != nil {
 		t.Fatal(err)
 	}
 	return env
-}
-
-// waitFor polls cond until it returns nil, failing the test with its last
-// word after eventually.
-func waitFor(t *testing.T, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(eventually)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not so after %v: %v", what, eventually, err)
-		}
-		time.Sleep(pollEvery)
-	}
 }
 
 // syncBuffer is a bytes.Buffer safe for the logger's goroutines.

@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/systemtest"
 	"github.com/sagascope/sagascope/telemetry"
 	"github.com/sagascope/sagascope/telemetry/probes"
 	"github.com/sagascope/sagascope/telemetry/sagaspan"
@@ -47,7 +48,7 @@ func TestEveryLineLoggedInAHandlerCarriesItsMessagesTrace(t *testing.T) {
 	}
 	// Draining would wait for every record shipped to be read.
 	t.Cleanup(func() { _ = shipped.Unsubscribe() })
-	ctx, cancel := context.WithTimeout(t.Context(), eventually)
+	ctx, cancel := context.WithTimeout(t.Context(), systemtest.Eventually)
 	defer cancel()
 	// Transient carrier failures make the shipping handlers log their
 	// retries (at debug, which the test's logger keeps).
@@ -61,7 +62,7 @@ func TestEveryLineLoggedInAHandlerCarriesItsMessagesTrace(t *testing.T) {
 
 	// Lines logged while handling a message are those naming its delivery.
 	var inHandlers []map[string]any
-	waitFor(t, "retries and the refusal logged", func() error {
+	systemtest.WaitFor(t, systemtest.Eventually, "retries and the refusal logged", func() error {
 		inHandlers = inHandlers[:0]
 		retries, refused := 0, false
 		for _, l := range r.logs.lines(t) {
@@ -79,7 +80,7 @@ func TestEveryLineLoggedInAHandlerCarriesItsMessagesTrace(t *testing.T) {
 	})
 	// The line's span is the consumer span of its message; spans end just
 	// after their handler returns.
-	waitFor(t, "every handler line's span recorded", func() error {
+	systemtest.WaitFor(t, systemtest.Eventually, "every handler line's span recorded", func() error {
 		spans := map[string]sdktrace.ReadOnlySpan{}
 		for _, s := range r.rec.Ended() {
 			spans[s.SpanContext().SpanID().String()] = s
@@ -106,7 +107,7 @@ func TestEveryLineLoggedInAHandlerCarriesItsMessagesTrace(t *testing.T) {
 
 	// The warning is shipped over NATS on its instance's subject, with its
 	// trace; debug lines never are.
-	deadline := time.Now().Add(eventually)
+	deadline := time.Now().Add(systemtest.Eventually)
 	for {
 		m, err := shipped.NextMsg(time.Until(deadline))
 		if err != nil {
@@ -140,7 +141,7 @@ func boolInt(b bool) int {
 func TestTheMetricsEndpointIsValidPrometheus(t *testing.T) {
 	r := start(t, 20)
 	var fams map[string]*dto.MetricFamily
-	waitFor(t, "completed sagas counted", func() error {
+	systemtest.WaitFor(t, systemtest.Eventually, "completed sagas counted", func() error {
 		code, body := r.get(t, telemetry.MetricsPath)
 		if code != http.StatusOK {
 			return fmt.Errorf("GET %s: %d", telemetry.MetricsPath, code)
@@ -201,7 +202,7 @@ func TestProbes(t *testing.T) {
 	}
 	for _, s := range steps {
 		s.do(t)
-		waitFor(t, s.name, func() error {
+		systemtest.WaitFor(t, systemtest.Eventually, s.name, func() error {
 			code, body := r.get(t, probes.ReadyPath)
 			if code != s.wantReady || !strings.Contains(body, s.why) {
 				return fmt.Errorf("GET %s = %d %q, want %d mentioning %q", probes.ReadyPath, code, body, s.wantReady, s.why)

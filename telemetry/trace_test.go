@@ -20,6 +20,7 @@ import (
 
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/system"
+	"github.com/sagascope/sagascope/demo/systemtest"
 	"github.com/sagascope/sagascope/telemetry/sagaspan"
 )
 
@@ -196,7 +197,7 @@ func TestASagaIsOneTraceAcrossEveryService(t *testing.T) {
 			}
 			since := time.Now()
 			var spans []sdktrace.ReadOnlySpan
-			waitFor(t, "a saga with "+tt.final+" traced whole", func() error {
+			systemtest.WaitFor(t, systemtest.Eventually, "a saga with "+tt.final+" traced whole", func() error {
 				finals := r.find(publishName(tt.final), func(s sdktrace.ReadOnlySpan) bool { return s.StartTime().After(since) })
 				for _, f := range finals {
 					got := r.spansOf(f.SpanContext().TraceID())
@@ -248,7 +249,7 @@ func TestATimedOutStepIsCompensatedInTheSagasTrace(t *testing.T) {
 		"orders/" + publishName(contract.OrderCancelled),
 	}
 	var spans []sdktrace.ReadOnlySpan
-	waitFor(t, "a timed-out saga traced whole", func() error {
+	systemtest.WaitFor(t, systemtest.Eventually, "a timed-out saga traced whole", func() error {
 		finals := r.find(publishName(contract.OrderCancelled), nil)
 		for _, f := range finals {
 			if got := r.spansOf(f.SpanContext().TraceID()); hasAll(got, want) && hasRoot(got) {
@@ -304,7 +305,7 @@ func hasEvents(spans []sdktrace.ReadOnlySpan, want []string) bool {
 func TestSpansPublishedOverNATSMatchWhatTheSDKRecorded(t *testing.T) {
 	r := start(t, 20)
 	var spans []sdktrace.ReadOnlySpan
-	waitFor(t, "a completed saga traced whole", func() error {
+	systemtest.WaitFor(t, systemtest.Eventually, "a completed saga traced whole", func() error {
 		for _, f := range r.find(publishName(contract.OrderCompleted), nil) {
 			if got := r.spansOf(f.SpanContext().TraceID()); hasRoot(got) && len(got) >= 18 {
 				spans = got
@@ -318,7 +319,7 @@ func TestSpansPublishedOverNATSMatchWhatTheSDKRecorded(t *testing.T) {
 	for _, s := range spans {
 		want[s.SpanContext().SpanID().String()] = s
 	}
-	waitFor(t, "the saga's spans in "+contract.TelemetryStream, func() error {
+	systemtest.WaitFor(t, systemtest.Eventually, "the saga's spans in "+contract.TelemetryStream, func() error {
 		got := r.streamSpans(t)
 		missing := 0
 		for id, w := range want {
@@ -409,7 +410,7 @@ func TestAnUnusableTraceparentStartsANewTraceAndTheSagaCompletes(t *testing.T) {
 		{"an unsupported version", "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", true},
 		{"a parent that was not sampled", "00-4bf92f3577b34da6a3ce929d0e0e4737-00f067aa0ba902b7-00", false},
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), eventually)
+	ctx, cancel := context.WithTimeout(t.Context(), systemtest.Eventually)
 	defer cancel()
 	sagas, err := r.js.KeyValue(ctx, contract.SagaBucket)
 	if err != nil {
@@ -418,7 +419,7 @@ func TestAnUnusableTraceparentStartsANewTraceAndTheSagaCompletes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := r.publish(t, contract.PlaceOrder, tt.traceparent)
-			waitFor(t, "the saga completed", func() error {
+			systemtest.WaitFor(t, systemtest.Eventually, "the saga completed", func() error {
 				e, err := sagas.Get(ctx, env.SagaID)
 				if err != nil {
 					return err
@@ -443,7 +444,7 @@ func TestAnUnusableTraceparentStartsANewTraceAndTheSagaCompletes(t *testing.T) {
 				return
 			}
 			var spans []sdktrace.ReadOnlySpan
-			waitFor(t, "the saga's completion traced", func() error {
+			systemtest.WaitFor(t, systemtest.Eventually, "the saga's completion traced", func() error {
 				done := r.find(publishName(contract.OrderCompleted), ofSaga)
 				if len(done) == 0 {
 					return fmt.Errorf("no %s span yet", contract.OrderCompleted)

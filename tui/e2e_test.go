@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sagascope/sagascope/tui/internal/rig"
+	"github.com/sagascope/sagascope/demo/systemtest"
 )
 
 // The real binary in a real terminal: `sagascope` with no command opens
@@ -189,7 +189,7 @@ func (tm *tmux) display(t *testing.T, format string) string {
 func (tm *tmux) waitScreen(t *testing.T, what string, cond func(screen string) error) string {
 	t.Helper()
 	var screen string
-	rig.WaitFor(t, rig.Eventually, what, func() error {
+	systemtest.WaitFor(t, systemtest.Eventually, what, func() error {
 		screen = tm.capture(t)
 		if err := cond(screen); err != nil {
 			return fmt.Errorf("%w; the screen:\n%s", err, screen)

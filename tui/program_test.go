@@ -17,7 +17,7 @@ import (
 
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/natstest"
-	"github.com/sagascope/sagascope/tui/internal/rig"
+	"github.com/sagascope/sagascope/demo/systemtest"
 )
 
 // driver runs the real program (feed, control client, key handling,
@@ -72,7 +72,7 @@ func drive(t *testing.T, nc *nats.Conn, width, height int, tune ...func(*Options
 		_ = inW.Close()
 		select {
 		case <-d.done:
-		case <-time.After(rig.Quickly):
+		case <-time.After(systemtest.Quickly):
 			t.Error("the program did not stop")
 		}
 	})
@@ -87,7 +87,7 @@ func (d *driver) view(t *testing.T) string {
 	select {
 	case v := <-ch:
 		return v
-	case <-time.After(rig.Quickly):
+	case <-time.After(systemtest.Quickly):
 		t.Fatal("the program does not answer")
 	}
 	return ""
@@ -102,14 +102,14 @@ func (d *driver) press(keys ...string) {
 // waitView waits until the view contains every text.
 func (d *driver) waitView(t *testing.T, what string, texts ...string) string {
 	t.Helper()
-	return d.waitViewWithin(t, rig.Eventually, what, texts...)
+	return d.waitViewWithin(t, systemtest.Eventually, what, texts...)
 }
 
 // waitViewWithin is waitView with its own deadline.
 func (d *driver) waitViewWithin(t *testing.T, timeout time.Duration, what string, texts ...string) string {
 	t.Helper()
 	var v string
-	rig.WaitFor(t, timeout, what, func() error {
+	systemtest.WaitFor(t, timeout, what, func() error {
 		v = d.view(t)
 		for _, s := range texts {
 			if !strings.Contains(v, s) {
@@ -126,7 +126,7 @@ func (d *driver) waitViewWithin(t *testing.T, timeout time.Duration, what string
 // the control API, the load keys change the load, q quits and restores the
 // terminal.
 func TestProgramDrivesTheLiveSystem(t *testing.T) {
-	sys := rig.Start(t, 20)
+	sys := systemtest.Start(t, 20)
 	d := drive(t, sys.NC, 80, 24)
 	ctx := t.Context()
 
@@ -141,7 +141,7 @@ func TestProgramDrivesTheLiveSystem(t *testing.T) {
 	// on the kind is "error", whose probability defaults to 30%.
 	d.press("4", "down", "left", "enter")
 	d.waitView(t, "the fault is applied and listed", "✓ set payment error", "IN FORCE (1)", "error 30%")
-	rig.WaitFor(t, rig.Quickly, "the control API has the fault", func() error {
+	systemtest.WaitFor(t, systemtest.Quickly, "the control API has the fault", func() error {
 		fs, err := sys.Ctl.Faults(ctx)
 		if err != nil {
 			return err
@@ -178,7 +178,7 @@ func TestProgramDrivesTheLiveSystem(t *testing.T) {
 		if err != nil {
 			t.Errorf("q should quit cleanly: %v", err)
 		}
-	case <-time.After(rig.Quickly):
+	case <-time.After(systemtest.Quickly):
 		t.Fatal("q did not quit")
 	}
 	if out, err := os.ReadFile(d.out); err != nil || !strings.Contains(string(out), "\x1b[?1049l") {

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/sagascope/sagascope/demo/scenario"
-	"github.com/sagascope/sagascope/tui/internal/rig"
+	"github.com/sagascope/sagascope/demo/systemtest"
 )
 
 // scenarioRunFor bounds a scaled-down scenario run on a loaded machine;
@@ -16,8 +16,8 @@ const scenarioRunFor = 2 * time.Minute
 // confirmed, its steps tick on the timeline, it passes; a second one,
 // cancelled mid-story, leaves no fault behind and the load as it was.
 func TestProgramRunsAScenarioOnItsOwnSystem(t *testing.T) {
-	sys := rig.Start(t, 0)
-	target := scenario.Process{Services: sys.Services, Server: sys.Server, Dial: sys.Connect}
+	sys := systemtest.Start(t, 0)
+	target := scenario.Process{Services: sys.Services, Server: sys.Server, Dial: sys.Config.Connect}
 	d := drive(t, sys.NC, 120, 36, func(o *Options) { o.Scenarios, o.ScenarioScale = target, 0.2 })
 
 	d.press("9")

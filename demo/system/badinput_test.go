@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/systemtest"
 	"github.com/sagascope/sagascope/demo/topology"
 )
 
@@ -120,7 +121,7 @@ func TestBadInputIsDeadLetteredAndThePipelineKeepsGoing(t *testing.T) {
 	}
 
 	dead := map[string]*nats.Msg{}
-	waitFor(t, eventually, "every bad message is dead-lettered", func() error {
+	systemtest.WaitFor(t, eventually, "every bad message is dead-lettered", func() error {
 		for _, m := range streamMessages(t, r.js, contract.DeadLetterStream) {
 			if name := m.Header.Get(caseHeader); name != "" {
 				dead[name] = &nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data}

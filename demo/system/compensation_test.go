@@ -10,6 +10,7 @@ import (
 
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/system"
+	"github.com/sagascope/sagascope/demo/systemtest"
 )
 
 // The streams that hold every saga message, in saga order.
@@ -69,7 +70,7 @@ func TestARejectedStepCompensatesThePreviousStepsInReverse(t *testing.T) {
 			r := demo(t, 0, nil)
 			r.setFault(t, contract.Fault{Service: tt.reject, Kind: contract.FaultReject, Probability: 1})
 			r.setLoad(t, 20)
-			waitFor(t, quickly, "ten orders placed", func() error {
+			systemtest.WaitFor(t, quickly, "ten orders placed", func() error {
 				if n := len(sagas(t, r.js)); n < 10 {
 					return fmt.Errorf("%d sagas", n)
 				}
@@ -148,14 +149,14 @@ func TestARefundThatKeepsFailingParksTheSaga(t *testing.T) {
 	})
 	r.injectFault(t, contract.Fault{Service: contract.Shipping, Kind: contract.FaultReject, Probability: 1})
 	r.setLoad(t, 20)
-	waitFor(t, quickly, "ten orders placed", func() error {
+	systemtest.WaitFor(t, quickly, "ten orders placed", func() error {
 		if n := len(sagas(t, r.js)); n < 10 {
 			return fmt.Errorf("%d sagas", n)
 		}
 		return nil
 	})
 	r.stopLoad(t)
-	waitFor(t, quickly, "every saga charged, reserved and waiting for shipping", func() error {
+	systemtest.WaitFor(t, quickly, "every saga charged, reserved and waiting for shipping", func() error {
 		if err := r.consumerIdle(t, contract.StreamName(contract.Orders), contract.CommandConsumer(contract.Orders)); err != nil {
 			return err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/control"
 	"github.com/sagascope/sagascope/demo/system"
+	"github.com/sagascope/sagascope/demo/systemtest"
 )
 
 // Every fault kind, injected under load through the control API as a user
@@ -125,7 +126,7 @@ func TestEachFaultUnderLoadLeavesConsistentDataOnceCleared(t *testing.T) {
 			name: "poison messages are dead-lettered with a reason while sagas keep completing",
 			fault: func(t *testing.T, r *rig) {
 				r.setFault(t, contract.Fault{Service: contract.Payment, Kind: contract.FaultPoison, Probability: 0.5})
-				waitFor(t, quickly, "a poison message in the dead-letter stream", func() error {
+				systemtest.WaitFor(t, quickly, "a poison message in the dead-letter stream", func() error {
 					if n := len(streamMessages(t, r.js, contract.DeadLetterStream)); n == 0 {
 						return fmt.Errorf("no dead letter")
 					}
@@ -154,7 +155,7 @@ func TestEachFaultUnderLoadLeavesConsistentDataOnceCleared(t *testing.T) {
 				stream, durable := contract.StreamName(contract.Payment), contract.CommandConsumer(contract.Payment)
 				r.setFault(t, contract.Fault{Service: contract.Payment, Kind: contract.FaultPause})
 				var lag uint64
-				waitFor(t, quickly, "the payment consumer is paused on the server", func() error {
+				systemtest.WaitFor(t, quickly, "the payment consumer is paused on the server", func() error {
 					info := r.consumerInfo(t, stream, durable)
 					if !info.Paused {
 						return fmt.Errorf("not paused")
@@ -162,14 +163,14 @@ func TestEachFaultUnderLoadLeavesConsistentDataOnceCleared(t *testing.T) {
 					lag = info.NumPending
 					return nil
 				})
-				waitFor(t, quickly, "the paused consumer's lag grows", func() error {
+				systemtest.WaitFor(t, quickly, "the paused consumer's lag grows", func() error {
 					if n := r.consumerInfo(t, stream, durable).NumPending; n < lag+20 {
 						return fmt.Errorf("%d pending, was %d when paused", n, lag)
 					}
 					return nil
 				})
 				r.clearFault(t, contract.Payment, contract.FaultPause)
-				waitFor(t, eventually, "the resumed consumer drains its lag", func() error {
+				systemtest.WaitFor(t, eventually, "the resumed consumer drains its lag", func() error {
 					info := r.consumerInfo(t, stream, durable)
 					if info.Paused || info.NumPending > lag {
 						return fmt.Errorf("paused %v, %d pending; %d when paused", info.Paused, info.NumPending, lag)
@@ -194,7 +195,7 @@ func TestEachFaultUnderLoadLeavesConsistentDataOnceCleared(t *testing.T) {
 					t.Fatalf("no connection named %q", name)
 				}
 				r.setCrash(t, contract.Fault{Service: contract.Payment, Kind: contract.FaultCrash, RestartAfter: time.Second})
-				waitFor(t, quickly, "the crashed instance reconnects", func() error {
+				systemtest.WaitFor(t, quickly, "the crashed instance reconnects", func() error {
 					if now := connID(t, r.srv, name); now == 0 || now == before {
 						return fmt.Errorf("connection %q is #%d, was #%d before the crash", name, now, before)
 					}
@@ -265,7 +266,7 @@ func breakerIs(s contract.Status, name string, state contract.BreakerState) bool
 // waitSaga waits until some saga satisfies ok.
 func (r *rig) waitSaga(t *testing.T, what string, ok func(contract.Saga) bool) {
 	t.Helper()
-	waitFor(t, eventually, what, func() error {
+	systemtest.WaitFor(t, eventually, what, func() error {
 		all := sagas(t, r.js)
 		for _, s := range all {
 			if ok(s) {

@@ -20,15 +20,15 @@ import (
 	"github.com/sagascope/sagascope/demo/control"
 	"github.com/sagascope/sagascope/demo/embedded"
 	"github.com/sagascope/sagascope/demo/system"
+	"github.com/sagascope/sagascope/demo/systemtest"
 	"github.com/sagascope/sagascope/demo/topology"
 )
 
-// Deadlines for polling. They are generous because other test binaries
-// share this small machine; a condition that holds returns at once.
+// Deadlines for polling (systemtest's): something that takes a second or
+// two on an idle machine, and a whole system settling after a fault.
 const (
-	quickly    = 30 * time.Second // something that takes a second or two when the machine is idle
-	eventually = 60 * time.Second // a whole system settling after a fault
-	pollEvery  = 100 * time.Millisecond
+	quickly    = systemtest.Quickly
+	eventually = systemtest.Eventually
 )
 
 // rig is a running demo system and a test connection to its server.
@@ -39,28 +39,6 @@ type rig struct {
 	js   jetstream.JetStream
 	ctl  *control.Client
 	feed *statusFeed
-}
-
-// waitFor polls cond until it returns nil or timeout passes, then fails the
-// test with what cond last said. cond describes the state it saw, so a
-// failure says how far the system got.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not so after %v: %v", what, timeout, err)
-		}
-		select {
-		case <-t.Context().Done():
-			t.Fatalf("%s: test ended while waiting: %v", what, err)
-		case <-time.After(pollEvery):
-		}
-	}
 }
 
 // requestCtx bounds one request of the test; it ends with the test.
@@ -123,7 +101,7 @@ func allFinal(all map[string]contract.Saga) error {
 func (r *rig) waitCompleted(t *testing.T, n int, what string) {
 	t.Helper()
 	from := countByStatus(sagas(t, r.js))[contract.SagaCompleted]
-	waitFor(t, eventually, what, func() error {
+	systemtest.WaitFor(t, eventually, what, func() error {
 		c := countByStatus(sagas(t, r.js))
 		if got := c[contract.SagaCompleted] - from; got < n {
 			return fmt.Errorf("%d more completed, want %d (%v)", got, n, c)
@@ -147,7 +125,7 @@ func (r *rig) settle(t *testing.T) map[string]contract.Saga {
 	t.Helper()
 	r.stopLoad(t)
 	var all map[string]contract.Saga
-	waitFor(t, eventually, "every consumer drained and every saga final", func() error {
+	systemtest.WaitFor(t, eventually, "every consumer drained and every saga final", func() error {
 		if err := r.consumersIdle(t); err != nil {
 			return err
 		}
@@ -308,7 +286,7 @@ func (f *statusFeed) wait(t *testing.T, mark int, timeout time.Duration, what st
 	t.Helper()
 	next := mark
 	var found *contract.Status
-	waitFor(t, timeout, what, func() error {
+	systemtest.WaitFor(t, timeout, what, func() error {
 		f.mu.Lock()
 		seen := f.all[next:]
 		f.mu.Unlock()
@@ -443,13 +421,13 @@ func (r *rig) waitHeldOnServer(t *testing.T, svc contract.Service, n uint64) {
 	if got := r.consumerInfo(t, stream, durable).NumAckPending; got > max(r.cfg.Workers, 1) {
 		t.Fatalf("%d %s commands delivered and not acked after a graceful stop; the work in hand was not finished", got, svc)
 	}
-	waitFor(t, quickly, "no "+string(svc)+" command stays delivered and unacked", func() error {
+	systemtest.WaitFor(t, quickly, "no "+string(svc)+" command stays delivered and unacked", func() error {
 		if got := r.consumerInfo(t, stream, durable).NumAckPending; got != 0 {
 			return fmt.Errorf("%d ack pending", got)
 		}
 		return nil
 	})
-	waitFor(t, quickly, string(svc)+" commands wait on the server while no instance runs", func() error {
+	systemtest.WaitFor(t, quickly, string(svc)+" commands wait on the server while no instance runs", func() error {
 		if got := r.consumerInfo(t, stream, durable).NumPending; got < n {
 			return fmt.Errorf("%d pending", got)
 		}

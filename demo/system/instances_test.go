@@ -6,6 +6,7 @@ import (
 
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/system"
+	"github.com/sagascope/sagascope/demo/systemtest"
 )
 
 // Several instances of a service bind the same durable consumers, so the
@@ -17,7 +18,7 @@ func TestInstancesOfAServiceShareItsDurablesAndSplitTheWork(t *testing.T) {
 
 	// The latest status of each instance, by service.
 	latest := map[contract.Service]map[string]contract.Status{}
-	waitFor(t, quickly, "every instance reports work done", func() error {
+	systemtest.WaitFor(t, quickly, "every instance reports work done", func() error {
 		r.feed.mu.Lock()
 		for _, s := range r.feed.all {
 			if latest[s.Service] == nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/sagascope/sagascope/demo/fault"
 	"github.com/sagascope/sagascope/demo/loadgen"
 	"github.com/sagascope/sagascope/demo/natstest"
+	"github.com/sagascope/sagascope/demo/systemtest"
 	"github.com/sagascope/sagascope/demo/topology"
 )
 
@@ -51,7 +52,7 @@ func TestLoadGeneratorStatusIsSafeToReadWhileItStarts(t *testing.T) {
 
 	// The generator writes the load setting once it has started; a status
 	// read after that reads whatever Run set up.
-	waitFor(t, quickly, "the generator writes its initial load setting", func() error {
+	systemtest.WaitFor(t, quickly, "the generator writes its initial load setting", func() error {
 		_ = g.Status()
 		_, err := control.Get(requestCtx(t), contract.LoadKey)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -19,15 +18,13 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sagascope/sagascope/demo/contract"
-	"github.com/sagascope/sagascope/demo/loadgen"
 	"github.com/sagascope/sagascope/demo/natstest"
-	"github.com/sagascope/sagascope/demo/system"
+	"github.com/sagascope/sagascope/demo/systemtest"
 	"github.com/sagascope/sagascope/demo/topology"
 	"github.com/sagascope/sagascope/telemetry"
 	"github.com/sagascope/sagascope/telemetry/logging"
 	"github.com/sagascope/sagascope/telemetry/tracing"
 	"github.com/sagascope/sagascope/tui/feed"
-	"github.com/sagascope/sagascope/tui/internal/rig"
 )
 
 // watchTelemetry runs a telemetry feed on nc until the test ends and
@@ -80,43 +77,9 @@ func latestOf[S any](t *testing.T, run func(context.Context, func(S)) error) fun
 // placing load orders a second, until the test ends.
 func runTracedSystem(t *testing.T, url string, load float64) {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	tel, shutdown, err := telemetry.Start(ctx, telemetry.Config{
-		TraceRatio: 1, Log: log, SpanBatchTimeout: 50 * time.Millisecond,
-		Getenv: func(string) string { return "" },
-	})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := shutdown(context.Background()); err != nil {
-			t.Errorf("telemetry shutdown: %v", err)
-		}
-	})
-	cfg := system.Config{
-		Connect: func(ctx context.Context, name string) (*nats.Conn, error) {
-			return nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
-		},
-		Workers:   8,
-		Topology:  topology.Options{Seed: contract.Seed{Accounts: 20, AccountBalance: 1_000_000_000, SKUs: 10, StockPerSKU: 1_000_000}},
-		Load:      &loadgen.Config{Rate: load},
-		Log:       log,
-		Telemetry: tel,
-	}
-	if err := system.Prepare(ctx, cfg); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- system.RunInstances(ctx, system.Instances(cfg)) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("system: %v", err)
-		}
-	})
+	cfg := systemtest.Config(url, load)
+	cfg.Telemetry = systemtest.Telemetry(t, context.Background(), telemetry.Config{Log: cfg.Log})
+	systemtest.Run(t, context.Background(), cfg)
 }
 
 func TestTelemetryShowsTheDemoSagasAsTracesAndItsLogs(t *testing.T) {
@@ -125,7 +88,7 @@ func TestTelemetryShowsTheDemoSagasAsTracesAndItsLogs(t *testing.T) {
 	// Logs are not stored: the feed listens before the services start, so
 	// it hears each one's "started".
 	latest := watchTelemetry(t, nc, feed.TelemetryOptions{})
-	rig.WaitFor(t, rig.Quickly, "the feed's first snapshot", func() error {
+	systemtest.WaitFor(t, systemtest.Quickly, "the feed's first snapshot", func() error {
 		if latest().Time.IsZero() {
 			return errors.New("none yet")
 		}
@@ -139,7 +102,7 @@ func TestTelemetryShowsTheDemoSagasAsTracesAndItsLogs(t *testing.T) {
 	runTracedSystem(t, srv.ClientURL(), 20)
 	placeOrder := "publish " + contract.Subject(contract.PlaceOrder)
 	var whole *feed.Trace
-	rig.WaitFor(t, rig.Eventually, "a saga's whole trace across every service, and every service's first log line", func() error {
+	systemtest.WaitFor(t, systemtest.Eventually, "a saga's whole trace across every service, and every service's first log line", func() error {
 		s := latest()
 		if !s.Reading {
 			return errors.New("the span stream is not read yet")
@@ -245,7 +208,7 @@ func TestTelemetryReadsBackRecentSpansThenFollowsLiveWithTheirLogs(t *testing.T)
 
 	latest := watchTelemetry(t, nc, feed.TelemetryOptions{})
 	id := before.SpanContext().TraceID().String()
-	rig.WaitFor(t, rig.Quickly, "the spans published before attach", func() error {
+	systemtest.WaitFor(t, systemtest.Quickly, "the spans published before attach", func() error {
 		if tr := findTrace(latest(), id); tr == nil || len(tr.Spans) != 2 {
 			return fmt.Errorf("trace %s: %+v", id, tr)
 		}
@@ -275,7 +238,7 @@ func TestTelemetryReadsBackRecentSpansThenFollowsLiveWithTheirLogs(t *testing.T)
 	log.WarnContext(ctx, "charge refused", "attempt", 3, logging.SagaIDKey, "saga-1")
 	after.End()
 	payment.flush()
-	rig.WaitFor(t, rig.Quickly, "the live span and the log line naming its trace", func() error {
+	systemtest.WaitFor(t, systemtest.Quickly, "the live span and the log line naming its trace", func() error {
 		s := latest()
 		if tr := findTrace(s, id); tr == nil || len(tr.Spans) != 3 {
 			return fmt.Errorf("trace %s: %+v", id, tr)
@@ -296,7 +259,7 @@ func TestTelemetryReadsBackRecentSpansThenFollowsLiveWithTheirLogs(t *testing.T)
 func TestTelemetryDropsMalformedMessagesAndSanitizesTheRest(t *testing.T) {
 	nc, js := telemetryServer(t)
 	latest := watchTelemetry(t, nc, feed.TelemetryOptions{})
-	rig.WaitFor(t, rig.Quickly, "the span stream is read", func() error {
+	systemtest.WaitFor(t, systemtest.Quickly, "the span stream is read", func() error {
 		if !latest().Reading {
 			return errors.New("not yet")
 		}
@@ -329,7 +292,7 @@ func TestTelemetryDropsMalformedMessagesAndSanitizesTheRest(t *testing.T) {
 	sp.End()
 	orders.flush()
 
-	rig.WaitFor(t, rig.Quickly, "every message counted", func() error {
+	systemtest.WaitFor(t, systemtest.Quickly, "every message counted", func() error {
 		s := latest()
 		if c := s.Counts; c.MalformedBatches != 2 || c.Batches != 3 || c.MalformedLogs != 3 || c.Logs != 4 || s.Spans != 1 || len(s.Logs) != 1 {
 			return fmt.Errorf("counts %+v, %d spans, %d logs", c, s.Spans, len(s.Logs))
