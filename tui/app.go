@@ -84,8 +84,10 @@ type app struct {
 
 	width, height int
 	snap          feed.Snapshot
-	showHelp      bool
-	feedErr       error
+	// tel is the latest telemetry snapshot, zero until one came.
+	tel      feed.TelemetrySnapshot
+	showHelp bool
+	feedErr  error
 
 	flash struct {
 		text string
@@ -151,6 +153,11 @@ func (a *app) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return a, nil
 	case snapshotMsg:
 		a.snap = msg.snap
+		return a, a.screens[a.active].Update(msg)
+	case telemetryMsg:
+		// Like snapshots, only the screen on view takes it: the trace
+		// and log lists are rebuilt from it, up to ten times a second.
+		a.tel = msg.snap
 		return a, a.screens[a.active].Update(msg)
 	case feedStoppedMsg:
 		a.feedErr = msg.err
@@ -257,7 +264,11 @@ func (a *app) switchTo(i int) tea.Cmd {
 	a.previous, a.active = a.active, i
 	s := a.screens[i]
 	// The screen saw no snapshot while it was off view.
-	return tea.Batch(s.Update(snapshotMsg{a.snap}), s.Focus())
+	cmds := []tea.Cmd{s.Update(snapshotMsg{a.snap})}
+	if !a.tel.Time.IsZero() {
+		cmds = append(cmds, s.Update(telemetryMsg{a.tel}))
+	}
+	return tea.Batch(append(cmds, s.Focus())...)
 }
 
 func (a *app) setFlash(r role, text string) tea.Cmd {
