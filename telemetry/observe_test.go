@@ -216,3 +216,22 @@ func TestProbes(t *testing.T) {
 		}
 	}
 }
+
+// The runtime's profiles are served beside the metrics, on the process's
+// own mux: what a person runs `go tool pprof` against.
+func TestProfilesAreServedBesideTheMetrics(t *testing.T) {
+	r := start(t, 0)
+	for _, tt := range []struct{ path, says string }{
+		{telemetry.ProfilePath, "goroutine"},
+		{telemetry.ProfilePath + "heap?debug=1", "heap profile"},
+		{telemetry.ProfilePath + "goroutine?debug=1", "goroutine profile"},
+	} {
+		code, body := r.get(t, tt.path)
+		if code != http.StatusOK || !strings.Contains(body, tt.says) {
+			t.Errorf("GET %s: %d, want 200 saying %q:\n%.300s", tt.path, code, tt.says, body)
+		}
+	}
+	if code, _ := r.get(t, "/debug/pprof/nonesuch"); code != http.StatusNotFound {
+		t.Errorf("an unknown profile: %d, want 404", code)
+	}
+}

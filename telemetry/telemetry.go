@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -31,6 +32,10 @@ import (
 
 // MetricsPath is where the endpoint serves Prometheus metrics.
 const MetricsPath = "/metrics"
+
+// ProfilePath is where the Go runtime's profiles are served (net/http/pprof),
+// for finding where a process's CPU and memory go under load.
+const ProfilePath = "/debug/pprof/"
 
 // Config configures a process's telemetry.
 type Config struct {
@@ -69,7 +74,7 @@ type Telemetry struct {
 
 // Start starts a process's telemetry. With cfg.HTTP set it listens there
 // at once (an address in use is an error now) and serves MetricsPath,
-// probes.LivePath and probes.ReadyPath until shutdown. Readiness turns
+// probes.LivePath, probes.ReadyPath and ProfilePath until shutdown. Readiness turns
 // false as soon as ctx ends, so a process draining its work is not sent
 // more. It routes OpenTelemetry's global error handler to cfg.Log,
 // rate-limited. Call shutdown after the instances have stopped.
@@ -85,6 +90,7 @@ func Start(ctx context.Context, cfg Config) (*Telemetry, func(context.Context) e
 	mux := http.NewServeMux()
 	mux.Handle("GET "+MetricsPath, m.Handler())
 	t.probes.Register(mux)
+	registerProfiles(mux)
 	t.handler = mux
 	stopDrain := context.AfterFunc(ctx, t.probes.Drain)
 	logErrors(cfg.Log)
@@ -118,6 +124,16 @@ func Start(ctx context.Context, cfg Config) (*Telemetry, func(context.Context) e
 		return errors.Join(errs...)
 	}
 	return t, shutdown, nil
+}
+
+// registerProfiles serves the runtime's profiles under ProfilePath on mux,
+// not on http.DefaultServeMux where importing net/http/pprof puts them.
+func registerProfiles(mux *http.ServeMux) {
+	mux.HandleFunc(ProfilePath, pprof.Index) // heap, goroutine, allocs, block, mutex...
+	mux.HandleFunc(ProfilePath+"cmdline", pprof.Cmdline)
+	mux.HandleFunc(ProfilePath+"profile", pprof.Profile)
+	mux.HandleFunc(ProfilePath+"symbol", pprof.Symbol)
+	mux.HandleFunc(ProfilePath+"trace", pprof.Trace)
 }
 
 // errorLimit bounds how often OpenTelemetry's own errors are logged: a
