@@ -88,11 +88,11 @@ func (t *tail) read(ctx context.Context, handle func(*jetstream.RawStreamMsg)) (
 			return false, err
 		}
 	}
-	// An empty read has nothing before last to wait for; a read cut short
-	// (by maxBytes) leaves the rest to the next one.
-	if t.next <= start {
-		t.next = last + 1
-	}
+	// A read that found nothing from start on starts there again next
+	// time: a replica answering a direct get may lag the leader that
+	// answered the info, so messages up to last may not have reached it
+	// yet. A read cut short (by maxBytes) leaves the rest to the next one.
+	t.next = max(t.next, start)
 	first = !t.started
 	t.started = true
 	return first, nil
