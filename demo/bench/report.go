@@ -173,7 +173,7 @@ func (r Result) notes(w io.Writer) {
 		fmt.Fprintf(w, "           order of windows: %s; pooled by kind, so drift during the run weighs on every kind alike\n", r.Options.Phases.order())
 	}
 	if len(r.Latency) > 0 {
-		fmt.Fprintf(w, "           latency: load generator at the rate for %s; completed event's time − place-order event's time, both read back from %s, every saga placed in the window\n",
+		fmt.Fprintf(w, "           latency: measured first, on the fresh server; load generator at the rate for %s; completed event's time − place-order event's time, both read back from %s, every saga placed in the window\n",
 			o.LatencyWindow, ordersStream)
 	}
 	fmt.Fprintf(w, "           no sim latency: gateway and carrier 0, inventory query %s on %d conns; demo as shipped: system.DefaultDependencies, trace ratio 1\n",
