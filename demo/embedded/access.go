@@ -94,7 +94,8 @@ func (s *Server) Roles() (r Roles, ok bool) {
 // PrintAccess writes, for whoever started the session, how others reach
 // it: the addresses, each role's login (a generated password is shown here
 // and nowhere else; a given one is not repeated) and the command attendees
-// run. It writes nothing for a server without Auth.
+// run, and warns when a session reachable from the network has no TLS. It
+// writes nothing for a server without Auth.
 func (s *Server) PrintAccess(w io.Writer) {
 	r, ok := s.Roles()
 	if !ok {
@@ -128,6 +129,9 @@ func (s *Server) PrintAccess(w io.Writer) {
 		cmd += " --tlsca <a copy of the server certificate>"
 	}
 	fmt.Fprintf(w, "sagascope: attendees run: %s\n", cmd)
+	if s.tls == nil && !isLoopback(s.host) {
+		fmt.Fprintln(w, "sagascope: no TLS: these passwords and everything else cross the network in clear text (--tlscert and --tlskey turn it on)")
+	}
 }
 
 // selfSigned reports a certificate clients cannot verify without being

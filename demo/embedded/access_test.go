@@ -215,6 +215,24 @@ func TestPrintAccessShowsGeneratedPasswordsOnly(t *testing.T) {
 	if strings.Count(out, roles.Observer.Password) != 2 {
 		t.Errorf("the observer password should show in its line and the command:\n%s", out)
 	}
+	if strings.Contains(out, "clear text") {
+		t.Errorf("a TLS session warned of clear text:\n%s", out)
+	}
+
+	// Reachable from the network without TLS: said once, with the way out.
+	plain := start(t, embedded.Options{Host: "0.0.0.0", Port: -1, DataDir: t.TempDir(), Auth: &embedded.Auth{}})
+	b.Reset()
+	plain.PrintAccess(&b)
+	if !strings.Contains(b.String(), "no TLS: these passwords and everything else cross the network in clear text (--tlscert and --tlskey turn it on)") {
+		t.Errorf("a session on every interface without TLS should warn:\n%s", b.String())
+	}
+	// On loopback nothing crosses a network.
+	local := start(t, embedded.Options{Port: -1, DataDir: t.TempDir(), Auth: &embedded.Auth{}})
+	b.Reset()
+	local.PrintAccess(&b)
+	if strings.Contains(b.String(), "clear text") {
+		t.Errorf("a loopback session warned of clear text:\n%s", b.String())
+	}
 
 	open := start(t, embedded.Options{Port: -1, DataDir: t.TempDir()})
 	b.Reset()
