@@ -16,6 +16,7 @@ import (
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/loadgen"
 	"github.com/sagascope/sagascope/demo/topology"
+	"github.com/sagascope/sagascope/demo/worker"
 )
 
 // The reference is a relay of relayHops hops: hop i consumes subject i,
@@ -172,7 +173,7 @@ func (b *bench) window(ctx context.Context, withSagas bool, stream string, done 
 // hop is one relay hop: a pool of workers over one pull consumer, pulling
 // only what the workers can take, as worker.Pool does.
 func hop(ctx context.Context, cons jetstream.Consumer, js jetstream.JetStream, workers int, next string, failed *atomic.Uint64) error {
-	it, err := cons.Messages(jetstream.PullMaxMessages(workers))
+	it, err := cons.Messages(worker.PullOptions(workers)...)
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", cons.CachedInfo().Name, err)
 	}

@@ -153,6 +153,20 @@ func New(cfg Config) (*Pool, error) {
 	return &Pool{cfg: cfg, work: make(chan jetstream.Msg, cfg.Workers), inHand: map[jetstream.Msg]time.Time{}}, nil
 }
 
+// pullExpiry is how long a pull request waits on the server. The client
+// counts a pull lost when neither a message nor a heartbeat came for that
+// long. With the library's 30 s, a pull lost under saturation stalled its
+// step for about 30 s (seen in a bench window: "no heartbeat received", half
+// the window's sagas); 5 s costs one request per idle consumer per 5 s.
+const pullExpiry = 5 * time.Second
+
+// PullOptions are how a pool of workers pulls: no more messages than the
+// workers can take, and pulls that expire after pullExpiry. demo/bench's
+// relay pulls alike, so the two compare.
+func PullOptions(workers int) []jetstream.PullMessagesOpt {
+	return []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(workers), jetstream.PullExpiry(pullExpiry)}
+}
+
 // Status reports the pool's capacity, busy workers and queued messages.
 func (p *Pool) Status() contract.PoolStatus {
 	return contract.PoolStatus{Capacity: p.cfg.Workers, Busy: int(p.busy.Load()), Queued: len(p.work)}
@@ -162,7 +176,7 @@ func (p *Pool) Status() contract.PoolStatus {
 // finishes (and acks) the messages already received and returns. If the
 // connection closes under it (a crash), it returns without acking.
 func (p *Pool) Run(ctx context.Context) error {
-	it, err := p.cfg.Consumer.Messages(jetstream.PullMaxMessages(p.cfg.Workers))
+	it, err := p.cfg.Consumer.Messages(PullOptions(p.cfg.Workers)...)
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", p.cfg.Stream, err)
 	}
