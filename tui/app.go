@@ -39,8 +39,8 @@ type screen interface {
 	Focus() tea.Cmd
 }
 
-// openTraceMsg asks the dashboard to show one saga's trace. The Sagas
-// screen sends it; the app switches to the first screen that is a
+// openTraceMsg asks the dashboard to show one saga's trace. The Sagas and
+// Logs screens send it; the app switches to the first screen that is a
 // traceViewer and hands the message to it.
 type openTraceMsg struct {
 	// SagaID names the saga: every span of its trace carries it as the

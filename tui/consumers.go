@@ -87,7 +87,7 @@ func consumerRow(x *feed.Consumer) row {
 	if r == roleNone && x.Pending == 0 && x.AckPending == 0 && x.DeliveredRate == 0 {
 		r = roleMuted // idle
 	}
-	return row{key: consumerKey(x), role: r, cells: []cell{
+	return row{role: r, cells: []cell{
 		{text: levelMark(x)},
 		{text: clean(x.Stream+" › "+x.Name, 64)},
 		{text: count(x.Pending)},

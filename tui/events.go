@@ -55,6 +55,7 @@ func newEvents(st *Styles, k *KeyMap) *events {
 		},
 		empty: "no advisory yet",
 		key:   advisoryKey,
+		tail:  true,
 		match: func(f *filter, a *feed.Advisory) bool {
 			return f.matches(a.Kind, a.Stream, a.Consumer, a.Detail, a.Subject)
 		},
@@ -71,6 +72,7 @@ func newEvents(st *Styles, k *KeyMap) *events {
 		},
 		empty: "no dead letter: every message was processed",
 		key:   func(d *feed.DeadLetter) string { return strconv.FormatUint(d.Seq, 10) },
+		tail:  true,
 		match: func(f *filter, d *feed.DeadLetter) bool {
 			return f.matches(d.Subject, d.Reason, d.From, d.Consumer)
 		},
@@ -195,7 +197,7 @@ func (e *events) advisoryRow(a *feed.Advisory) row {
 	if a.Deliveries > 0 {
 		dlv = fmt.Sprint(a.Deliveries)
 	}
-	return row{key: advisoryKey(a), role: advisoryRole(a.Kind), cells: []cell{
+	return row{role: advisoryRole(a.Kind), cells: []cell{
 		{text: since(e.snap.Time, a.Time)},
 		{text: clean(a.Kind, 32)},
 		{text: clean(where, 80)},
@@ -206,7 +208,7 @@ func (e *events) advisoryRow(a *feed.Advisory) row {
 }
 
 func (e *events) deadLetterRow(d *feed.DeadLetter) row {
-	return row{key: strconv.FormatUint(d.Seq, 10), cells: []cell{
+	return row{cells: []cell{
 		{text: since(e.snap.Time, d.Time)},
 		{text: fmt.Sprint(d.Seq)},
 		{text: clean(d.Subject, 80)},

@@ -43,6 +43,10 @@ type listSpec[T any] struct {
 	// sorts ascending, the others (numbers) start biggest first. Without
 	// sorts the items keep the order they were given in.
 	sorts []sortBy[T]
+	// tail is for items given newest first: with the cursor on the first
+	// row, the list follows the newest item, as a tail does, instead of
+	// keeping the item that was first.
+	tail bool
 }
 
 // sortBy orders items by a column, ascending.
@@ -71,6 +75,9 @@ func (l *list[T]) setSize(width, height int) { l.table.setSize(width, height) }
 // set replaces the items; the screen calls it with each snapshot.
 func (l *list[T]) set(all []T) {
 	l.all = all
+	if l.spec.tail && l.table.cursor == 0 {
+		l.table.selKey = "" // nothing to keep: the cursor stays on row 0
+	}
 	l.refresh()
 }
 

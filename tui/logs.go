@@ -48,6 +48,7 @@ func newLogs(st *Styles, k *KeyMap) *logs {
 		},
 		empty: "no log line matches the filter",
 		key:   func(l *feed.LogLine) string { return strconv.FormatUint(l.Seq, 10) },
+		tail:  true,
 		match: func(f *filter, l *feed.LogLine) bool {
 			if f.matches(l.Service, l.Level, l.Message, l.TraceID, l.SagaID, l.Instance) {
 				return true
@@ -92,13 +93,7 @@ func (s *logs) Update(msg tea.Msg) tea.Cmd {
 				s.warnings++
 			}
 		}
-		following := s.list.table.cursor == 0
 		s.list.set(s.snap.Logs)
-		if following {
-			// At the top the list follows the newest line, as a tail does.
-			s.list.table.cursor = 0
-			s.list.table.follow()
-		}
 	case tea.KeyMsg:
 		if !s.list.typing() && key.Matches(msg, s.keys.OpenTrace) {
 			return s.openTrace()
@@ -141,7 +136,7 @@ func logRow(l *feed.LogLine) row {
 	if l.TraceID != "" {
 		trace = l.TraceID[:8]
 	}
-	return row{key: strconv.FormatUint(l.Seq, 10), role: logLevelRole(l.Level), cells: []cell{
+	return row{role: logLevelRole(l.Level), cells: []cell{
 		{text: l.Time.Format("15:04:05.000"), role: roleMuted},
 		{text: clean(l.Level, 5)},
 		{text: clean(l.Service, 32)},

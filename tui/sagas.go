@@ -42,6 +42,7 @@ func newSagas(st *Styles, k *KeyMap) *sagas {
 		},
 		empty: "no saga seen yet",
 		key:   func(sg *feed.Saga) string { return sg.ID },
+		tail:  true,
 		match: func(f *filter, sg *feed.Saga) bool {
 			return f.matches(sg.ID, string(sg.Status), sg.Reason, sg.Order.Customer, sg.Order.SKU)
 		},
@@ -184,7 +185,7 @@ func (s *sagas) row(sg *feed.Saga) row {
 		v := sg.Steps[st]
 		return cell{text: stepText(v), role: stepRole(v)}
 	}
-	return row{key: sg.ID, cells: []cell{
+	return row{cells: []cell{
 		{text: clean(sg.ID, 64)},
 		{text: statusText(sg.Status), role: sagaRole(sg.Status)},
 		step(contract.StepCharge),

@@ -142,7 +142,7 @@ func (s *scenarios) row(e *scenarioEntry) row {
 	case !e.missing.None():
 		needs, r = "needs the embedded demo", roleDegraded
 	}
-	return row{key: e.sc.Name, cells: []cell{
+	return row{cells: []cell{
 		{text: clean(e.sc.Name, 40), role: roleAccent},
 		{text: clean(e.sc.Teaches, 40)},
 		{text: clean(e.sc.Title, 200), role: roleMuted},

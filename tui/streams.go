@@ -74,7 +74,7 @@ func streamRow(x *feed.Stream) row {
 	if x.Rate == 0 {
 		r = roleMuted
 	}
-	return row{key: x.Name, role: r, cells: []cell{
+	return row{role: r, cells: []cell{
 		{text: clean(x.Name, 64)},
 		{text: clean(strings.Join(x.Subjects, " "), 64)},
 		{text: count(x.Messages)},

@@ -52,10 +52,9 @@ type column struct {
 	prio int
 }
 
-// row is one table row; key identifies it across refreshes so the cursor
-// stays on the same item when rows move.
+// row is one table row. The cursor follows an item across refreshes by
+// the key listSpec.key gives it, not by anything in the row.
 type row struct {
-	key   string
 	cells []cell
 	role  role // for cells without their own role
 }

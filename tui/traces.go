@@ -18,8 +18,8 @@ import (
 )
 
 // telemetryMsg carries a telemetry snapshot (traces and logs) into the
-// program. The app hands it to every screen; the Traces and Logs screens
-// keep it.
+// program. The app hands it to the screen on view, and the latest one to a
+// screen coming on view; the Traces and Logs screens keep it.
 type telemetryMsg struct{ snap feed.TelemetrySnapshot }
 
 // runTelemetry follows the spans and logs on nc until ctx ends, sending
@@ -67,6 +67,7 @@ func newTraces(st *Styles, k *KeyMap) *traces {
 		},
 		empty: "no trace matches the filter",
 		key:   func(tr *feed.Trace) string { return tr.ID },
+		tail:  true,
 		match: func(f *filter, tr *feed.Trace) bool {
 			return f.matches(tr.ID, tr.SagaID, tr.Name(), strings.Join(tr.Services, " "))
 		},
@@ -129,13 +130,7 @@ func (s *traces) Update(msg tea.Msg) tea.Cmd {
 				s.errs++
 			}
 		}
-		following := s.list.table.cursor == 0
 		s.list.set(s.snap.Traces)
-		if following {
-			// At the top the list follows the newest trace, as a tail does.
-			s.list.table.cursor = 0
-			s.list.table.follow()
-		}
 		s.resolve()
 	case tea.KeyMsg:
 		if s.wf != nil {
@@ -188,7 +183,7 @@ func (s *traces) row(tr *feed.Trace) row {
 	if tr.Root == nil {
 		root = "… " + root // the root span has not arrived
 	}
-	return row{key: tr.ID, cells: []cell{
+	return row{cells: []cell{
 		{text: since(s.snap.Time, tr.Start), role: roleMuted},
 		{text: clean(name, 64)},
 		{text: clean(root, 120)},

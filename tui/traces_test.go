@@ -331,3 +331,37 @@ func TestSpanTreeOrdersEverySpanOnce(t *testing.T) {
 		})
 	}
 }
+
+// A list given newest first follows the newest item while its cursor is on
+// the first row, as a tail does; moved down, the cursor stays on its item
+// as newer ones arrive above it.
+func TestNewestFirstListsFollowTheNewestAtTheTop(t *testing.T) {
+	tel := fixtureTelemetry()
+	a := telemetryApp(t, 160, 48, "Logs", tel)
+	logs := a.screens[a.active].(*logs)
+	newer := func(seq uint64) {
+		t.Helper()
+		line := &feed.LogLine{Seq: seq, Time: fixtureTime, Level: "WARN", Message: fmt.Sprintf("line %d", seq), Service: "payment"}
+		tel.Logs = append([]*feed.LogLine{line}, tel.Logs...)
+		a.Update(telemetryMsg{tel})
+	}
+	selected := func() uint64 {
+		t.Helper()
+		l, ok := logs.list.selected()
+		if !ok {
+			t.Fatal("no line selected")
+		}
+		return l.Seq
+	}
+
+	newer(101)
+	if got := selected(); got != 101 {
+		t.Fatalf("at the top the newest line should be selected: got line %d", got)
+	}
+	press(a, "down")
+	kept := selected()
+	newer(102)
+	if got := selected(); got != kept {
+		t.Errorf("moved down, the cursor should stay on line %d, not move to %d", kept, got)
+	}
+}
