@@ -37,12 +37,19 @@ func watch(t *testing.T, nc *nats.Conn, opts feed.Options) func() feed.Snapshot 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return latestOf(t, f.Run)
+}
+
+// latestOf runs run until the test ends, failing the test if it returns
+// an error, and returns a function that gives the latest value it sent.
+func latestOf[S any](t *testing.T, run func(context.Context, func(S)) error) func() S {
+	t.Helper()
 	var mu sync.Mutex
-	var last feed.Snapshot
+	var last S
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- f.Run(ctx, func(s feed.Snapshot) {
+		done <- run(ctx, func(s S) {
 			mu.Lock()
 			last = s
 			mu.Unlock()
@@ -54,7 +61,7 @@ func watch(t *testing.T, nc *nats.Conn, opts feed.Options) func() feed.Snapshot 
 			t.Errorf("feed: %v", err)
 		}
 	})
-	return func() feed.Snapshot {
+	return func() S {
 		mu.Lock()
 		defer mu.Unlock()
 		return last

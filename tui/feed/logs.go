@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/tui/sanitize"
 )
@@ -64,8 +66,8 @@ func decodeLog(subject string, data []byte) (*LogLine, error) {
 		Message:  sanitize.Line(r.Message, maxValueWidth),
 		Service:  sanitize.Line(string(r.Service), maxNameWidth),
 		Instance: sanitize.Line(r.Instance, maxNameWidth),
-		TraceID:  hexID(r.TraceID, 32),
-		SpanID:   hexID(r.SpanID, 16),
+		TraceID:  traceIDText(r.TraceID),
+		SpanID:   spanIDText(r.SpanID),
 		SagaID:   sanitize.Line(r.SagaID, maxNameWidth),
 		Dropped:  r.Dropped,
 	}
@@ -90,26 +92,21 @@ func decodeLog(subject string, data []byte) (*LogLine, error) {
 	return l, nil
 }
 
-// hexID returns id lower-cased if it is n hex digits and not all zeroes,
-// else "": an id a view offers to open must be one the spans can have.
-func hexID(id string, n int) string {
-	if len(id) != n {
+// traceIDText and spanIDText return id lower-cased if it is a valid W3C
+// id in hex (the right length, not all zeroes), else "": an id a view
+// offers to open must be one the spans can have.
+func traceIDText(id string) string {
+	tid, err := trace.TraceIDFromHex(strings.ToLower(id))
+	if err != nil {
 		return ""
 	}
-	id = strings.ToLower(id)
-	zero := true
-	for i := range len(id) {
-		c := id[i]
-		switch {
-		case c == '0':
-		case '1' <= c && c <= '9', 'a' <= c && c <= 'f':
-			zero = false
-		default:
-			return ""
-		}
-	}
-	if zero {
+	return tid.String()
+}
+
+func spanIDText(id string) string {
+	sid, err := trace.SpanIDFromHex(strings.ToLower(id))
+	if err != nil {
 		return ""
 	}
-	return id
+	return sid.String()
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -135,7 +136,7 @@ func decodeSpans(data []byte) (spans []*Span, invalid int, err error) {
 // decodeSpan converts one OTLP span, or returns nil when its ids are not
 // valid.
 func decodeSpan(sp *tracepb.Span) *Span {
-	if !validID(sp.GetTraceId(), 16) || !validID(sp.GetSpanId(), 8) {
+	if !validTraceID(sp.GetTraceId()) || !validSpanID(sp.GetSpanId()) {
 		return nil
 	}
 	s := &Span{
@@ -147,7 +148,7 @@ func decodeSpan(sp *tracepb.Span) *Span {
 		End:     unixNano(sp.GetEndTimeUnixNano()),
 		Dropped: sp.GetDroppedAttributesCount() + sp.GetDroppedEventsCount(),
 	}
-	if validID(sp.GetParentSpanId(), 8) {
+	if validSpanID(sp.GetParentSpanId()) {
 		s.ParentID = hex.EncodeToString(sp.GetParentSpanId())
 	}
 	if s.End.Before(s.Start) {
@@ -182,19 +183,11 @@ func decodeSpan(sp *tracepb.Span) *Span {
 	return s
 }
 
-// validID reports whether id is a W3C id of n bytes: the right length and
-// not all zeroes.
-func validID(id []byte, n int) bool {
-	if len(id) != n {
-		return false
-	}
-	for _, b := range id {
-		if b != 0 {
-			return true
-		}
-	}
-	return false
-}
+// validTraceID and validSpanID report whether id is a W3C id: the right
+// length and not all zeroes.
+func validTraceID(id []byte) bool { return len(id) == 16 && trace.TraceID(id).IsValid() }
+
+func validSpanID(id []byte) bool { return len(id) == 8 && trace.SpanID(id).IsValid() }
 
 func unixNano(ns uint64) time.Time {
 	if ns > math.MaxInt64 {

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,34 +41,6 @@ func watchTelemetry(t *testing.T, nc *nats.Conn, opts feed.TelemetryOptions) fun
 		t.Fatal(err)
 	}
 	return latestOf(t, f.Run)
-}
-
-// latestOf runs run until the test ends, failing the test if it returns
-// an error, and returns a function that gives the latest value it sent.
-func latestOf[S any](t *testing.T, run func(context.Context, func(S)) error) func() S {
-	t.Helper()
-	var mu sync.Mutex
-	var last S
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, func(s S) {
-			mu.Lock()
-			last = s
-			mu.Unlock()
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("feed: %v", err)
-		}
-	})
-	return func() S {
-		mu.Lock()
-		defer mu.Unlock()
-		return last
-	}
 }
 
 // runTracedSystem runs the demo on the server at url with every saga
