@@ -287,17 +287,5 @@ func serverLog(log *slog.Logger) func(string, ...any) {
 	}
 }
 
-// pause waits for d or until ctx ends.
-func pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // errIncomplete reports work that did not finish in time.
 var errIncomplete = errors.New("did not finish in time")

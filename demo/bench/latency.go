@@ -12,6 +12,7 @@ import (
 
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/control"
+	"github.com/sagascope/sagascope/demo/wait"
 )
 
 // settleTimeout bounds the wait for the window's last sagas to finish. A
@@ -55,11 +56,11 @@ func (b *bench) latency(ctx context.Context, simulated bool) (Latency, error) {
 			_ = setRate(context.WithoutCancel(ctx), 0)
 		}
 	}()
-	if err := pause(ctx, b.o.Warmup); err != nil {
+	if err := wait.For(ctx, b.o.Warmup); err != nil {
 		return l, err
 	}
 	from := time.Now()
-	if err := pause(ctx, b.o.LatencyWindow); err != nil {
+	if err := wait.For(ctx, b.o.LatencyWindow); err != nil {
 		return l, err
 	}
 	to := time.Now()
@@ -67,7 +68,7 @@ func (b *bench) latency(ctx context.Context, simulated bool) (Latency, error) {
 	if err := setRate(ctx, 0); err != nil {
 		return l, err
 	}
-	if err := pause(ctx, lastPublishes); err != nil {
+	if err := wait.For(ctx, lastPublishes); err != nil {
 		return l, err
 	}
 	idleErr := b.waitIdle(ctx, settleTimeout)

@@ -16,6 +16,7 @@ import (
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/loadgen"
 	"github.com/sagascope/sagascope/demo/topology"
+	"github.com/sagascope/sagascope/demo/wait"
 	"github.com/sagascope/sagascope/demo/worker"
 )
 
@@ -141,13 +142,13 @@ func (b *bench) relay(ctx context.Context) (t Throughput, err error) {
 // on, it watches the growth of stream, where every finished unit stores a
 // message, because that costs no API request (see mark).
 func (b *bench) window(ctx context.Context, withSagas bool, stream string, done func(mark) uint64) (m0, m1 mark, err error) {
-	if err := pause(ctx, b.o.Warmup); err != nil {
+	if err := wait.For(ctx, b.o.Warmup); err != nil {
 		return m0, m1, err
 	}
 	if m0, err = b.mark(ctx, withSagas); err != nil {
 		return m0, m1, err
 	}
-	if err := pause(ctx, b.o.Window); err != nil {
+	if err := wait.For(ctx, b.o.Window); err != nil {
 		return m0, m1, err
 	}
 	deadline := time.Now().Add(drainTimeout)
@@ -164,7 +165,7 @@ func (b *bench) window(ctx context.Context, withSagas bool, stream string, done 
 		if time.Now().After(deadline) {
 			return m0, m1, fmt.Errorf("nothing finished in %s: %w", time.Since(m0.at).Round(time.Millisecond), errIncomplete)
 		}
-		if err := pause(ctx, 20*time.Millisecond); err != nil {
+		if err := wait.For(ctx, 20*time.Millisecond); err != nil {
 			return m0, m1, err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/loadgen"
 	"github.com/sagascope/sagascope/demo/system"
+	"github.com/sagascope/sagascope/demo/wait"
 	"github.com/sagascope/sagascope/telemetry"
 )
 
@@ -97,7 +98,7 @@ func (b *bench) startDemo(ctx context.Context, s setup) (*demo, error) {
 			// Background loops (load generator, sweeper) start their
 			// watches just after; let their start-up writes and
 			// advisories land before anything is measured.
-			if err := pause(ctx, startSettle); err != nil {
+			if err := wait.For(ctx, startSettle); err != nil {
 				return nil, errors.Join(err, d.stop())
 			}
 			return d, nil
@@ -105,7 +106,7 @@ func (b *bench) startDemo(ctx context.Context, s setup) (*demo, error) {
 		if time.Now().After(deadline) {
 			return nil, errors.Join(fmt.Errorf("saga instances not ready after %s", startTimeout), d.stop())
 		}
-		if err := pause(ctx, 20*time.Millisecond); err != nil {
+		if err := wait.For(ctx, 20*time.Millisecond); err != nil {
 			return nil, errors.Join(err, d.stop())
 		}
 	}

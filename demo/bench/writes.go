@@ -11,6 +11,7 @@ import (
 
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/topology"
+	"github.com/sagascope/sagascope/demo/wait"
 )
 
 // A mark is what the server has stored and moved up to one instant: the
@@ -199,7 +200,7 @@ func (b *bench) waitIdle(ctx context.Context, timeout time.Duration) error {
 			return fmt.Errorf("wait for the saga to go idle: %d messages pending, %d in hand after %s (%s): %w",
 				pending, inHand, timeout, strings.Join(busy, ", "), errIncomplete)
 		}
-		if err := pause(ctx, 50*time.Millisecond); err != nil {
+		if err := wait.For(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}

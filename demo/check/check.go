@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/wait"
 )
 
 // ErrNoData is wrapped by the error Run returns when the server holds no
@@ -210,23 +211,12 @@ func Run(ctx context.Context, js jetstream.JetStream, opt Options) (Report, erro
 		if !rep.conservationBroken() || (rep.InFlight() == 0 && !snap.busy) {
 			return rep, nil
 		}
-		wait := min(settlePoll, time.Until(settleBy))
-		if wait <= 0 {
+		pause := min(settlePoll, time.Until(settleBy))
+		if pause <= 0 {
 			return rep, nil
 		}
-		if err := sleep(ctx, wait); err != nil {
+		if err := wait.For(ctx, pause); err != nil {
 			return Report{}, fmt.Errorf("wait for in-flight sagas to settle: %w", err)
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"context"
+	"github.com/sagascope/sagascope/demo/wait"
 	"time"
 )
 
@@ -33,7 +34,7 @@ func (r *run) expect(ctx context.Context, phase string, step int, e Expectation)
 		for {
 			r.sample(ctx, e, base, &c)
 			c.After = time.Since(start)
-			if c.Pass || time.Now().After(deadline) || sleep(ctx, r.opt.Poll) != nil {
+			if c.Pass || time.Now().After(deadline) || wait.For(ctx, r.opt.Poll) != nil {
 				return c
 			}
 			progress()
@@ -50,7 +51,7 @@ func (r *run) expect(ctx context.Context, phase string, step int, e Expectation)
 					return c // broken once is broken
 				}
 			}
-			if time.Now().After(end) || sleep(ctx, r.opt.Poll) != nil {
+			if time.Now().After(end) || wait.For(ctx, r.opt.Poll) != nil {
 				// A span in which the metric could never be read proves
 				// nothing.
 				c.Pass = read && c.Pass

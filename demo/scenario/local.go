@@ -58,8 +58,9 @@ type Local struct {
 	servicesDone chan error
 }
 
-// StartLocal starts the servers, creates the streams and buckets, starts
-// every service and waits until each reports running.
+// StartLocal starts the servers, creates the streams and buckets and
+// starts every service. It does not wait for them: Run waits until each
+// reports running before its first phase.
 func StartLocal(ctx context.Context, opts LocalOptions) (l *Local, err error) {
 	l = &Local{dir: opts.Dir}
 	if l.dir == "" {

@@ -12,6 +12,7 @@ import (
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/control"
 	"github.com/sagascope/sagascope/demo/topology"
+	"github.com/sagascope/sagascope/demo/wait"
 )
 
 // Defaults of Options and the runner's own bounds.
@@ -194,7 +195,7 @@ func (r *run) waitRunning(ctx context.Context, since time.Time, svcs []contract.
 		if time.Now().After(deadline) {
 			return fmt.Errorf("no running instance of %v reported within %v: is the demo running on this server?", missing, r.opt.patient(readyWithin))
 		}
-		if err := sleep(ctx, r.opt.Poll); err != nil {
+		if err := wait.For(ctx, r.opt.Poll); err != nil {
 			return err
 		}
 	}
@@ -226,7 +227,7 @@ func (r *run) act(ctx context.Context, s Step) error {
 	case s.Note != "":
 		return nil
 	case s.Wait != 0:
-		return sleep(ctx, r.opt.scaled(s.Wait))
+		return wait.For(ctx, r.opt.scaled(s.Wait))
 	case s.Load != nil:
 		_, err := r.ctl.SetLoad(c, contract.LoadRequest{Rate: s.Load})
 		return err
@@ -351,7 +352,7 @@ func (r *run) settle(ctx context.Context) Check {
 			c.Pass, c.Observed = true, "every consumer drained, every saga finished"
 			return c
 		}
-		if time.Now().After(deadline) || sleep(ctx, r.opt.Poll) != nil {
+		if time.Now().After(deadline) || wait.For(ctx, r.opt.Poll) != nil {
 			return c
 		}
 	}
@@ -397,16 +398,5 @@ func (r *run) cleanUp(ctx context.Context) {
 	}
 	if err != nil && r.result.Err == nil {
 		r.result.Err = fmt.Errorf("clean up: %w", err)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/sagascope/sagascope/demo/connect"
+	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/control"
+	"github.com/sagascope/sagascope/demo/natstest"
 	"github.com/sagascope/sagascope/demo/scenario"
 )
 
@@ -17,8 +20,9 @@ import (
 // scenario that never shows what it expects still fails.
 var quick = scenario.Options{Scale: 0.25, Patience: 3}
 
-// run runs sc on a fresh local system and returns its transcript.
-func run(t *testing.T, sc *scenario.Scenario, target func(*scenario.Local) scenario.Target) (scenario.Result, string) {
+// run runs sc on a fresh local system and returns its transcript; after,
+// if given, looks at the system once the run has ended, before it stops.
+func run(t *testing.T, sc *scenario.Scenario, target func(*scenario.Local) scenario.Target, after ...func(*scenario.Local)) (scenario.Result, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
@@ -30,6 +34,9 @@ func run(t *testing.T, sc *scenario.Scenario, target func(*scenario.Local) scena
 	opt := quick
 	opt.OnEvent = scenario.Printer{W: &out}.Event
 	res, err := scenario.Run(ctx, sc, target(local), opt)
+	for _, f := range after {
+		f(local)
+	}
 	if cerr := local.Close(); cerr != nil {
 		t.Errorf("close the local system: %v", cerr)
 	}
@@ -80,9 +87,21 @@ phases:
 	if err != nil {
 		t.Fatal(err)
 	}
+	var left []contract.Fault
 	res, transcript := run(t, sc, func(l *scenario.Local) scenario.Target {
 		return scenario.Attached{Options: connect.Options{Servers: l.URLs()}}
+	}, func(l *scenario.Local) {
+		nc := natstest.Connect(t, l.URLs())
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		var err error
+		if left, err = control.NewClient(nc).Faults(ctx); err != nil {
+			t.Fatalf("list the faults after the run: %v", err)
+		}
 	})
+	if len(left) != 0 {
+		t.Errorf("the run left faults in force: %+v", left)
+	}
 	if res.Pass() || !errors.Is(res.Err, scenario.ErrNotAvailable) {
 		t.Fatalf("result %+v; want a failure for a step not available here\n%s", res, transcript)
 	}

@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"github.com/sagascope/sagascope/demo/wait"
 	"sync/atomic"
 	"time"
 )
@@ -93,7 +94,7 @@ func (db *Database) Query(ctx context.Context, fn func(context.Context) error) e
 	}
 	defer func() { <-db.conns }()
 
-	if err := sleep(ctx, db.latency+db.faults.latency()); err != nil {
+	if err := wait.For(ctx, db.latency+db.faults.latency()); err != nil {
 		return fmt.Errorf("query %s: %w", db.name, err)
 	}
 	if err := db.faults.outcome(db.rejectReason); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sagascope/sagascope/demo/wait"
 	"sync/atomic"
 	"time"
 )
@@ -62,7 +63,7 @@ func (d *Dependency) Call(ctx context.Context) error {
 	if d.jitter > 0 {
 		delay += time.Duration((2*d.faults.rand() - 1) * float64(d.jitter))
 	}
-	if err := sleep(ctx, delay); err != nil {
+	if err := wait.For(ctx, delay); err != nil {
 		return fmt.Errorf("call %s: %w", d.name, err)
 	}
 	if err := d.faults.outcome(d.rejectReason); err != nil {

@@ -128,25 +128,6 @@ var (
 	errTransient = fmt.Errorf("%w: transient error", ErrUnavailable)
 )
 
-// sleep waits d or until ctx ends, whichever is first, and returns ctx.Err()
-// in the latter case.
-func sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // IsFailure tells a circuit breaker which errors mean the dependency failed:
 // not business rejections (the dependency answered), not a caller that gave
 // up.

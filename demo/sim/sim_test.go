@@ -9,6 +9,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/wait"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -63,8 +64,8 @@ func TestSleepHonorsAnEndedContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	for _, d := range []time.Duration{0, time.Hour} {
-		if err := sleep(ctx, d); !errors.Is(err, context.Canceled) {
-			t.Fatalf("sleep(canceled, %v) = %v, want context.Canceled", d, err)
+		if err := wait.For(ctx, d); !errors.Is(err, context.Canceled) {
+			t.Fatalf("wait.For(canceled, %v) = %v, want context.Canceled", d, err)
 		}
 	}
 }
