@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"strings"
 	"testing"
@@ -176,6 +177,7 @@ func TestTheMetricsEndpointIsValidPrometheus(t *testing.T) {
 		"sagascope_sagas_total", "sagascope_saga_duration_seconds", "sagascope_saga_step_duration_seconds",
 		"messaging_process_duration_seconds", "sagascope_worker_capacity", "sagascope_worker_busy",
 		"sagascope_worker_queued", "sagascope_messages_processed_total", "sagascope_breaker_state",
+		"target_info",
 	} {
 		if fams[name] == nil {
 			t.Errorf("%s not exposed", name)
@@ -219,19 +221,34 @@ func TestProbes(t *testing.T) {
 
 // The runtime's profiles are served beside the metrics, on the process's
 // own mux: what a person runs `go tool pprof` against.
+// No NATS is needed: the handler is the endpoint's.
 func TestProfilesAreServedBesideTheMetrics(t *testing.T) {
-	r := start(t, 0)
+	tel, shutdown, err := telemetry.Start(t.Context(), telemetry.Config{Getenv: func(string) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
+	get := func(path string) (int, string) {
+		rec := httptest.NewRecorder()
+		tel.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec.Code, rec.Body.String()
+	}
 	for _, tt := range []struct{ path, says string }{
 		{telemetry.ProfilePath, "goroutine"},
 		{telemetry.ProfilePath + "heap?debug=1", "heap profile"},
 		{telemetry.ProfilePath + "goroutine?debug=1", "goroutine profile"},
+		{telemetry.MetricsPath, "# HELP"},
 	} {
-		code, body := r.get(t, tt.path)
+		code, body := get(tt.path)
 		if code != http.StatusOK || !strings.Contains(body, tt.says) {
 			t.Errorf("GET %s: %d, want 200 saying %q:\n%.300s", tt.path, code, tt.says, body)
 		}
 	}
-	if code, _ := r.get(t, "/debug/pprof/nonesuch"); code != http.StatusNotFound {
+	if code, _ := get("/debug/pprof/nonesuch"); code != http.StatusNotFound {
 		t.Errorf("an unknown profile: %d, want 404", code)
 	}
 }

@@ -163,7 +163,8 @@ func (t *Telemetry) Addr() string {
 	return t.addr
 }
 
-// Handler serves MetricsPath and the probes, as the endpoint does.
+// Handler serves MetricsPath, the probes and ProfilePath, as the endpoint
+// does.
 func (t *Telemetry) Handler() http.Handler {
 	if t == nil {
 		return http.NotFoundHandler()
