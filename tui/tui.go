@@ -119,16 +119,22 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 	}
 	p = tea.NewProgram(m, append(popts, extra...)...)
 
+	// The status feed and, for the Traces and Logs screens, the telemetry
+	// feed: a failure of either is shown, not kept until the user quits.
 	done := make(chan error, 2)
-	go func() {
-		err := f.Run(pctx, func(s feed.Snapshot) { p.Send(snapshotMsg{s}) })
-		if err != nil {
-			p.Send(feedStoppedMsg{err})
-		}
-		done <- err
-	}()
-	// Spans and logs for the Traces and Logs screens.
-	go func() { done <- runTelemetry(pctx, nc, frame, p) }()
+	feeds := []func() error{
+		func() error { return f.Run(pctx, func(s feed.Snapshot) { p.Send(snapshotMsg{s}) }) },
+		func() error { return runTelemetry(pctx, nc, frame, p) },
+	}
+	for _, run := range feeds {
+		go func() {
+			err := run()
+			if err != nil {
+				p.Send(feedStoppedMsg{err})
+			}
+			done <- err
+		}()
+	}
 	return p, func() error {
 		stop()
 		runs.close()
