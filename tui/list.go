@@ -84,9 +84,15 @@ func (l *list[T]) set(all []T) {
 // refresh filters and sorts the items again.
 func (l *list[T]) refresh() {
 	l.items = l.items[:0]
-	for _, x := range l.all {
-		if l.spec.match(l.filter, x) {
-			l.items = append(l.items, x)
+	if l.filter.needle == "" {
+		// Everything passes: skip match, which builds its fields (a
+		// joined string per trace) before it can say so.
+		l.items = append(l.items, l.all...)
+	} else {
+		for _, x := range l.all {
+			if l.spec.match(l.filter, x) {
+				l.items = append(l.items, x)
+			}
 		}
 	}
 	if len(l.spec.sorts) > 0 {
