@@ -165,6 +165,7 @@ func TestInteractionsGolden(t *testing.T) {
 			a.Update(faultsMsg{op: "list faults", quiet: true, err: fmt.Errorf("list faults: %w", control.ErrNoResponders)})
 		}},
 		{name: "faults_read_only", snap: fixtureSnapshot, keys: []string{"4", "+"}, readOnly: true},
+		{name: "help_read_only", snap: fixtureSnapshot, keys: []string{"4", "?"}, readOnly: true},
 		{name: "reconnecting", snap: func() feed.Snapshot {
 			s := fixtureSnapshot()
 			s.Connection.State = feed.StateReconnecting
