@@ -73,31 +73,22 @@ type auth struct {
 
 // newAuth fills the passwords a generates.
 func newAuth(a Auth) (*auth, error) {
-	op, err := login(OperatorUser, a.OperatorPassword)
-	if err != nil {
-		return nil, err
-	}
-	obs, err := login(ObserverUser, a.ObserverPassword)
-	if err != nil {
-		return nil, err
-	}
+	op, obs := login(OperatorUser, a.OperatorPassword), login(ObserverUser, a.ObserverPassword)
 	if op.Password == obs.Password {
 		return nil, errors.New("the operator and observer passwords are the same: an observer could log in as operator")
 	}
-	svc, err := login(ServiceUser, "")
-	if err != nil {
-		return nil, err
-	}
-	return &auth{roles: Roles{Operator: op, Observer: obs}, service: svc}, nil
+	return &auth{roles: Roles{Operator: op, Observer: obs}, service: login(ServiceUser, "")}, nil
 }
 
-func login(name, password string) (User, error) {
+// login is the user name with password, or with a generated one when
+// password is "".
+func login(name, password string) User {
 	if password != "" {
-		return User{Name: name, Password: password}, nil
+		return User{Name: name, Password: password}
 	}
 	// rand.Text is 26 base32 characters, 130 bits: beyond guessing over a
 	// network, and easy to read out in a room.
-	return User{Name: name, Password: rand.Text(), Generated: true}, nil
+	return User{Name: name, Password: rand.Text(), Generated: true}
 }
 
 // users is the server's user list.
