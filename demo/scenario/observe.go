@@ -267,10 +267,7 @@ func (o *observer) readConsumer(ctx context.Context, e Expectation) (reading, er
 	if err != nil {
 		return reading{}, fmt.Errorf("consumer %s: %w", durable, err)
 	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return reading{}, fmt.Errorf("info of consumer %s: %w", durable, err)
-	}
+	info := cons.CachedInfo() // fetched by Consumer just now
 	switch e.Metric {
 	case "lag":
 		return number(float64(info.NumPending)), nil
@@ -327,10 +324,7 @@ func (o *observer) readLeader(ctx context.Context, stream string) (reading, erro
 	if err != nil {
 		return reading{}, fmt.Errorf("stream %s: %w", stream, err)
 	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return reading{}, fmt.Errorf("info of stream %s: %w", stream, err)
-	}
+	info := s.CachedInfo() // fetched by Stream just now
 	if info.Cluster == nil || info.Cluster.Leader == "" {
 		return reading{text: "no leader"}, nil
 	}

@@ -367,10 +367,7 @@ func (r *run) idle(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("consumer %s: %w", cons.Config.Durable, err)
 		}
-		info, err := h.Info(c)
-		if err != nil {
-			return "", fmt.Errorf("info of consumer %s: %w", cons.Config.Durable, err)
-		}
+		info := h.CachedInfo() // fetched by Consumer just now
 		if info.NumPending > 0 || info.NumAckPending > 0 || info.Paused {
 			return fmt.Sprintf("consumer %s has %d pending, %d awaiting ack", cons.Config.Durable, info.NumPending, info.NumAckPending), nil
 		}

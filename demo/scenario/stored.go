@@ -28,10 +28,7 @@ func (o *observer) readDeadLetters(ctx context.Context, contains string) (readin
 	if err != nil {
 		return reading{}, fmt.Errorf("stream %s: %w", contract.DeadLetterStream, err)
 	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return reading{}, fmt.Errorf("info of stream %s: %w", contract.DeadLetterStream, err)
-	}
+	info := s.CachedInfo() // fetched by Stream just now
 	if contains == "" {
 		return number(float64(info.State.Msgs)), nil
 	}
