@@ -372,24 +372,27 @@ func (r runner) run(ctx context.Context) error {
 		return err
 	}
 	defer nc.Close()
-	if err := system.Prepare(ctx, cfg); err != nil {
-		return err
-	}
 	svcCtx, stopServices := context.WithCancel(ctx)
 	defer stopServices()
 	tel, stopTelemetry, err := telemetry.Start(svcCtx, r.tel)
 	if err != nil {
 		return err
 	}
+	stopTelemetryNow := func() error {
+		shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return stopTelemetry(shutCtx)
+	}
 	cfg.Telemetry = tel
+	// The services run under a supervisor, so the dashboard's scenarios
+	// can stop and start one of them.
+	sup, stopSystem, err := system.Launch(svcCtx, cfg)
+	if err != nil {
+		return errors.Join(err, stopTelemetryNow())
+	}
 	if addr := tel.Addr(); addr != "" && r.dashboard == nil {
 		fmt.Fprintf(r.stdout, "sagascope: metrics on http://%s%s, probes /livez and /readyz\n", addr, telemetry.MetricsPath)
 	}
-	// The services run under a supervisor, so the dashboard's scenarios
-	// can stop and start one of them.
-	sup := system.NewSupervisor(cfg)
-	services := make(chan error, 1)
-	go func() { services <- sup.Run(svcCtx) }()
 
 	var watchErr error
 	if r.dashboard != nil {
@@ -402,11 +405,7 @@ func (r runner) run(ctx context.Context) error {
 	if errors.Is(watchErr, context.Canceled) {
 		watchErr = nil
 	}
-	stopServices() // the dashboard quit, or ctx ended
-	err = <-services
-	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	err = errors.Join(err, watchErr, stopTelemetry(shutCtx))
+	err = errors.Join(stopSystem(), watchErr, stopTelemetryNow()) // the dashboard quit, or ctx ended
 	if err == nil {
 		fmt.Fprintln(r.stdout, "sagascope: stopped cleanly")
 	}

@@ -51,11 +51,10 @@ type Local struct {
 	dir     string
 	tempDir bool
 
-	// services run under a supervisor until stopServices; servicesDone
-	// has what its Run returned. Both are nil until the services start.
+	// services run under a supervisor until stopServices, which returns
+	// what they ended with. Both are nil until the services start.
 	services     *system.Supervisor
-	stopServices context.CancelFunc
-	servicesDone chan error
+	stopServices func() error
 }
 
 // StartLocal starts the servers, creates the streams and buckets and
@@ -107,13 +106,11 @@ func StartLocal(ctx context.Context, opts LocalOptions) (l *Local, err error) {
 	system.DefaultDependencies(&l.cfg)
 	l.cfg.Payment.Breaker.Delay = opts.System.BreakerDelay
 	l.cfg.Shipping.Breaker.Delay = opts.System.BreakerDelay
-	if err := system.Prepare(ctx, l.cfg); err != nil {
+	// The services outlive ctx, which only bounds the start: Close stops
+	// them.
+	if l.services, l.stopServices, err = system.Launch(context.WithoutCancel(ctx), l.cfg); err != nil {
 		return l, fmt.Errorf("start local system: %w", err)
 	}
-	l.services = system.NewSupervisor(l.cfg)
-	runCtx, stop := context.WithCancel(context.Background())
-	l.stopServices, l.servicesDone = stop, make(chan error, 1)
-	go func() { l.servicesDone <- l.services.Run(runCtx) }()
 	return l, nil
 }
 
@@ -214,17 +211,18 @@ func (l *Local) Close() error {
 	if l.services != nil {
 		// Every service stops at once: they drain in parallel, as
 		// separate processes shutting down would.
-		l.stopServices()
+		stopped := make(chan error, 1)
+		go func() { stopped <- l.stopServices() }()
 		grace := time.NewTimer(stopGrace)
 		defer grace.Stop()
 		var err error
 		select {
-		case err = <-l.servicesDone:
+		case err = <-stopped:
 		case <-grace.C:
 			errs = append(errs, fmt.Errorf("the services did not stop within %v; stopped them by shutting the NATS servers down", stopGrace))
 			l.shutdownServers()
 			serversDown = true
-			err = <-l.servicesDone
+			err = <-stopped
 		}
 		if err != nil {
 			errs = append(errs, err)

@@ -169,3 +169,22 @@ func (s *Supervisor) Stop(ctx context.Context, svc contract.Service) error {
 		return fmt.Errorf("stop %s: %w", svc, ctx.Err())
 	}
 }
+
+// Launch creates or updates cfg's streams, buckets and consumers and runs
+// its services under a Supervisor until ctx ends or stop is called. stop
+// ends them gracefully and returns once every instance is down, with what
+// they ended with; a service that stopped by itself is reported there too.
+// stop may be called more than once.
+func Launch(ctx context.Context, cfg Config) (sup *Supervisor, stop func() error, err error) {
+	if err := Prepare(ctx, cfg); err != nil {
+		return nil, nil, err
+	}
+	sup = NewSupervisor(cfg)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- sup.Run(ctx) }()
+	return sup, sync.OnceValue(func() error {
+		cancel()
+		return <-done
+	}), nil
+}

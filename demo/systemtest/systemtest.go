@@ -98,17 +98,12 @@ func Start(t *testing.T, load float64, tune ...func(*system.Config)) *System {
 // gracefully and fails the test if one ended with an error.
 func Run(t testing.TB, ctx context.Context, cfg system.Config) *system.Supervisor {
 	t.Helper()
-	ctx, cancel := context.WithCancel(ctx)
-	if err := system.Prepare(ctx, cfg); err != nil {
-		cancel()
+	sup, stop, err := system.Launch(ctx, cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
-	sup := system.NewSupervisor(cfg)
-	done := make(chan error, 1)
-	go func() { done <- sup.Run(ctx) }()
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("system: %v", err)
 		}
 	})
