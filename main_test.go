@@ -10,7 +10,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -200,5 +202,171 @@ func checkMetrics(t *testing.T, url string) {
 		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
 			t.Fatalf("GET %s: %s\n%.300s", path, resp.Status, body)
 		}
+	}
+}
+
+// A second Ctrl-C during the graceful shutdown exits at once with
+// exitAborted. A latency fault of a minute on payment keeps its in-hand
+// messages in their handlers, so the graceful path (which finishes them)
+// cannot end within the wait below: only the abort can, and its exit code
+// says which one did.
+func TestSecondInterruptAbortsTheGracefulShutdown(t *testing.T) {
+	bin := binary(t)
+	cmd := exec.Command(bin, "--data", t.TempDir(), "--fresh", "--load", "50")
+	out := readTranscript(t, cmd)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	out.start()
+
+	out.waitFor(t, "sagas completing", false, regexp.MustCompile(`completed [1-9][0-9]*/s`))
+	url := urlIn(t, out.lines(false), `on (nats://\S+)`)
+	if b, err := exec.Command(bin, "fault", "set", "payment", "latency", "--latency", "1m", "--server", url).CombinedOutput(); err != nil {
+		t.Fatalf("fault set: %v\n%s", err, b)
+	}
+	waitForBusy(t, bin, url, "payment")
+
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	// The second signal goes only once the first has been taken: two sent
+	// back to back may arrive as one.
+	out.waitFor(t, "graceful shutdown starting", true, regexp.MustCompile(`shutting down`))
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatalf("second SIGINT: %v (the graceful shutdown ended first)\n%s", err, out)
+	}
+
+	exited := make(chan error, 1)
+	go func() {
+		<-out.done // Wait closes the pipes: read them to the end first
+		exited <- cmd.Wait()
+	}()
+	select {
+	case err := <-exited:
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("wait: %v", err)
+		}
+		if code != exitAborted {
+			t.Fatalf("exit %d, want %d (aborted)\n%s", code, exitAborted, out)
+		}
+	case <-time.After(15 * time.Second):
+		// The graceful path would take about the minute of latency.
+		t.Fatalf("did not exit within 15s of the second SIGINT\n%s", out)
+	}
+}
+
+// transcript collects a process's stdout and stderr lines as they come, so a
+// test can wait for one while the process keeps writing: a pipe nobody
+// reads fills up and blocks the process.
+type transcript struct {
+	stdout, stderr io.Reader
+	done           chan struct{} // closed once both reach EOF
+
+	mu          sync.Mutex
+	stdoutLines []string
+	stderrLines []string
+}
+
+// readTranscript attaches pipes to cmd; call start after cmd.Start.
+func readTranscript(t *testing.T, cmd *exec.Cmd) *transcript {
+	t.Helper()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &transcript{stdout: stdout, stderr: stderr, done: make(chan struct{})}
+}
+
+func (o *transcript) start() {
+	var wg sync.WaitGroup
+	for _, r := range []struct {
+		from io.Reader
+		into *[]string
+	}{{o.stdout, &o.stdoutLines}, {o.stderr, &o.stderrLines}} {
+		wg.Go(func() {
+			sc := bufio.NewScanner(r.from)
+			for sc.Scan() {
+				o.mu.Lock()
+				*r.into = append(*r.into, sc.Text())
+				o.mu.Unlock()
+			}
+		})
+	}
+	go func() { wg.Wait(); close(o.done) }()
+}
+
+// lines returns a copy of the stdout (or stderr) lines so far.
+func (o *transcript) lines(stderr bool) []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if stderr {
+		return slices.Clone(o.stderrLines)
+	}
+	return slices.Clone(o.stdoutLines)
+}
+
+// waitFor waits up to 30s for a line of stdout (or stderr) matching re.
+func (o *transcript) waitFor(t *testing.T, what string, stderr bool, re *regexp.Regexp) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if slices.ContainsFunc(o.lines(stderr), re.MatchString) {
+			return
+		}
+		select {
+		case <-o.done:
+			if slices.ContainsFunc(o.lines(stderr), re.MatchString) {
+				return
+			}
+			t.Fatalf("exited before %s\n%s", what, o)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 30s\n%s", what, o)
+		}
+	}
+}
+
+func (o *transcript) String() string {
+	return "stdout:\n" + strings.Join(o.lines(false), "\n") + "\nstderr:\n" + strings.Join(o.lines(true), "\n")
+}
+
+// waitForBusy polls `status --json` until a worker of svc holds a message.
+func waitForBusy(t *testing.T, bin, url, svc string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := exec.Command(bin, "status", "--json", "--server", url).Output()
+		if err != nil {
+			t.Fatalf("status --json: %v", err)
+		}
+		var snap struct {
+			Services []struct {
+				Name string `json:"name"`
+				Pool struct {
+					Busy int `json:"busy"`
+				} `json:"pool"`
+			} `json:"services"`
+		}
+		if err := json.Unmarshal(out, &snap); err != nil {
+			t.Fatalf("status --json is not JSON: %v\n%s", err, out)
+		}
+		for _, s := range snap.Services {
+			if s.Name == svc && s.Pool.Busy > 0 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s worker busy within 30s:\n%s", svc, out)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
