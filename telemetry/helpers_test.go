@@ -155,6 +155,12 @@ func serviceOf(s sdktrace.ReadOnlySpan) string {
 	return v.AsString()
 }
 
+// instanceOf is the service.instance.id of the span's resource.
+func instanceOf(s sdktrace.ReadOnlySpan) string {
+	v, _ := s.Resource().Set().Value("service.instance.id")
+	return v.AsString()
+}
+
 // spansOf returns every recorded span of trace id.
 func (r *rig) spansOf(id trace.TraceID) []sdktrace.ReadOnlySpan {
 	var out []sdktrace.ReadOnlySpan

@@ -99,6 +99,12 @@ func TestEveryLineLoggedInAHandlerCarriesItsMessagesTrace(t *testing.T) {
 				t.Fatalf("line %v is not about its message's consumer span %s %q of trace %s, saga %s",
 					l, s.SpanKind(), s.Name(), s.SpanContext().TraceID(), attr(s, sagaspan.SagaIDKey))
 			}
+			// The instance's logger names it on every line, so a line read
+			// from the process's mixed output says where it came from.
+			if l["service"] != serviceOf(s) || l["instance"] != instanceOf(s) {
+				t.Fatalf("line %v names service %v instance %v, want those of its span: %s %s",
+					l, l["service"], l["instance"], serviceOf(s), instanceOf(s))
+			}
 			if l["saga_id"] == env.SagaID && l["trace_id"] != tid.String() {
 				t.Fatalf("refusal logged with trace %v, want the message's %s", l["trace_id"], tid)
 			}
@@ -187,6 +193,16 @@ func TestTheMetricsEndpointIsValidPrometheus(t *testing.T) {
 
 func TestProbes(t *testing.T) {
 	r := start(t, 0)
+	// The readiness check of the one payment instance, as /readyz names it.
+	var payment string
+	for _, n := range r.tel.Probes().Names() {
+		if strings.HasPrefix(n, string(contract.Payment)+"/") {
+			payment = n
+		}
+	}
+	if payment == "" {
+		t.Fatalf("no payment instance among %v", r.tel.Probes().Names())
+	}
 	steps := []struct {
 		name      string
 		do        func(t *testing.T)
@@ -200,6 +216,17 @@ func TestProbes(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, http.StatusOK, "ok"},
+		// The crashed instance stays down long enough for the probe to be
+		// seen failing on a loaded machine.
+		{"not ready, naming the instance, while payment is crashed", func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), systemtest.Quickly)
+			defer cancel()
+			crash := contract.Fault{Service: contract.Payment, Kind: contract.FaultCrash, RestartAfter: 5 * time.Second}
+			if _, err := r.ctl.SetFault(ctx, crash); err != nil {
+				t.Fatal(err)
+			}
+		}, http.StatusServiceUnavailable, "not ready: " + payment + "\n"},
+		{"ready again once payment restarted", func(*testing.T) {}, http.StatusOK, "ok"},
 		{"not ready as soon as shutdown begins", func(*testing.T) { r.stop() }, http.StatusServiceUnavailable, "draining"},
 	}
 	for _, s := range steps {

@@ -30,7 +30,8 @@ import (
 // usable trace context); every other span's parent recorded in the same
 // trace; every consumer span the child of the publish of its message, and
 // every publish and dependency call the child of the handler that made it;
-// every span about the saga naming it.
+// every span about the saga naming it, and every consumer span its order
+// (a saga's id is its order's).
 func checkTrace(t *testing.T, spans []sdktrace.ReadOnlySpan, rootKind trace.SpanKind) (sagaID string) {
 	t.Helper()
 	byID := map[trace.SpanID]sdktrace.ReadOnlySpan{}
@@ -60,6 +61,11 @@ func checkTrace(t *testing.T, spans []sdktrace.ReadOnlySpan, rootKind trace.Span
 		t.Fatal("the root span names no saga")
 	}
 	for _, s := range spans {
+		// A consumer span names the order its message is about, so a
+		// backend can find every saga of one order.
+		if s.SpanKind() == trace.SpanKindConsumer && attr(s, sagaspan.OrderIDKey) != sagaID {
+			t.Fatalf("consumer span %q of %s has order.id %q, want the saga's order %q", s.Name(), serviceOf(s), attr(s, sagaspan.OrderIDKey), sagaID)
+		}
 		if s == root {
 			continue
 		}
@@ -260,6 +266,83 @@ func TestATimedOutStepIsCompensatedInTheSagasTrace(t *testing.T) {
 		return fmt.Errorf("%d sagas cancelled, none traced from its placement through its timeout", len(finals))
 	})
 	checkTrace(t, spans, trace.SpanKindProducer)
+}
+
+func TestADeadLetterIsAnEventOnTheSpanOfItsMessage(t *testing.T) {
+	r := start(t, 5)
+	tests := []struct {
+		name string
+		// send makes a message that svc dead-letters; match picks the
+		// consumer span of it.
+		send   func(t *testing.T) (match func(sdktrace.ReadOnlySpan) bool)
+		svc    contract.Service
+		reason string // in the event's reason
+	}{
+		{
+			name: "an undecodable message", svc: contract.Payment, reason: contract.ErrMalformed.Error(),
+			send: func(t *testing.T) func(sdktrace.ReadOnlySpan) bool {
+				ctx, cancel := context.WithTimeout(t.Context(), systemtest.Quickly)
+				defer cancel()
+				if _, err := r.ctl.SetFault(ctx, contract.Fault{Service: contract.Payment, Kind: contract.FaultPoison, Probability: 1}); err != nil {
+					t.Fatal(err)
+				}
+				// A poison message names no saga.
+				return func(s sdktrace.ReadOnlySpan) bool { return attr(s, sagaspan.SagaIDKey) == "" }
+			},
+		},
+		{
+			name: "an event for a saga that does not exist", svc: contract.Orders, reason: "unknown saga",
+			send: func(t *testing.T) func(sdktrace.ReadOnlySpan) bool {
+				env := r.publish(t, contract.PaymentCharged, "")
+				return func(s sdktrace.ReadOnlySpan) bool { return attr(s, sagaspan.SagaIDKey) == env.SagaID }
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), systemtest.Quickly)
+			defer cancel()
+			if err := r.ctl.Reset(ctx); err != nil {
+				t.Fatal(err)
+			}
+			match := tt.send(t)
+			deadLetter := "publish " + contract.DeadLetterSubject(tt.svc)
+			var span sdktrace.ReadOnlySpan
+			var reason string
+			systemtest.WaitFor(t, systemtest.Eventually, "a consumer span with a dead-letter event", func() error {
+				for _, s := range r.rec.Ended() {
+					if s.SpanKind() != trace.SpanKindConsumer || serviceOf(s) != string(tt.svc) || !match(s) {
+						continue
+					}
+					for _, e := range s.Events() {
+						if e.Name != sagaspan.EventDeadLettered {
+							continue
+						}
+						span = s
+						for _, a := range e.Attributes {
+							if a.Key == sagaspan.ReasonKey {
+								reason = a.Value.AsString()
+							}
+						}
+						return nil
+					}
+				}
+				return fmt.Errorf("no consumer span of %s with a %q event yet", tt.svc, sagaspan.EventDeadLettered)
+			})
+			if !strings.Contains(reason, tt.reason) {
+				t.Errorf("dead-letter event's reason %q does not mention %q", reason, tt.reason)
+			}
+			if span.Status().Code != codes.Error {
+				t.Errorf("dead-lettered message's span %q has status %v, want an error", span.Name(), span.Status())
+			}
+			// The copy to the dead-letter stream is published under the
+			// span, which ended after it.
+			copies := r.find(deadLetter, func(s sdktrace.ReadOnlySpan) bool { return s.Parent().SpanID() == span.SpanContext().SpanID() })
+			if len(copies) != 1 || copies[0].SpanKind() != trace.SpanKindProducer {
+				t.Errorf("%d %q spans under the dead-lettered message's span %q, want 1 producer span", len(copies), deadLetter, span.Name())
+			}
+		})
+	}
 }
 
 // hasRoot reports whether the trace's root span and the parent of every
