@@ -28,12 +28,14 @@ import (
 
 	"github.com/sagascope/sagascope/demo/bench"
 	"github.com/sagascope/sagascope/demo/check"
+	"github.com/sagascope/sagascope/demo/cli"
 	"github.com/sagascope/sagascope/demo/connect"
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/control"
 	"github.com/sagascope/sagascope/demo/embedded"
 	"github.com/sagascope/sagascope/demo/loadgen"
 	"github.com/sagascope/sagascope/demo/scenario"
+	"github.com/sagascope/sagascope/demo/scenario/command"
 	"github.com/sagascope/sagascope/demo/system"
 	"github.com/sagascope/sagascope/telemetry"
 	"github.com/sagascope/sagascope/telemetry/logging"
@@ -96,7 +98,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "status":
 		err = runStatus(ctx, args, stdout, stderr)
 	case "scenario":
-		err = scenario.RunCommand(ctx, args, stdout, stderr)
+		err = command.Run(ctx, args, stdout, startLab)
 	case "bench":
 		err = runBench(ctx, args, stdout, stderr)
 	case "version":
@@ -104,20 +106,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help":
 		fmt.Fprint(stdout, usage)
 	default:
-		err = usageError("unknown command %q (see 'sagascope help')", cmd)
+		err = cli.Usagef("unknown command %q (see 'sagascope help')", cmd)
 	}
 	return exitCode(err, stderr)
 }
 
-// errUsage marks a wrong command line (exit 2).
-var errUsage = errors.New("usage")
-
 // errViolated marks a check that found violations (already printed).
 var errViolated = errors.New("invariants violated")
-
-func usageError(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
-}
 
 func exitCode(err error, stderr io.Writer) int {
 	switch {
@@ -127,12 +122,25 @@ func exitCode(err error, stderr io.Writer) int {
 		return exitOK
 	case errors.Is(err, errViolated):
 		return exitFailed
-	case errors.Is(err, errUsage), errors.Is(err, control.ErrUsage), errors.Is(err, scenario.ErrUsage):
-		fmt.Fprintln(stderr, "sagascope:", strings.TrimPrefix(strings.TrimPrefix(err.Error(), "usage: "), "usage: "))
+	case errors.Is(err, cli.ErrUsage):
+		fmt.Fprintln(stderr, "sagascope:", err)
 		return exitUsage
 	}
 	fmt.Fprintln(stderr, "sagascope:", err)
 	return exitFailed
+}
+
+// requestTimeout bounds a command's requests once it is connected.
+const requestTimeout = 10 * time.Second
+
+// startLab starts the fresh system a scenario run owns, its services'
+// logs discarded (the run prints what matters).
+func startLab(ctx context.Context, sys scenario.System) (scenario.Lab, error) {
+	lab, err := system.StartLab(ctx, system.LabOptions{System: sys, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return nil, err // not a nil *Lab in a non-nil interface
+	}
+	return lab, nil
 }
 
 // interruptible returns a context cancelled by the first SIGINT or SIGTERM
@@ -153,33 +161,6 @@ func interruptible(stderr io.Writer) (context.Context, func()) {
 		os.Exit(exitAborted)
 	}()
 	return ctx, func() { signal.Stop(sigs); cancel() }
-}
-
-// parse parses a command's flags; positional arguments are refused. A bad
-// flag is one line (the flag package would add the whole flag list); -h
-// prints the list.
-func parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stderr)
-			fs.Usage()
-			return err
-		}
-		return usageError("%v (see '%s -h')", err, commandLine(fs))
-	}
-	if fs.NArg() > 0 {
-		return usageError("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
-	}
-	return nil
-}
-
-// commandLine is how a command is typed: "sagascope" or "sagascope status".
-func commandLine(fs *flag.FlagSet) string {
-	if fs.Name() == "sagascope" {
-		return "sagascope"
-	}
-	return "sagascope " + fs.Name()
 }
 
 // demoFlags are the flags shared by the embedded default and `demo`.
@@ -214,27 +195,27 @@ func (d *demoFlags) register(fs *flag.FlagSet) {
 func (d *demoFlags) config(logOut io.Writer) (system.Config, error) {
 	svcs, err := contract.ParseServices(d.services)
 	if err != nil {
-		return system.Config{}, usageError("--services: %v", err)
+		return system.Config{}, cli.Usagef("--services: %v", err)
 	}
 	switch {
 	case d.instances < 1 || d.instances > 64:
-		return system.Config{}, usageError("--instances %d is not in 1..64", d.instances)
+		return system.Config{}, cli.Usagef("--instances %d is not in 1..64", d.instances)
 	case d.workers < 1 || d.workers > 4096:
-		return system.Config{}, usageError("--workers %d is not in 1..4096", d.workers)
+		return system.Config{}, cli.Usagef("--workers %d is not in 1..4096", d.workers)
 	case d.replicas != 1 && d.replicas != 3 && d.replicas != 5:
-		return system.Config{}, usageError("--replicas %d: use 1, 3 or 5", d.replicas)
+		return system.Config{}, cli.Usagef("--replicas %d: use 1, 3 or 5", d.replicas)
 	case d.load < 0 || d.load > contract.MaxRate:
-		return system.Config{}, usageError("--load %v is not in 0..%d", d.load, contract.MaxRate)
+		return system.Config{}, cli.Usagef("--load %v is not in 0..%d", d.load, contract.MaxRate)
 	case d.traceRatio < 0 || d.traceRatio > 1:
-		return system.Config{}, usageError("--trace-ratio %v is not in 0..1", d.traceRatio)
+		return system.Config{}, cli.Usagef("--trace-ratio %v is not in 0..1", d.traceRatio)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(d.logLevel)); err != nil {
-		return system.Config{}, usageError("--log-level %q: want debug, info, warn or error", d.logLevel)
+		return system.Config{}, cli.Usagef("--log-level %q: want debug, info, warn or error", d.logLevel)
 	}
 	format, err := logging.ParseFormat(d.logFormat)
 	if err != nil {
-		return system.Config{}, usageError("--log-format: %v", err)
+		return system.Config{}, cli.Usagef("--log-format: %v", err)
 	}
 	log, err := logging.New(logOut, logging.Options{Format: format, Level: level})
 	if err != nil {
@@ -266,11 +247,11 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var share embedded.Share
 	share.Register(fs)
 	noTUI := fs.Bool("no-tui", false, "print one status line a second instead of opening the dashboard (the default when stdout is not a terminal)")
-	if err := parse(fs, args, stderr); err != nil {
+	if err := cli.Parse(fs, args, stderr); err != nil {
 		return err
 	}
 	if *port < 0 || *port > 65535 {
-		return usageError("--port %d is not a port", *port)
+		return cli.Usagef("--port %d is not a port", *port)
 	}
 	withTUI := !*noTUI && isTerminal(stdout)
 	// Check the flags before starting anything; the real logger comes once
@@ -280,7 +261,7 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	srvOpts := embedded.Options{Port: *port, DataDir: *dataDir, Fresh: *fresh}
 	if err := share.Apply(&srvOpts); err != nil {
-		return usageError("%v", err)
+		return cli.Usagef("%v", err)
 	}
 	srv, err := embedded.Start(srvOpts)
 	if err != nil {
@@ -328,7 +309,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	d.register(fs)
 	var opts connect.Options
 	opts.Register(fs)
-	if err := parse(fs, args, stderr); err != nil {
+	if err := cli.Parse(fs, args, stderr); err != nil {
 		return err
 	}
 	cfg, err := d.config(stderr)
@@ -362,42 +343,28 @@ func (r runner) run(ctx context.Context) error {
 	cfg.Connect = func(ctx context.Context, name string) (*nats.Conn, error) {
 		return connect.Connect(ctx, r.conn, name, r.extra...)
 	}
-	// Fail fast with one clear line when the server is unreachable. The
-	// dashboard reports asynchronous errors itself, so nats.go must not
-	// print them over its screen.
-	startCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	nc, err := connect.Connect(startCtx, r.conn, "sagascope status", append([]nats.Option{quietErrors}, r.extra...)...)
-	cancel()
+	// Fail fast with one clear line when the server is unreachable.
+	nc, err := connect.Dial(ctx, r.conn, "sagascope status", r.extra...)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
 	svcCtx, stopServices := context.WithCancel(ctx)
 	defer stopServices()
-	tel, stopTelemetry, err := telemetry.Start(svcCtx, r.tel)
+	sys, err := system.Start(svcCtx, system.Options{Services: cfg, Telemetry: &r.tel, Server: r.server})
 	if err != nil {
 		return err
 	}
-	stopTelemetryNow := func() error {
-		shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		return stopTelemetry(shutCtx)
-	}
-	cfg.Telemetry = tel
-	// The services run under a supervisor, so the dashboard's scenarios
-	// can stop and start one of them.
-	sup, stopSystem, err := system.Launch(svcCtx, cfg)
-	if err != nil {
-		return errors.Join(err, stopTelemetryNow())
-	}
-	if addr := tel.Addr(); addr != "" && r.dashboard == nil {
+	if addr := sys.Telemetry().Addr(); addr != "" && r.dashboard == nil {
 		fmt.Fprintf(r.stdout, "sagascope: metrics on http://%s%s, probes /livez and /readyz\n", addr, telemetry.MetricsPath)
 	}
 
 	var watchErr error
 	if r.dashboard != nil {
 		dash := *r.dashboard
-		dash.Scenarios = scenario.Process{Services: sup, Server: r.server, Dial: cfg.Connect}
+		// The dashboard's scenarios may stop and start the services, and
+		// restart the server when this process runs it.
+		dash.Scenarios = sys
 		watchErr = tui.Run(svcCtx, nc, dash)
 	} else {
 		watchErr = system.StatusLine(svcCtx, nc, r.stdout, time.Second)
@@ -405,18 +372,12 @@ func (r runner) run(ctx context.Context) error {
 	if errors.Is(watchErr, context.Canceled) {
 		watchErr = nil
 	}
-	err = errors.Join(stopSystem(), watchErr, stopTelemetryNow()) // the dashboard quit, or ctx ended
+	err = errors.Join(sys.Close(), watchErr) // the dashboard quit, or ctx ended
 	if err == nil {
 		fmt.Fprintln(r.stdout, "sagascope: stopped cleanly")
 	}
 	return err
 }
-
-// quietErrors keeps nats.go from printing asynchronous errors (permission
-// violations, slow consumers) to stderr: the commands report the errors
-// that matter as one clear line, and the dashboard shows the connection's
-// last error on its screen.
-var quietErrors = nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})
 
 // isTerminal reports whether w is a terminal (not a pipe, a file or
 // /dev/null, which is a character device too).
@@ -431,18 +392,16 @@ func runTUI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	opts.Register(fs)
 	readOnly := fs.Bool("read-only", false, "watch only: send no fault or load requests")
 	refresh := fs.Duration("refresh", time.Second, "how often streams and consumers are polled")
-	if err := parse(fs, args, stderr); err != nil {
+	if err := cli.Parse(fs, args, stderr); err != nil {
 		return err
 	}
 	if *refresh < 100*time.Millisecond {
-		return usageError("--refresh %v is below 100ms", *refresh)
+		return cli.Usagef("--refresh %v is below 100ms", *refresh)
 	}
 	if !isTerminal(stdout) {
-		return usageError("tui: stdout is not a terminal (use 'sagascope status --json' for scripts)")
+		return cli.Usagef("tui: stdout is not a terminal (use 'sagascope status --json' for scripts)")
 	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	nc, err := connect.Connect(cctx, opts, "sagascope tui", quietErrors)
+	nc, err := connect.Dial(ctx, opts, "sagascope tui")
 	if err != nil {
 		return err
 	}
@@ -450,13 +409,17 @@ func runTUI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// Ask the server whether this login may change anything; when the
 	// question cannot be answered, the control client still reports each
 	// refused request.
+	cctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
 	ro, err := control.ReadOnly(cctx, nc)
 	dash := tui.Options{Title: nc.ConnectedUrlRedacted(), RefreshEvery: *refresh, ReadOnly: *readOnly || (err == nil && ro)}
 	if !dash.ReadOnly {
 		// Scenarios drive an attached system through the control API only;
 		// the ones that stop processes are marked as needing the embedded
 		// demo.
-		dash.Scenarios = scenario.Attached{Options: opts}
+		dash.Scenarios = scenario.Attached{Dial: func(ctx context.Context, name string) (*nats.Conn, error) {
+			return connect.Dial(ctx, opts, name)
+		}}
 	}
 	return tui.Run(ctx, nc, dash)
 }
@@ -466,16 +429,16 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var opts connect.Options
 	opts.Register(fs)
 	asJSON := fs.Bool("json", false, "print the snapshot as JSON")
-	if err := parse(fs, args, stderr); err != nil {
+	if err := cli.Parse(fs, args, stderr); err != nil {
 		return err
 	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	nc, err := connect.Connect(cctx, opts, "sagascope status", quietErrors)
+	nc, err := connect.Dial(ctx, opts, "sagascope status")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
+	cctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
 	snap, err := tui.Snapshot(cctx, nc)
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
@@ -513,42 +476,52 @@ func runControl(ctx context.Context, cmd string, args []string, stdout, stderr i
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	var opts connect.Options
 	opts.Register(fs)
-	rest, err := splitFlags(fs, args)
+	own, other, err := cli.Split(fs, args)
 	if err != nil {
 		return err
 	}
-	if err := parse(fs, rest.own, stderr); err != nil {
+	if err := cli.Parse(fs, own, stderr); err != nil {
 		return err
 	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	// The client reports permission violations itself, as one clear line;
-	// without a handler nats.go would also print them raw.
-	nc, err := connect.Connect(cctx, opts, "sagascope "+cmd, quietErrors)
+	// The client reports permission violations itself, as one clear line.
+	nc, err := connect.Dial(ctx, opts, "sagascope "+cmd)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
+	cctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
 	c := control.NewClient(nc)
 	if cmd == "fault" {
-		return control.RunFaultCommand(cctx, c, rest.other, stdout)
+		return control.RunFaultCommand(cctx, c, other, stdout)
 	}
-	return control.RunLoadCommand(cctx, c, rest.other, stdout)
+	return control.RunLoadCommand(cctx, c, other, stdout)
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var o bench.Options
 	o.Register(fs)
-	if err := parse(fs, args, stderr); err != nil {
+	if err := cli.Parse(fs, args, stderr); err != nil {
 		return err
 	}
 	if err := o.Validate(); err != nil {
-		return usageError("%v", err)
+		return cli.Usagef("%v", err)
 	}
 	o.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	o.Dashboard = watchDashboard
 	_, err := bench.Run(ctx, o, stdout)
 	return err
+}
+
+// watchDashboard is the dashboard's data side for the bench: its feed with
+// the default options, every snapshot a frame.
+func watchDashboard(ctx context.Context, nc *nats.Conn, frame func(completedRate float64)) error {
+	f, err := feed.New(nc, feed.Options{})
+	if err != nil {
+		return fmt.Errorf("dashboard feed: %w", err)
+	}
+	return f.Run(ctx, func(s feed.Snapshot) { frame(s.Sagas.CompletedRate) })
 }
 
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -557,12 +530,10 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	opts.Register(fs)
 	grace := fs.Duration("grace", check.DefaultGrace, "how long past its deadline an in-flight saga may be before it counts as stuck")
 	settle := fs.Duration("settle", check.DefaultSettle, "how long to re-check conservation while sagas are in flight")
-	if err := parse(fs, args, stderr); err != nil {
+	if err := cli.Parse(fs, args, stderr); err != nil {
 		return err
 	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	nc, err := connect.Connect(cctx, opts, "sagascope check")
-	cancel()
+	nc, err := connect.Dial(ctx, opts, "sagascope check")
 	if err != nil {
 		return err
 	}
@@ -580,36 +551,4 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errViolated
 	}
 	return nil
-}
-
-// flagSplit separates connection flags (own) from a subcommand's words and
-// flags (other).
-type flagSplit struct{ own, other []string }
-
-// splitFlags takes the flags fs knows out of args, wherever they are, so
-// `sagascope fault set payment latency --latency 1s --server X` works.
-func splitFlags(fs *flag.FlagSet, args []string) (flagSplit, error) {
-	var out flagSplit
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name := strings.TrimLeft(a, "-")
-		if !strings.HasPrefix(a, "-") || name == "" {
-			out.other = append(out.other, a)
-			continue
-		}
-		key, _, hasValue := strings.Cut(name, "=")
-		if fs.Lookup(key) == nil {
-			out.other = append(out.other, a)
-			continue
-		}
-		out.own = append(out.own, a)
-		if !hasValue {
-			if i+1 >= len(args) {
-				return out, usageError("flag -%s needs a value", key)
-			}
-			i++
-			out.own = append(out.own, args[i])
-		}
-	}
-	return out, nil
 }

@@ -74,6 +74,24 @@ func TestCommandLineErrorsAreOneClearLine(t *testing.T) {
 	}
 }
 
+// `sagascope bench` hands the dashboard's own feed to the bench's
+// dashboard phase (the bench cannot link it): the report shows the feed's
+// snapshots and what the last one saw.
+func TestBenchAttachesTheDashboardsFeed(t *testing.T) {
+	bin := binary(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "bench", "--phases", "saturation,dashboard", "--data", t.TempDir(),
+		"--workers", "4", "--backlog", "50", "--warmup", "500ms", "--window", "1s").CombinedOutput()
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`dashboard  attached, it costs .*; (\d+) snapshots, last showing`).FindSubmatch(out)
+	if m == nil || string(m[1]) == "0" {
+		t.Fatalf("the report shows no snapshot of the dashboard's feed:\n%s", out)
+	}
+}
+
 // The default command runs sagas on an embedded server, and the first
 // Ctrl-C shuts it down gracefully with exit 0.
 func TestDefaultRunsSagasAndStopsCleanlyOnInterrupt(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sagascope/sagascope/demo/scenario"
 	"github.com/sagascope/sagascope/demo/systemtest"
 )
 
@@ -17,8 +16,7 @@ const scenarioRunFor = 2 * time.Minute
 // cancelled mid-story, leaves no fault behind and the load as it was.
 func TestProgramRunsAScenarioOnItsOwnSystem(t *testing.T) {
 	sys := systemtest.Start(t, 0)
-	target := scenario.Process{Services: sys.Services, Server: sys.Server, Dial: sys.Config.Connect}
-	d := drive(t, sys.NC, 120, 36, func(o *Options) { o.Scenarios, o.ScenarioScale = target, 0.2 })
+	d := drive(t, sys.NC, 120, 36, func(o *Options) { o.Scenarios, o.ScenarioScale = sys.System, 0.2 })
 
 	d.press("9")
 	d.waitView(t, "the catalogue", "SCENARIOS (9)", "duplicate-deliveries", "needs a cluster")

@@ -1,12 +1,14 @@
 package tui
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/nats-io/nats.go"
 
 	"github.com/sagascope/sagascope/demo/connect"
 	"github.com/sagascope/sagascope/demo/scenario"
@@ -72,7 +74,9 @@ func gatewayEvents(t *testing.T, finished bool) []scenario.Event {
 // scenarios that stop processes are marked), a run in progress, and a run
 // that finished with a failed expectation.
 func TestScenariosGolden(t *testing.T) {
-	attached := scenario.Attached{Options: connect.Options{Servers: "nats://127.0.0.1:4222"}}
+	attached := scenario.Attached{Dial: func(ctx context.Context, name string) (*nats.Conn, error) {
+		return connect.Dial(ctx, connect.Options{Servers: "nats://127.0.0.1:4222"}, name)
+	}}
 	tests := []struct {
 		name   string
 		target scenario.Target

@@ -60,6 +60,9 @@ type Options struct {
 	// Log receives progress and the embedded server's warnings; nil
 	// discards them.
 	Log *slog.Logger
+	// Dashboard is what the dashboard phase attaches; that phase needs
+	// one.
+	Dashboard Watcher
 }
 
 // Defaults, chosen so a full run takes under three minutes.
@@ -121,6 +124,9 @@ func Run(ctx context.Context, o Options, w io.Writer) (Result, error) {
 	}
 	o = o.withDefaults()
 	res := Result{Options: o}
+	if o.Phases&PhaseDashboard != 0 && o.Dashboard == nil {
+		return res, fmt.Errorf("%w: the dashboard phase needs a dashboard to attach (Options.Dashboard)", ErrOption)
+	}
 	res.LoadAvg[0], _ = loadAverage()
 	dir := o.DataDir
 	if dir == "" {

@@ -7,16 +7,17 @@ import (
 	"sync"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/sagascope/sagascope/tui/feed"
 )
 
-// dashboardFeed is the dashboard's data side, tui/feed with its default
-// options, attached without a terminal on a connection of its own, as the
-// dashboard would be: it follows the status subjects, the sagas and the
-// advisories, and polls every stream and its consumers once a second.
-// Drawing the screen is left out: that costs the dashboard's process, not
-// the pipeline's server.
+// A Watcher is the dashboard's data side, attached on a connection of its
+// own as the dashboard would be: it follows the system until ctx ends and
+// calls frame with the completion rate of each snapshot it makes. Drawing
+// the screen is left out: that costs the dashboard's process, not the
+// pipeline's server. main hands in the dashboard's feed; the bench links
+// no dashboard code.
+type Watcher func(ctx context.Context, nc *nats.Conn, frame func(completedRate float64)) error
+
+// dashboardFeed is a Watcher attached to the bench's system.
 type dashboardFeed struct {
 	nc     *nats.Conn
 	cancel context.CancelFunc
@@ -24,31 +25,26 @@ type dashboardFeed struct {
 
 	mu     sync.Mutex
 	frames int
-	last   feed.Snapshot
+	seen   float64
 }
 
-// attachDashboard starts the feed; detach stops it.
+// attachDashboard starts the Watcher of the options; detach stops it.
 func (b *bench) attachDashboard(ctx context.Context) (*dashboardFeed, error) {
 	nc, err := b.connect("sagascope bench dashboard")
 	if err != nil {
 		return nil, err
 	}
-	f, err := feed.New(nc, feed.Options{})
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("dashboard feed: %w", err)
-	}
 	run, cancel := context.WithCancel(ctx)
 	d := &dashboardFeed{nc: nc, cancel: cancel, done: make(chan error, 1)}
-	go func() { d.done <- f.Run(run, d.receive) }()
+	go func() { d.done <- b.o.Dashboard(run, nc, d.frame) }()
 	return d, nil
 }
 
-// receive takes a snapshot as the dashboard's model would.
-func (d *dashboardFeed) receive(s feed.Snapshot) {
+// frame takes a snapshot as the dashboard's model would.
+func (d *dashboardFeed) frame(completedRate float64) {
 	d.mu.Lock()
 	d.frames++
-	d.last = s
+	d.seen = completedRate
 	d.mu.Unlock()
 }
 
@@ -61,7 +57,7 @@ func (d *dashboardFeed) detach() (frames int, seen float64, err error) {
 	d.cancel()
 	err = <-d.done
 	d.nc.Close()
-	if err != nil {
+	if err != nil && !errors.Is(err, context.Canceled) {
 		return 0, 0, fmt.Errorf("dashboard feed: %w", err)
 	}
 	d.mu.Lock()
@@ -69,5 +65,5 @@ func (d *dashboardFeed) detach() (frames int, seen float64, err error) {
 	if d.frames == 0 {
 		return 0, 0, errNoSnapshot
 	}
-	return d.frames, d.last.Sagas.CompletedRate, nil
+	return d.frames, d.seen, nil
 }

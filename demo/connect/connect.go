@@ -78,7 +78,7 @@ func Connect(ctx context.Context, o Options, name string, extra ...nats.Option) 
 
 	dialer := &initialDialer{Dialer: net.Dialer{Timeout: dialTimeout}}
 	dialer.bind(ctx)
-	defer dialer.bind(nil) // reconnects must outlive ctx
+	defer dialer.unbind() // reconnects must outlive ctx
 
 	timeout := handshakeTimeout
 	if deadline, ok := ctx.Deadline(); ok {
@@ -109,6 +109,24 @@ func Connect(ctx context.Context, o Options, name string, extra ...nats.Option) 
 	}
 	return nc, nil
 }
+
+// DialTimeout bounds how long Dial waits for the first connection.
+const DialTimeout = 10 * time.Second
+
+// Dial connects as a command does: Connect, bounded by DialTimeout as well
+// as ctx, with nats.go's own printing of asynchronous errors (permission
+// violations, slow consumers) turned off. A command reports the errors
+// that matter as one clear line, and the dashboard shows the connection's
+// last error on its screen; raw lines on stderr would do neither.
+func Dial(ctx context.Context, o Options, name string, extra ...nats.Option) (*nats.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, DialTimeout)
+	defer cancel()
+	return Connect(ctx, o, name, append([]nats.Option{QuietErrors}, extra...)...)
+}
+
+// QuietErrors is an asynchronous error handler that prints nothing, for
+// connections whose errors their owner reports.
+var QuietErrors = nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})
 
 // tryOptions applies opts to scratch options, which is where nats.go reads
 // CA and client certificate files: an unreadable or unparsable one then
@@ -333,13 +351,10 @@ type initialDialer struct {
 	ctx atomic.Pointer[context.Context]
 }
 
-func (d *initialDialer) bind(ctx context.Context) {
-	if ctx == nil {
-		d.ctx.Store(nil)
-		return
-	}
-	d.ctx.Store(&ctx)
-}
+func (d *initialDialer) bind(ctx context.Context) { d.ctx.Store(&ctx) }
+
+// unbind ends the bound: later dials (reconnects) have only the Timeout.
+func (d *initialDialer) unbind() { d.ctx.Store(nil) }
 
 // Dial implements nats.CustomDialer.
 func (d *initialDialer) Dial(network, address string) (net.Conn, error) {

@@ -13,16 +13,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sagascope/sagascope/demo/cli"
 	"github.com/sagascope/sagascope/demo/contract"
 )
-
-// ErrUsage wraps every error that means the command line was wrong, not the
-// system: main prints the one-line message and exits 2.
-var ErrUsage = errors.New("usage")
-
-func usagef(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrUsage}, args...)...)
-}
 
 // FaultUsage is the help text of `sagascope fault`.
 const FaultUsage = `sagascope fault set <service> <kind> [--probability P] [--latency D] [--jitter D]
@@ -37,10 +30,10 @@ sagascope fault kinds
 // (args exclude "fault"), printing human-readable results to out, or JSON
 // (a contract.FaultReply) for set and list with --json. Flags may come before
 // or after the positional arguments. A wrong command line returns an error
-// wrapping ErrUsage; "help" prints FaultUsage.
+// matching cli.ErrUsage; "help" prints FaultUsage.
 func RunFaultCommand(ctx context.Context, c *Client, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return usagef("sagascope fault <set|clear|list|reset|kinds>: say what to do")
+		return cli.Usagef("sagascope fault <set|clear|list|reset|kinds>: say what to do")
 	}
 	cmd, args := args[0], args[1:]
 	switch cmd {
@@ -68,7 +61,7 @@ func RunFaultCommand(ctx context.Context, c *Client, args []string, out io.Write
 		_, err := io.WriteString(out, FaultUsage)
 		return err
 	}
-	return usagef("unknown command fault %q: want set, clear, list, reset or kinds", cmd)
+	return cli.Usagef("unknown command fault %q: want set, clear, list, reset or kinds", cmd)
 }
 
 func runFaultSet(ctx context.Context, c *Client, args []string, out io.Writer) error {
@@ -102,7 +95,7 @@ func runFaultSet(ctx context.Context, c *Client, args []string, out io.Writer) e
 		}
 	})
 	if len(unused) > 0 {
-		return usagef("fault set: %s does not use %s (see sagascope fault kinds)", kind, strings.Join(unused, ", "))
+		return cli.Usagef("fault set: %s does not use %s (see sagascope fault kinds)", kind, strings.Join(unused, ", "))
 	}
 	f := contract.Fault{
 		Service: svc, Kind: kind, Probability: *probability, Latency: *latency, Jitter: *jitter,
@@ -110,7 +103,7 @@ func runFaultSet(ctx context.Context, c *Client, args []string, out io.Writer) e
 	}
 	check := f // the service fills defaults; send what the user typed
 	if err := check.Validate(); err != nil {
-		return usagef("fault set: %v", err)
+		return cli.Usagef("fault set: %v", err)
 	}
 	faults, err := c.SetFault(ctx, f)
 	if err != nil {
@@ -167,18 +160,18 @@ func runFaultList(ctx context.Context, c *Client, args []string, out io.Writer) 
 // serviceKind reads the <service> <kind> positionals of set and clear.
 func serviceKind(cmd string, pos []string) (contract.Service, contract.FaultKind, contract.FaultKindInfo, error) {
 	if len(pos) != 2 {
-		return "", "", contract.FaultKindInfo{}, usagef("%s needs <service> <kind>, e.g. sagascope %s payment dependency_down", cmd, cmd)
+		return "", "", contract.FaultKindInfo{}, cli.Usagef("%s needs <service> <kind>, e.g. sagascope %s payment dependency_down", cmd, cmd)
 	}
 	svc, kind := contract.Service(pos[0]), contract.FaultKind(pos[1])
 	if !svc.Valid() {
-		return "", "", contract.FaultKindInfo{}, usagef("%s: %v", cmd, &contract.UnknownServiceError{Name: pos[0]})
+		return "", "", contract.FaultKindInfo{}, cli.Usagef("%s: %v", cmd, &contract.UnknownServiceError{Name: pos[0]})
 	}
 	info, ok := contract.KindInfo(kind)
 	if !ok {
-		return "", "", contract.FaultKindInfo{}, usagef("%s: unknown fault kind %q (see sagascope fault kinds)", cmd, pos[1])
+		return "", "", contract.FaultKindInfo{}, cli.Usagef("%s: unknown fault kind %q (see sagascope fault kinds)", cmd, pos[1])
 	}
 	if info.Services != nil && !slices.Contains(info.Services, svc) {
-		return "", "", contract.FaultKindInfo{}, usagef("%s: fault %s does not apply to %s, only to %s", cmd, kind, svc, joinServices(info.Services))
+		return "", "", contract.FaultKindInfo{}, cli.Usagef("%s: fault %s does not apply to %s, only to %s", cmd, kind, svc, joinServices(info.Services))
 	}
 	return svc, kind, info, nil
 }
@@ -199,15 +192,15 @@ func parseArgs(fs *flag.FlagSet, args []string, max int) ([]string, error) {
 		}
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, usagef("%s takes %s", fs.Name(), flagNames(fs))
+				return nil, cli.Usagef("%s takes %s", fs.Name(), flagNames(fs))
 			}
-			return nil, usagef("%s: %v", fs.Name(), err)
+			return nil, cli.Usagef("%s: %v", fs.Name(), err)
 		}
 		args = fs.Args()
 	}
 	pos = append(pos, tail...)
 	if len(pos) > max {
-		return nil, usagef("%s: unexpected argument %q", fs.Name(), pos[max])
+		return nil, cli.Usagef("%s: unexpected argument %q", fs.Name(), pos[max])
 	}
 	return pos, nil
 }
@@ -331,7 +324,7 @@ sagascope load --burst N        place N orders at once on top of the rate
 // RunLoadCommand implements `sagascope load [--rate N] [--burst N]` (args
 // exclude "load"): without flags it prints the current setting, with them it
 // changes it and prints the new one. A wrong command line returns an error
-// wrapping ErrUsage.
+// matching cli.ErrUsage.
 func RunLoadCommand(ctx context.Context, c *Client, args []string, out io.Writer) error {
 	if len(args) == 1 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
 		_, err := io.WriteString(out, LoadUsage)
@@ -360,12 +353,12 @@ func RunLoadCommand(ctx context.Context, c *Client, args []string, out io.Writer
 	)
 	switch {
 	case req.Rate != nil && (*req.Rate < 0 || *req.Rate > contract.MaxRate):
-		return usagef("load: --rate %v is not in 0..%d", *req.Rate, contract.MaxRate)
+		return cli.Usagef("load: --rate %v is not in 0..%d", *req.Rate, contract.MaxRate)
 	case req.Burst < 0 || req.Burst > contract.MaxBurst:
-		return usagef("load: --burst %d is not in 1..%d", req.Burst, contract.MaxBurst)
+		return cli.Usagef("load: --burst %d is not in 1..%d", req.Burst, contract.MaxBurst)
 	case req.Rate == nil && req.Burst == 0:
 		if visited {
-			return usagef("load: --burst 0 changes nothing; give --rate and/or a --burst above 0")
+			return cli.Usagef("load: --burst 0 changes nothing; give --rate and/or a --burst above 0")
 		}
 		l, err = c.Load(ctx)
 	default:

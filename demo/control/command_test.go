@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sagascope/sagascope/demo/cli"
 	"github.com/sagascope/sagascope/demo/contract"
 )
 
@@ -114,7 +115,7 @@ func TestTheLoadCommandPrintsAndChangesTheSetting(t *testing.T) {
 func TestWrongCommandLinesAreUsageErrorsOfOneLine(t *testing.T) {
 	t.Parallel()
 	// Nothing serves here: a command that reached the network would fail
-	// with ErrNoResponders instead of ErrUsage.
+	// with ErrNoResponders instead of a usage error.
 	d := startDemo(t)
 	tests := []struct {
 		name string
@@ -149,8 +150,8 @@ func TestWrongCommandLinesAreUsageErrorsOfOneLine(t *testing.T) {
 			} else {
 				err = RunFaultCommand(ctxT(t), d.client, tt.args, &out)
 			}
-			if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
-				t.Fatalf("err = %v; want one line wrapping ErrUsage that mentions %q", err, tt.want)
+			if !errors.Is(err, cli.ErrUsage) || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("err = %v; want one line matching cli.ErrUsage that mentions %q", err, tt.want)
 			}
 			if out.Len() > 0 {
 				t.Fatalf("printed %q on a usage error; want nothing", out.String())

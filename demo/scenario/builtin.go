@@ -8,6 +8,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/sagascope/sagascope/demo/cli"
 )
 
 // The shipped scenarios, one file each, numbered in the order a newcomer
@@ -62,7 +64,7 @@ func Lookup(name string) (*Scenario, error) {
 		}
 		names = append(names, sc.Name)
 	}
-	return nil, fmt.Errorf("%w: no scenario %q (there are %s; or load a file with --file)", ErrUsage, name, strings.Join(names, ", "))
+	return nil, cli.Usagef("no scenario %q (there are %s; or load a file with --file)", name, strings.Join(names, ", "))
 }
 
 // Load parses a user's scenario file.

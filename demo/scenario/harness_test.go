@@ -9,6 +9,9 @@ func TestWhatABuiltinScenarioNeedsAndWhoOffersIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// ownServices is what a system this process runs offers when its
+	// server runs elsewhere.
+	ownServices := Harness{Services: true}
 	needs := map[string]Harness{}
 	for _, sc := range all {
 		needs[sc.Name] = sc.Needs()
@@ -16,14 +19,14 @@ func TestWhatABuiltinScenarioNeedsAndWhoOffersIt(t *testing.T) {
 	tests := []struct {
 		name     string
 		scenario string
-		target   Target
+		offers   Harness
 		missing  string
 	}{
-		{"a fault-only scenario runs attached", "gateway-down", Attached{}, ""},
-		{"a crash needs to stop a service", "crash-mid-saga", Attached{}, "stop services"},
-		{"the process's own system stops services", "crash-mid-saga", Process{}, ""},
-		{"a server restart needs the server", "server-restart", Process{}, "restart the server"},
-		{"a node stop needs a cluster", "cluster-node-down", Process{}, "stop cluster nodes"},
+		{"a fault-only scenario runs attached", "gateway-down", Offered(Attached{}), ""},
+		{"a crash needs to stop a service", "crash-mid-saga", Offered(Attached{}), "stop services"},
+		{"the process's own system stops services", "crash-mid-saga", ownServices, ""},
+		{"a server restart needs the server", "server-restart", ownServices, "restart the server"},
+		{"a node stop needs a cluster", "cluster-node-down", ownServices, "stop cluster nodes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -31,7 +34,7 @@ func TestWhatABuiltinScenarioNeedsAndWhoOffersIt(t *testing.T) {
 			if !ok {
 				t.Fatalf("no builtin %s", tt.scenario)
 			}
-			if got := Offered(tt.target).Missing(need).String(); got != tt.missing {
+			if got := tt.offers.Missing(need).String(); got != tt.missing {
 				t.Errorf("missing %q, want %q", got, tt.missing)
 			}
 		})

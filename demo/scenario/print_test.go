@@ -2,12 +2,10 @@ package scenario_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"flag"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -77,48 +75,4 @@ final:
 		p.Event(e)
 	}
 	golden(t, "transcript.golden", b.String())
-}
-
-// `sagascope scenario list` names every shipped scenario and what it
-// teaches.
-func TestListShowsEveryShippedScenario(t *testing.T) {
-	var b bytes.Buffer
-	if err := scenario.RunCommand(context.Background(), []string{"list"}, &b, &b); err != nil {
-		t.Fatal(err)
-	}
-	golden(t, "list.golden", b.String())
-}
-
-// A wrong command line is a usage error that says what to do, and runs
-// nothing.
-func TestRunCommandRefusesWrongCommandLines(t *testing.T) {
-	tests := []struct {
-		name string
-		args []string
-		want string
-	}{
-		{"no command", nil, "give list or run"},
-		{"an unknown command", []string{"play"}, `unknown command "play"`},
-		{"run without a name", []string{"run"}, "name a scenario, or give --all or --file"},
-		{"an unknown scenario", []string{"run", "meteor-strike"}, `no scenario "meteor-strike" (there are slow-database, `},
-		{"a name and --all", []string{"run", "slow-database", "--all"}, "name one scenario"},
-		{"two names", []string{"run", "slow-database", "gateway-down"}, "name one scenario"},
-		{"an unknown flag", []string{"run", "--colour", "slow-database"}, "flag provided but not defined: -colour"},
-		{"a scale of zero", []string{"run", "slow-database", "--scale", "0"}, "--scale 0 is not in"},
-		{"both duration and scale", []string{"run", "--all", "--duration", "10m", "--scale", "2"}, "not both"},
-		{"a file that does not exist", []string{"run", "--file", "/nonexistent/s.yaml"}, "no such file"},
-		{"list with an argument", []string{"list", "extra"}, `unexpected argument "extra"`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var out bytes.Buffer
-			err := scenario.RunCommand(context.Background(), tt.args, &out, &out)
-			if !errors.Is(err, scenario.ErrUsage) || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("error %v; want a usage error containing %q", err, tt.want)
-			}
-			if out.Len() != 0 {
-				t.Fatalf("printed %q; a refused command line runs nothing", out.String())
-			}
-		})
-	}
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/sagascope/sagascope/demo/connect"
 	"github.com/sagascope/sagascope/demo/contract"
 )
 
@@ -40,16 +39,30 @@ type Target interface {
 	StartNode(ctx context.Context, name string) error
 }
 
-// Attached is a system the runner did not start, reached with connection
-// options as every other command reaches one. Only faults and load apply
-// to it; harness actions fail with ErrNotAvailable.
+// A Lab is a fresh system started for one scenario run, which the run
+// owns: it offers the harness, says where a dashboard attaches (its
+// servers' client URLs, comma separated) and is closed after the run.
+type Lab interface {
+	Target
+	URLs() string
+	Close() error
+}
+
+// LabStarter starts a Lab tuned as sys says. The scenario package starts
+// no processes of its own: the command that runs scenarios is handed one.
+type LabStarter func(ctx context.Context, sys System) (Lab, error)
+
+// Attached is a system the runner did not start, reached as every other
+// command reaches one. Only faults and load apply to it; harness actions
+// fail with ErrNotAvailable.
 type Attached struct {
-	Options connect.Options
+	// Dial opens a connection to the system; the caller closes it.
+	Dial func(ctx context.Context, name string) (*nats.Conn, error)
 }
 
 // Connect implements Target.
 func (a Attached) Connect(ctx context.Context, name string) (*nats.Conn, error) {
-	return connect.Connect(ctx, a.Options, name, nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	return a.Dial(ctx, name)
 }
 
 func notHere(what string) error {

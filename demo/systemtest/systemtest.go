@@ -34,17 +34,15 @@ const (
 // of money or stock.
 var Seed = contract.Seed{Accounts: 50, AccountBalance: 1_000_000_000, SKUs: 20, StockPerSKU: 1_000_000}
 
-// System is a running demo and a test connection to its server.
+// System is a running demo, which is also the scenario target of a demo
+// this process runs, and a test connection to its server.
 type System struct {
+	*system.System
 	Server *embedded.Server
 	// NC is the test's connection, started before the services and so
 	// closed after them.
 	NC  *nats.Conn
 	Ctl *control.Client
-	// Config is the configuration the services run with.
-	Config system.Config
-	// Services runs the services, so a test can stop and start one.
-	Services *system.Supervisor
 }
 
 // Config is the test configuration of the system on the server at url:
@@ -74,7 +72,8 @@ func Start(t *testing.T, load float64, tune ...func(*system.Config)) *System {
 		f(&cfg)
 	}
 	nc := natstest.Connect(t, srv.ClientURL())
-	s := &System{Server: srv, NC: nc, Ctl: control.NewClient(nc), Config: cfg, Services: Run(t, context.Background(), cfg)}
+	s := &System{Server: srv, NC: nc, Ctl: control.NewClient(nc)}
+	s.System = start(t, context.Background(), system.Options{Services: cfg, Server: srv})
 	svcs := cfg.Services
 	if len(svcs) == 0 {
 		svcs = contract.Services
@@ -96,18 +95,24 @@ func Start(t *testing.T, load float64, tune ...func(*system.Config)) *System {
 // Run creates cfg's streams and buckets and runs its services until ctx
 // or the test ends; the test's cleanup waits until they have stopped
 // gracefully and fails the test if one ended with an error.
-func Run(t testing.TB, ctx context.Context, cfg system.Config) *system.Supervisor {
+func Run(t testing.TB, ctx context.Context, cfg system.Config) *system.System {
 	t.Helper()
-	sup, stop, err := system.Launch(ctx, cfg)
+	return start(t, ctx, system.Options{Services: cfg})
+}
+
+// start starts the system as o says until ctx or the test ends.
+func start(t testing.TB, ctx context.Context, o system.Options) *system.System {
+	t.Helper()
+	sys, err := system.Start(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := stop(); err != nil {
+		if err := sys.Close(); err != nil {
 			t.Errorf("system: %v", err)
 		}
 	})
-	return sup
+	return sys
 }
 
 // Telemetry starts telemetry as cfg says, tracing every saga and

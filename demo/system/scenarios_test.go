@@ -1,4 +1,4 @@
-package scenario_test
+package system_test
 
 import (
 	"context"
@@ -7,11 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/sagascope/sagascope/demo/connect"
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/control"
 	"github.com/sagascope/sagascope/demo/natstest"
 	"github.com/sagascope/sagascope/demo/scenario"
+	"github.com/sagascope/sagascope/demo/system"
 )
 
 // The test variant of a run: waits and holds at a quarter (at least a
@@ -20,13 +23,13 @@ import (
 // scenario that never shows what it expects still fails.
 var quick = scenario.Options{Scale: 0.25, Patience: 3}
 
-// run runs sc on a fresh local system and returns its transcript; after,
+// runScenario runs sc on a fresh lab and returns its transcript; after,
 // if given, looks at the system once the run has ended, before it stops.
-func run(t *testing.T, sc *scenario.Scenario, target func(*scenario.Local) scenario.Target, after ...func(*scenario.Local)) (scenario.Result, string) {
+func runScenario(t *testing.T, sc *scenario.Scenario, target func(*system.Lab) scenario.Target, after ...func(*system.Lab)) (scenario.Result, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	local, err := scenario.StartLocal(ctx, scenario.LocalOptions{Dir: t.TempDir(), System: sc.System})
+	local, err := system.StartLab(ctx, system.LabOptions{Dir: t.TempDir(), System: sc.System})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +41,7 @@ func run(t *testing.T, sc *scenario.Scenario, target func(*scenario.Local) scena
 		f(local)
 	}
 	if cerr := local.Close(); cerr != nil {
-		t.Errorf("close the local system: %v", cerr)
+		t.Errorf("close the lab: %v", cerr)
 	}
 	if err != nil {
 		t.Fatalf("run %s: %v\n%s", sc.Name, err, out.String())
@@ -46,7 +49,7 @@ func run(t *testing.T, sc *scenario.Scenario, target func(*scenario.Local) scena
 	return res, out.String()
 }
 
-func owned(l *scenario.Local) scenario.Target { return l }
+func owned(l *system.Lab) scenario.Target { return l }
 
 // The reliability suite: every shipped scenario passes against real
 // embedded servers (the cluster one against three clustered on loopback),
@@ -60,7 +63,7 @@ func TestEveryShippedScenarioPasses(t *testing.T) {
 	}
 	for _, sc := range all {
 		t.Run(sc.Name, func(t *testing.T) {
-			res, transcript := run(t, sc, owned)
+			res, transcript := runScenario(t, sc, owned)
 			t.Logf("\n%s", transcript)
 			if !res.Pass() {
 				t.Fatalf("%s did not pass: %d of %d expectations failed, stopped early: %v", sc.Name, res.Failed(), len(res.Checks), res.Err)
@@ -88,9 +91,11 @@ phases:
 		t.Fatal(err)
 	}
 	var left []contract.Fault
-	res, transcript := run(t, sc, func(l *scenario.Local) scenario.Target {
-		return scenario.Attached{Options: connect.Options{Servers: l.URLs()}}
-	}, func(l *scenario.Local) {
+	res, transcript := runScenario(t, sc, func(l *system.Lab) scenario.Target {
+		return scenario.Attached{Dial: func(ctx context.Context, name string) (*nats.Conn, error) {
+			return connect.Dial(ctx, connect.Options{Servers: l.URLs()}, name)
+		}}
+	}, func(l *system.Lab) {
 		nc := natstest.Connect(t, l.URLs())
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		defer cancel()

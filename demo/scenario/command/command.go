@@ -1,4 +1,7 @@
-package scenario
+// Package command is the `sagascope scenario` command: list the shipped
+// scenarios, or run one, a file or all of them, on a fresh lab system or
+// on an attached one, printing each phase, action and expectation.
+package command
 
 import (
 	"context"
@@ -6,25 +9,20 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/sagascope/sagascope/demo/cli"
 	"github.com/sagascope/sagascope/demo/connect"
+	"github.com/sagascope/sagascope/demo/scenario"
 )
 
-// ErrUsage wraps every error that means the command line was wrong (exit
-// 2); nothing was run.
-var ErrUsage = errors.New("usage")
-
-// ErrFailed wraps the error RunCommand returns when a scenario ran and an
+// ErrFailed wraps the error Run returns when a scenario ran and an
 // expectation or an action failed (exit 1); the details were printed.
 var ErrFailed = errors.New("scenario failed")
-
-func usagef(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrUsage}, args...)...)
-}
 
 // Usage is the help of `sagascope scenario`.
 const Usage = `Usage:
@@ -39,32 +37,34 @@ steps that need to own the processes fail as not available there.
 Run flags:
 `
 
-// RunCommand runs `sagascope scenario ARGS...`: list, or run one scenario,
+// Run runs `sagascope scenario ARGS...`: list, or run one scenario,
 // a file, or all of them, printing each phase, action and expectation to
-// stdout. It returns an error wrapping ErrUsage for a wrong command line
+// stdout. It returns an error matching cli.ErrUsage for a wrong command line
 // and one wrapping ErrFailed when a scenario did not pass.
-func RunCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+//
+// A run without --server runs on a fresh Lab that startLab starts.
+func Run(ctx context.Context, args []string, stdout io.Writer, startLab scenario.LabStarter) error {
 	if len(args) == 0 {
-		return usagef("scenario: give list or run (see 'sagascope scenario help')")
+		return cli.Usagef("scenario: give list or run (see 'sagascope scenario help')")
 	}
 	switch args[0] {
 	case "list":
 		if len(args) > 1 {
-			return usagef("scenario list: unexpected argument %q", args[1])
+			return cli.Usagef("scenario list: unexpected argument %q", args[1])
 		}
 		return list(stdout)
 	case "run":
-		return runCommand(ctx, args[1:], stdout)
+		return runCommand(ctx, args[1:], stdout, startLab)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, Usage)
 		runFlags(&runConfig{}).PrintDefaults()
 		return nil
 	}
-	return usagef("scenario: unknown command %q (want list or run)", args[0])
+	return cli.Usagef("scenario: unknown command %q (want list or run)", args[0])
 }
 
 func list(w io.Writer) error {
-	all, err := Builtin()
+	all, err := scenario.Builtin()
 	if err != nil {
 		return err
 	}
@@ -85,6 +85,7 @@ type runConfig struct {
 	patience float64
 	conn     connect.Options
 	attach   bool
+	startLab scenario.LabStarter
 }
 
 func runFlags(c *runConfig) *flag.FlagSet {
@@ -99,14 +100,14 @@ func runFlags(c *runConfig) *flag.FlagSet {
 	return fs
 }
 
-func runCommand(ctx context.Context, args []string, stdout io.Writer) error {
-	var c runConfig
+func runCommand(ctx context.Context, args []string, stdout io.Writer, startLab scenario.LabStarter) error {
+	c := runConfig{startLab: startLab}
 	fs := runFlags(&c)
 	// The name may come before or after the flags.
 	var names []string
 	for len(args) > 0 {
 		if err := fs.Parse(args); err != nil {
-			return usagef("scenario run: %v", err)
+			return cli.Usagef("scenario run: %v", err)
 		}
 		args = fs.Args()
 		if len(args) > 0 {
@@ -121,13 +122,13 @@ func runCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	switch {
 	case c.scale <= 0 || c.scale > 1000:
-		return usagef("--scale %v is not in (0, 1000]", c.scale)
+		return cli.Usagef("--scale %v is not in (0, 1000]", c.scale)
 	case c.patience < 1 || c.patience > 100:
-		return usagef("--patience %v is not in 1..100", c.patience)
+		return cli.Usagef("--patience %v is not in 1..100", c.patience)
 	case c.duration < 0:
-		return usagef("--duration %v is negative", c.duration)
+		return cli.Usagef("--duration %v is negative", c.duration)
 	case c.duration > 0 && c.scale != 1:
-		return usagef("give --duration or --scale, not both")
+		return cli.Usagef("give --duration or --scale, not both")
 	}
 	if c.duration > 0 {
 		c.scale = scaleFor(scenarios, c.duration)
@@ -154,8 +155,13 @@ func runCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
+// dial connects to the attached system as every command does.
+func (c runConfig) dial(ctx context.Context, name string) (*nats.Conn, error) {
+	return connect.Dial(ctx, c.conn, name)
+}
+
 // pick picks the scenarios the command line names.
-func (c runConfig) pick(names []string) ([]*Scenario, error) {
+func (c runConfig) pick(names []string) ([]*scenario.Scenario, error) {
 	picked := 0
 	for _, set := range []bool{len(names) > 0, c.all, c.file != ""} {
 		if set {
@@ -164,28 +170,28 @@ func (c runConfig) pick(names []string) ([]*Scenario, error) {
 	}
 	switch {
 	case picked == 0:
-		return nil, usagef("scenario run: name a scenario, or give --all or --file (see 'sagascope scenario list')")
+		return nil, cli.Usagef("scenario run: name a scenario, or give --all or --file (see 'sagascope scenario list')")
 	case picked > 1 || len(names) > 1:
-		return nil, usagef("scenario run: name one scenario, or give --all, or --file")
+		return nil, cli.Usagef("scenario run: name one scenario, or give --all, or --file")
 	case c.all:
-		return Builtin()
+		return scenario.Builtin()
 	case c.file != "":
-		sc, err := Load(c.file)
+		sc, err := scenario.Load(c.file)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrUsage, err)
+			return nil, cli.Usagef("%w", err)
 		}
-		return []*Scenario{sc}, nil
+		return []*scenario.Scenario{sc}, nil
 	}
-	sc, err := Lookup(names[0])
+	sc, err := scenario.Lookup(names[0])
 	if err != nil {
 		return nil, err
 	}
-	return []*Scenario{sc}, nil
+	return []*scenario.Scenario{sc}, nil
 }
 
 // scaleFor is the scale that makes the scenarios' waits and holds add up
 // to about d, never below 1.
-func scaleFor(scenarios []*Scenario, d time.Duration) float64 {
+func scaleFor(scenarios []*scenario.Scenario, d time.Duration) float64 {
 	var nominal time.Duration
 	for _, sc := range scenarios {
 		for _, p := range sc.Phases {
@@ -205,21 +211,21 @@ func scaleFor(scenarios []*Scenario, d time.Duration) float64 {
 
 // runOne runs sc on its own local system, or on the attached one, and
 // prints it. It returns an error only when the run could not start.
-func (c runConfig) runOne(ctx context.Context, sc *Scenario, stdout io.Writer) (bool, error) {
-	p := Printer{W: stdout}
-	opt := Options{Scale: c.scale, Patience: c.patience, OnEvent: p.Event}
+func (c runConfig) runOne(ctx context.Context, sc *scenario.Scenario, stdout io.Writer) (bool, error) {
+	p := scenario.Printer{W: stdout}
+	opt := scenario.Options{Scale: c.scale, Patience: c.patience, OnEvent: p.Event}
 	if c.attach {
-		res, err := Run(ctx, sc, Attached{Options: c.conn}, opt)
+		res, err := scenario.Run(ctx, sc, scenario.Attached{Dial: c.dial}, opt)
 		return res.Pass(), err
 	}
 	fmt.Fprintf(stdout, "sagascope: starting a fresh system for %s ...\n", sc.Name)
-	local, err := StartLocal(ctx, LocalOptions{System: sc.System, Log: slog.New(slog.DiscardHandler)})
+	lab, err := c.startLab(ctx, sc.System)
 	if err != nil {
 		return false, err
 	}
-	fmt.Fprintf(stdout, "sagascope: watch it with 'sagascope tui --server %s'\n", strings.Split(local.URLs(), ",")[0])
-	res, err := Run(ctx, sc, local, opt)
-	if cerr := local.Close(); cerr != nil && err == nil {
+	fmt.Fprintf(stdout, "sagascope: watch it with 'sagascope tui --server %s'\n", strings.Split(lab.URLs(), ",")[0])
+	res, err := scenario.Run(ctx, sc, lab, opt)
+	if cerr := lab.Close(); cerr != nil && err == nil {
 		fmt.Fprintf(stdout, "   FAIL the system did not shut down cleanly: %v\n", cerr)
 		return false, nil
 	}
