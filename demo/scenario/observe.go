@@ -2,7 +2,6 @@ package scenario
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,13 +13,11 @@ import (
 
 	"github.com/sagascope/sagascope/demo/check"
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/statusfeed"
 )
 
 // Observation windows.
 const (
-	// statusFresh is how old an instance's last status may be before it
-	// counts as gone; instances publish twice a second.
-	statusFresh = 3 * time.Second
 	// latencyWindow is how far back latency_ms looks.
 	latencyWindow = 5 * time.Second
 	// maxTracked bounds the orders latency_ms remembers the placing time
@@ -37,10 +34,13 @@ type observer struct {
 	subs []*nats.Subscription
 	now  func() time.Time
 
+	// status is the status feed: the statuses of live instances, and
+	// the counters of every instance heard from.
+	status *statusfeed.Reader
+
 	mu       sync.Mutex
-	statuses map[string]contract.Status // by service/instance
-	placed   map[string]time.Time       // saga id -> when its order was seen
-	finished []finish                   // in arrival order, trimmed to latencyWindow
+	placed   map[string]time.Time // saga id -> when its order was seen
+	finished []finish             // in arrival order, trimmed to latencyWindow
 	// stoppedNode is the node the last stop_node stopped, for leader moved.
 	stoppedNode string
 }
@@ -51,12 +51,15 @@ type finish struct {
 }
 
 func newObserver(nc *nats.Conn, js jetstream.JetStream) (*observer, error) {
-	o := &observer{js: js, now: time.Now, statuses: map[string]contract.Status{}, placed: map[string]time.Time{}}
+	status, err := statusfeed.Follow(nc, statusfeed.Options{})
+	if err != nil {
+		return nil, err
+	}
+	o := &observer{js: js, now: time.Now, status: status, placed: map[string]time.Time{}}
 	follow := []struct {
 		subject string
 		handle  nats.MsgHandler
 	}{
-		{contract.StatusSubjects, o.onStatus},
 		{contract.Subject(contract.PlaceOrder), o.onPlaced},
 		{contract.EventSubjects(contract.Orders), o.onOutcome},
 	}
@@ -66,8 +69,8 @@ func newObserver(nc *nats.Conn, js jetstream.JetStream) (*observer, error) {
 			o.close()
 			return nil, fmt.Errorf("follow %s: %w", f.subject, err)
 		}
-		// The status feed and order events are sampled, not counted: a
-		// slow runner drops messages rather than holding the connection.
+		// Order events are sampled, not counted: a slow runner drops
+		// messages rather than holding the connection.
 		_ = sub.SetPendingLimits(64<<10, 64<<20)
 		o.subs = append(o.subs, sub)
 	}
@@ -79,19 +82,10 @@ func newObserver(nc *nats.Conn, js jetstream.JetStream) (*observer, error) {
 }
 
 func (o *observer) close() {
+	_ = o.status.Close()
 	for _, s := range o.subs {
 		_ = s.Unsubscribe()
 	}
-}
-
-func (o *observer) onStatus(m *nats.Msg) {
-	var s contract.Status
-	if json.Unmarshal(m.Data, &s) != nil {
-		return
-	}
-	o.mu.Lock()
-	o.statuses[string(s.Service)+"/"+s.Instance] = s
-	o.mu.Unlock()
 }
 
 func (o *observer) onPlaced(m *nats.Msg) {
@@ -123,40 +117,6 @@ func (o *observer) trimLocked(now time.Time) {
 		i++
 	}
 	o.finished = o.finished[i:]
-}
-
-// fresh returns the statuses of instances heard from lately, of svc or of
-// every service when svc is "".
-func (o *observer) fresh(svc contract.Service) []contract.Status {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	now := o.now()
-	var out []contract.Status
-	for _, s := range o.statuses {
-		if (svc == "" || s.Service == svc) && now.Sub(s.Time) <= statusFresh {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// counters sums the last counters of every instance of svc ever heard
-// from: they are totals since each instance started, and an instance that
-// went away still did what it counted.
-func (o *observer) counters(svc contract.Service) contract.Counters {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	var c contract.Counters
-	for _, s := range o.statuses {
-		if s.Service == svc {
-			c.Processed += s.Counters.Processed
-			c.Failed += s.Counters.Failed
-			c.Retried += s.Counters.Retried
-			c.DeadLettered += s.Counters.DeadLettered
-			c.Duplicates += s.Counters.Duplicates
-		}
-	}
-	return c
 }
 
 func (o *observer) medianLatency() (time.Duration, int) {
@@ -192,7 +152,7 @@ func (o *observer) read(ctx context.Context, e Expectation) (reading, error) {
 	case "pool_busy", "pool_held", "breaker", "instances", "load":
 		return o.readStatus(e), nil
 	case "processed", "retried", "duplicates", "dead_lettered":
-		c := o.counters(e.Service)
+		c := o.status.Totals(e.Service)
 		return number(float64(map[string]uint64{
 			"processed": c.Processed, "retried": c.Retried, "duplicates": c.Duplicates, "dead_lettered": c.DeadLettered,
 		}[e.Metric])), nil
@@ -218,7 +178,7 @@ func (o *observer) read(ctx context.Context, e Expectation) (reading, error) {
 }
 
 func (o *observer) readStatus(e Expectation) reading {
-	statuses := o.fresh(e.Service)
+	statuses := o.status.Latest(e.Service)
 	switch e.Metric {
 	case "pool_busy":
 		var r reading

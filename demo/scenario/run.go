@@ -183,7 +183,7 @@ func (r *run) waitRunning(ctx context.Context, since time.Time, svcs []contract.
 	for {
 		var missing []contract.Service
 		for _, svc := range svcs {
-			if !slices.ContainsFunc(r.obs.fresh(svc), func(s contract.Status) bool {
+			if !slices.ContainsFunc(r.obs.status.Latest(svc), func(s contract.Status) bool {
 				return s.State == contract.StateRunning && s.Time.After(since)
 			}) {
 				missing = append(missing, svc)

@@ -16,6 +16,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/sagascope/sagascope/demo/statusfeed"
 )
 
 // Options configure a Feed. The zero value is usable.
@@ -98,11 +100,11 @@ func New(nc *nats.Conn, opts Options) (*Feed, error) {
 // connection refuses at start.
 func (f *Feed) Run(ctx context.Context, send func(Snapshot)) error {
 	g, ctx := errgroup.WithContext(ctx)
-	sub, err := f.followStatus()
+	status, err := f.followStatus()
 	if err != nil {
 		return err
 	}
-	defer func() { _ = sub.Unsubscribe() }()
+	defer func() { _ = status.Close() }()
 
 	g.Go(func() error { f.poll(ctx); return nil })
 	g.Go(func() error { f.follow(ctx); return nil })
@@ -211,13 +213,14 @@ wait:
 type state struct {
 	opts Options
 
-	mu        sync.Mutex
-	changed   bool
-	instances map[string]*instance // by service/instance id
-	poll      pollResult
-	polls     int
-	totals    SagaTotals
-	history   struct{ completed, cancelled, p50, p99 *ring[float64] }
+	mu      sync.Mutex
+	changed bool
+	// status is the status feed's reader, nil until Run starts it.
+	status  *statusfeed.Reader
+	poll    pollResult
+	polls   int
+	totals  SagaTotals
+	history struct{ completed, cancelled, p50, p99 *ring[float64] }
 	// latencies of sagas completed since the last poll; bounded.
 	latencies []time.Duration
 	sagas     *sagaRing
@@ -241,12 +244,11 @@ const maxLatencySamples = 8192
 
 func newState(o Options) *state {
 	s := &state{
-		opts:      o,
-		instances: map[string]*instance{},
-		sagas:     newSagaRing(o.RecentSagas),
-		advs:      newRing[*Advisory](o.RecentEvents),
-		dead:      newRing[*DeadLetter](o.RecentEvents),
-		problems:  map[string]Problem{},
+		opts:     o,
+		sagas:    newSagaRing(o.RecentSagas),
+		advs:     newRing[*Advisory](o.RecentEvents),
+		dead:     newRing[*DeadLetter](o.RecentEvents),
+		problems: map[string]Problem{},
 	}
 	s.history.completed = newRing[float64](o.HistoryLen)
 	s.history.cancelled = newRing[float64](o.HistoryLen)

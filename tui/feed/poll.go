@@ -324,3 +324,11 @@ func (s *state) recordPoll(res pollResult, totals SagaTotals, totalsOK bool) {
 	s.history.p99.push(p99)
 	s.changed = true
 }
+
+// sub0 is a-b, or 0 when a counter went back (its consumer was recreated).
+func sub0(a, b uint64) uint64 {
+	if a < b {
+		return 0
+	}
+	return a - b
+}

@@ -60,10 +60,14 @@ func (f *Feed) sampleSagas(ctx context.Context, sp *sagaSampler) {
 	}
 }
 
+// maxSagaSize bounds a saga record the feed decodes; a real one is well
+// under 4 KiB.
+const maxSagaSize = 64 << 10
+
 // recordSagaMsg records one write of the saga bucket; live is false for
 // the backfill read on attach.
 func (f *Feed) recordSagaMsg(m *jetstream.RawStreamMsg, sp *sagaSampler, live bool) {
-	if len(m.Data) == 0 || len(m.Data) > maxStatusSize {
+	if len(m.Data) == 0 || len(m.Data) > maxSagaSize {
 		return // a delete or purge marker, or not a saga
 	}
 	s := Saga{Revision: m.Sequence}

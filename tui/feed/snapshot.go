@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/statusfeed"
 )
 
 // Snapshot is everything the dashboard shows about the watched system, as of
@@ -80,7 +81,8 @@ const (
 	StateClosed       = "closed"
 )
 
-// Service is one sagascope service, aggregated over its live instances.
+// Service is one sagascope service, aggregated over its live instances
+// (see statusfeed.Service), with its command consumer.
 type Service struct {
 	Name contract.Service `json:"name"`
 	// Instances that reported within the status timeout.
@@ -99,34 +101,16 @@ type Service struct {
 // Reporting reports whether any instance of the service is live.
 func (s Service) Reporting() bool { return len(s.Instances) > 0 }
 
-// Instance is one running copy of a service.
-type Instance struct {
-	ID      string              `json:"id"`
-	Version string              `json:"version,omitempty"`
-	State   string              `json:"state"`
-	Seen    time.Time           `json:"seen"`
-	Pool    contract.PoolStatus `json:"pool"`
-}
-
-// Breaker is one circuit breaker of a service.
-type Breaker struct {
-	Name  string                `json:"name"`
-	State contract.BreakerState `json:"state"`
-	// Remaining is how long an open breaker stays open, as of the
-	// snapshot's Time.
-	Remaining time.Duration `json:"remaining,omitempty"`
-	Successes uint          `json:"successes"`
-	Failures  uint          `json:"failures"`
-	Rejected  uint64        `json:"rejected"`
-}
-
-// Rates are per-second rates of a service's status counters.
-type Rates struct {
-	Processed    float64 `json:"processed"`
-	Failed       float64 `json:"failed"`
-	Retried      float64 `json:"retried"`
-	DeadLettered float64 `json:"dead_lettered"`
-}
+// The parts of a Service, as the status feed's one reader aggregates
+// them.
+type (
+	// Instance is one running copy of a service.
+	Instance = statusfeed.Instance
+	// Breaker is one circuit breaker of a service.
+	Breaker = statusfeed.Breaker
+	// Rates are per-second rates of a service's status counters.
+	Rates = statusfeed.Rates
+)
 
 // SagaTotals counts sagas by outcome, from the subjects of the orders stream,
 // so they are exact and survive a restart of the dashboard.
