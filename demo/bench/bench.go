@@ -28,6 +28,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sagascope/sagascope/demo/embedded"
+	"github.com/sagascope/sagascope/demo/system"
 	"github.com/sagascope/sagascope/demo/topology"
 )
 
@@ -184,14 +185,14 @@ func (b *bench) run(ctx context.Context, res *Result) error {
 			err = b.plainWindows(ctx, res)
 		case stepLatency:
 			b.o.Log.Info("measuring latency without simulated latency")
-			err = b.life(ctx, b.pipeline(0), func(*demo) error {
+			err = b.life(ctx, b.pipeline(0), func(*system.System) error {
 				l, err := b.latency(ctx, false)
 				res.Latency = append(res.Latency, l)
 				return err
 			})
 		case stepDemoLatency:
 			b.o.Log.Info("measuring latency of the demo as shipped")
-			err = b.life(ctx, asShipped, func(*demo) error {
+			err = b.life(ctx, asShipped, func(*system.System) error {
 				l, err := b.latency(ctx, true)
 				res.Latency = append(res.Latency, l)
 				return err
@@ -208,7 +209,7 @@ func (b *bench) run(ctx context.Context, res *Result) error {
 // system: one window, or, with the dashboard phase, a window with the
 // dashboard attached between two without.
 func (b *bench) plainWindows(ctx context.Context, res *Result) error {
-	return b.life(ctx, b.pipeline(0), func(*demo) error {
+	return b.life(ctx, b.pipeline(0), func(*system.System) error {
 		s, before, err := b.saturation(ctx)
 		if err != nil {
 			return err
@@ -258,7 +259,7 @@ func (b *bench) plainWindows(ctx context.Context, res *Result) error {
 func (b *bench) tracedWindow(ctx context.Context) (Saturation, error) {
 	var s Saturation
 	var before mark
-	err := b.life(ctx, b.pipeline(1), func(*demo) error {
+	err := b.life(ctx, b.pipeline(1), func(*system.System) error {
 		var err error
 		s, before, err = b.saturation(ctx)
 		return err

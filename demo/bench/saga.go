@@ -49,19 +49,13 @@ const (
 	startSettle  = 250 * time.Millisecond
 )
 
-// demo is the saga system running on the bench server.
-type demo struct {
-	cancel        context.CancelFunc
-	done          chan error
-	stopTelemetry func(context.Context) error
-}
-
-// startDemo prepares the saga's streams, buckets and consumers (idempotent)
-// and runs every service with default instances and b.o.Workers workers,
-// their telemetry as `sagascope demo` starts it (metrics, log shipping and
-// probes on; tracing at s.traceRatio), and the load generator paused, until
-// stop. It returns once every instance consumes.
-func (b *bench) startDemo(ctx context.Context, s setup) (*demo, error) {
+// startDemo starts the saga system on the bench server as `sagascope
+// demo` would (system.Start): every service with default instances and
+// b.o.Workers workers, their telemetry as `sagascope demo` starts it
+// (metrics, log shipping and probes on; tracing at s.traceRatio), and the
+// load generator paused. It returns once every instance consumes; the
+// caller closes the system.
+func (b *bench) startDemo(ctx context.Context, s setup) (*system.System, error) {
 	cfg := system.Config{
 		Connect: func(_ context.Context, name string) (*nats.Conn, error) {
 			return nats.Connect(b.url, nats.Name(name), nats.MaxReconnects(-1))
@@ -75,71 +69,40 @@ func (b *bench) startDemo(ctx context.Context, s setup) (*demo, error) {
 		Log:     b.o.Log,
 	}
 	s.deps(&cfg)
-	if err := system.Prepare(ctx, cfg); err != nil {
-		return nil, fmt.Errorf("prepare the saga: %w", err)
-	}
-	run, cancel := context.WithCancel(ctx)
-	tel, stopTelemetry, err := telemetry.Start(run, telemetry.Config{TraceRatio: s.traceRatio, Log: b.o.Log})
+	sys, err := system.Start(ctx, system.Options{Services: cfg, Telemetry: &telemetry.Config{TraceRatio: s.traceRatio, Log: b.o.Log}})
 	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("start telemetry: %w", err)
+		return nil, fmt.Errorf("start the saga: %w", err)
 	}
-	cfg.Telemetry = tel
-	instances := system.Instances(cfg)
-	d := &demo{cancel: cancel, done: make(chan error, 1), stopTelemetry: stopTelemetry}
-	go func() { d.done <- system.RunInstances(run, instances) }()
 	deadline := time.Now().Add(startTimeout)
-	for {
-		ready := true
-		for _, in := range instances {
-			ready = ready && in.Ready()
-		}
-		if ready {
-			// Background loops (load generator, sweeper) start their
-			// watches just after; let their start-up writes and
-			// advisories land before anything is measured.
-			if err := wait.For(ctx, startSettle); err != nil {
-				return nil, errors.Join(err, d.stop())
-			}
-			return d, nil
-		}
+	for !sys.Services().Ready() {
 		if time.Now().After(deadline) {
-			return nil, errors.Join(fmt.Errorf("saga instances not ready after %s", startTimeout), d.stop())
+			return nil, errors.Join(fmt.Errorf("saga instances not ready after %s", startTimeout), sys.Close())
 		}
 		if err := wait.For(ctx, 20*time.Millisecond); err != nil {
-			return nil, errors.Join(err, d.stop())
+			return nil, errors.Join(err, sys.Close())
 		}
 	}
-}
-
-// stopTimeout bounds the telemetry's shutdown (the last span batches).
-const stopTimeout = 10 * time.Second
-
-// stop shuts the instances down gracefully, then their telemetry, which
-// stores the last spans, and waits until all are down.
-func (d *demo) stop() error {
-	d.cancel()
-	err := <-d.done
-	if err != nil {
-		err = fmt.Errorf("saga system: %w", err)
+	// Background loops (load generator, sweeper) start their watches just
+	// after; let their start-up writes and advisories land before anything
+	// is measured.
+	if err := wait.For(ctx, startSettle); err != nil {
+		return nil, errors.Join(err, sys.Close())
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
-	defer cancel()
-	if terr := d.stopTelemetry(ctx); terr != nil {
-		err = errors.Join(err, fmt.Errorf("saga telemetry: %w", terr))
-	}
-	return err
+	return sys, nil
 }
 
 // life runs the saga system set up as s for as long as measure takes, then
 // stops it.
-func (b *bench) life(ctx context.Context, s setup, measure func(*demo) error) error {
-	d, err := b.startDemo(ctx, s)
+func (b *bench) life(ctx context.Context, s setup, measure func(*system.System) error) error {
+	sys, err := b.startDemo(ctx, s)
 	if err != nil {
 		return err
 	}
-	err = measure(d)
-	return errors.Join(err, d.stop())
+	err = measure(sys)
+	if cerr := sys.Close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("saga system: %w", cerr))
+	}
+	return err
 }
 
 // drainTimeout bounds the wait for the standing queue to drain after a

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/service"
 )
 
 // ErrNotSupervising is wrapped by Start and Stop once the Supervisor's Run
@@ -39,8 +40,9 @@ type Supervisor struct {
 // serviceRun is one service's instances, running in a goroutine that
 // Run waits for (or Stop, which takes it out of the map first).
 type serviceRun struct {
-	stop context.CancelFunc
-	done chan error
+	instances []*service.Instance
+	stop      context.CancelFunc
+	done      chan error
 }
 
 // NewSupervisor returns a supervisor of the services cfg asks for (all
@@ -124,12 +126,12 @@ func (s *Supervisor) startLocked(svc contract.Service) {
 	cfg := s.cfg
 	cfg.Services = []contract.Service{svc}
 	ctx, stop := context.WithCancel(s.ctx)
-	run := &serviceRun{stop: stop, done: make(chan error, 1)}
+	run := &serviceRun{instances: Instances(cfg), stop: stop, done: make(chan error, 1)}
 	fail := s.fail
 	s.running.Add(1)
 	go func() {
 		defer s.running.Done()
-		err := RunInstances(ctx, Instances(cfg))
+		err := RunInstances(ctx, run.instances)
 		if err != nil && ctx.Err() == nil {
 			// A service that fails by itself stops the system, as with
 			// RunInstances.
@@ -138,6 +140,24 @@ func (s *Supervisor) startLocked(svc contract.Service) {
 		run.done <- err
 	}()
 	s.services[svc] = run
+}
+
+// Ready reports whether Run has started and every instance of every
+// running service is connected and consuming.
+func (s *Supervisor) Ready() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx == nil {
+		return false
+	}
+	for _, run := range s.services {
+		for _, in := range run.instances {
+			if !in.Ready() {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Stop stops every instance of svc gracefully (they finish and ack what
