@@ -130,7 +130,7 @@ func TestEveryLineLoggedInAHandlerCarriesItsMessagesTrace(t *testing.T) {
 		if rec.SagaID != env.SagaID {
 			continue
 		}
-		if m.Subject != contract.LogSubject(contract.Orders, rec.Instance) || rec.Service != contract.Orders ||
+		if m.Subject != contract.LogSubject(contract.Orders, rec.Instance) || rec.Service != string(contract.Orders) ||
 			rec.Level != "WARN" || rec.TraceID != tid.String() || rec.SpanID == "" {
 			t.Fatalf("refusal shipped on %s as %+v", m.Subject, rec)
 		}
