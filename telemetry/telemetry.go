@@ -22,16 +22,20 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"golang.org/x/time/rate"
 
-	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/telemetry/logging"
 	"github.com/sagascope/sagascope/telemetry/metrics"
 	"github.com/sagascope/sagascope/telemetry/probes"
 	"github.com/sagascope/sagascope/telemetry/sagaspan"
 	"github.com/sagascope/sagascope/telemetry/tracing"
+	"github.com/sagascope/sagascope/telemetry/wire"
 )
 
 // MetricsPath is where the endpoint serves Prometheus metrics.
 const MetricsPath = "/metrics"
+
+// ErrNoPrefix is returned by Begin for an instance with a connection but no
+// subject prefix to publish its telemetry under.
+var ErrNoPrefix = errors.New("no subject prefix for spans and logs (set InstanceConfig.Prefix)")
 
 // ProfilePath is where the Go runtime's profiles are served (net/http/pprof),
 // for finding where a process's CPU and memory go under load.
@@ -192,12 +196,18 @@ func (t *Telemetry) Watch(name string, ready func() bool) (stop func()) {
 // InstanceConfig describes one life of a service instance: a crash fault
 // ends a life, and the restart begins another on a new connection.
 type InstanceConfig struct {
-	Service           contract.Service
-	Instance, Version string
+	Service, Instance, Version string
 	// Conn carries shipped logs; JetStream carries spans. Both must stay
 	// open until Instance.Shutdown returns.
 	Conn      *nats.Conn
 	JetStream jetstream.JetStream
+	// Prefix starts the subjects the instance's spans and logs go to
+	// (wire.SpanSubject, wire.LogSubject); the demo's is contract.Prefix.
+	// It is required with Conn or JetStream.
+	Prefix string
+	// SagaHeader names the message header carrying a message's saga id
+	// (sagaspan.WithSagaHeader); "" tags spans only from decoded messages.
+	SagaHeader string
 	// Log is the instance's logger; Instance.Log adds shipping to it.
 	Log *slog.Logger
 	// Metrics is what the instance reports on every scrape.
@@ -234,8 +244,12 @@ func (t *Telemetry) Begin(ctx context.Context, cfg InstanceConfig) (*Instance, e
 	if t == nil {
 		return in, nil
 	}
+	if cfg.Prefix == "" && (cfg.Conn != nil || cfg.JetStream != nil) {
+		return nil, fmt.Errorf("telemetry of %s %s: %w", cfg.Service, cfg.Instance, ErrNoPrefix)
+	}
 	if cfg.Conn != nil {
-		ship := logging.NewShipper(cfg.Conn, cfg.Service, cfg.Instance, t.cfg.Ship)
+		subject := wire.LogSubject(cfg.Prefix, cfg.Service, cfg.Instance)
+		ship := logging.NewShipper(cfg.Conn, subject, cfg.Service, cfg.Instance, t.cfg.Ship)
 		in.Log = slog.New(logging.Tee(local, ship))
 	}
 	mi, err := t.metrics.Instance(cfg.Service, cfg.Instance, cfg.Metrics)
@@ -247,14 +261,14 @@ func (t *Telemetry) Begin(ctx context.Context, cfg InstanceConfig) (*Instance, e
 	if t.cfg.TraceRatio > 0 {
 		tp, stop, err := tracing.New(ctx, tracing.Config{
 			Ratio: t.cfg.TraceRatio, Service: cfg.Service, Instance: cfg.Instance, Version: cfg.Version,
-			JetStream: cfg.JetStream, Processors: t.cfg.SpanProcessors,
+			JetStream: cfg.JetStream, Subject: wire.SpanSubject(cfg.Prefix, cfg.Service), Processors: t.cfg.SpanProcessors,
 			BatchTimeout: t.cfg.SpanBatchTimeout, Getenv: t.cfg.Getenv,
 		})
 		if err != nil {
 			_ = in.Shutdown(ctx)
 			return nil, fmt.Errorf("telemetry of %s %s: %w", cfg.Service, cfg.Instance, err)
 		}
-		in.Tracer = sagaspan.NewTracer(tp)
+		in.Tracer = sagaspan.NewTracer(tp, sagaspan.WithSagaHeader(cfg.SagaHeader))
 		tracer := in.Tracer
 		in.shutdown = append(in.shutdown, func(ctx context.Context) error {
 			tracer.Close()

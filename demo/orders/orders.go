@@ -390,11 +390,11 @@ func (o *orchestrator) observe(ctx context.Context, cur, next contract.Saga, ans
 		}
 		now := next.Steps[step]
 		if now != was && (was == contract.StepPending || was == contract.StepCompensating) && now != contract.StepCompensating {
-			m.StepAnswered(ctx, step, now, next.Updated.Sub(cur.Updated))
+			m.StepAnswered(ctx, string(step), string(now), next.Updated.Sub(cur.Updated))
 		}
 	}
 	if next.Status.Final() && !cur.Status.Final() {
-		m.SagaEnded(ctx, next.Status, next.Updated.Sub(next.Started))
+		m.SagaEnded(ctx, string(next.Status), next.Updated.Sub(next.Started))
 	}
 }
 

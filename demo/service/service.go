@@ -204,9 +204,9 @@ func (in *Instance) runOnce(ctx context.Context) (*contract.Fault, error) {
 	// Telemetry of this life: it ends (flushing spans) before the
 	// connection it publishes on, on every path out.
 	tel, err := in.cfg.Telemetry.Begin(life, telemetry.InstanceConfig{
-		Service: in.svc, Instance: in.cfg.Instance, Version: in.cfg.Version,
-		Conn: nc, JetStream: js, Log: in.log,
-		Metrics: metrics.Source{Status: in.Status, Injected: in.faults.Injected},
+		Service: string(in.svc), Instance: in.cfg.Instance, Version: in.cfg.Version,
+		Conn: nc, JetStream: js, Log: in.log, Prefix: contract.Prefix, SagaHeader: contract.SagaHeader,
+		Metrics: in.metricsSource(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", in.svc, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/telemetry/wire"
 )
 
 // Options size the resources. The zero value is the single-server demo.
@@ -104,18 +105,7 @@ func Streams(o Options) []jetstream.StreamConfig {
 			Replicas:    o.Replicas,
 			AllowDirect: true,
 		},
-		jetstream.StreamConfig{
-			Name:        contract.TelemetryStream,
-			Description: "sagascope finished spans (OTLP protobuf), kept briefly so a dashboard that attaches late sees recent traces",
-			Subjects:    []string{contract.SpanSubjects},
-			Storage:     jetstream.FileStorage,
-			Retention:   jetstream.LimitsPolicy,
-			Discard:     jetstream.DiscardOld,
-			MaxAge:      contract.TelemetryMaxAge,
-			MaxBytes:    contract.TelemetryMaxBytes,
-			Replicas:    o.Replicas,
-			AllowDirect: true,
-		},
+		wire.StreamConfig(contract.Prefix, o.Replicas),
 	)
 	return out
 }

@@ -288,7 +288,7 @@ func (p *Pool) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	d.Env = env
-	sagaspan.Received(span, env)
+	sagaspan.Received(span, sagaspan.Message{ID: env.ID, Type: env.Type, SagaID: env.SagaID, OrderID: env.Order.ID})
 	ctx = logging.ContextWithSaga(ctx, env.SagaID)
 	// Attributes for the rare lines logged below; built only then.
 	about := func(args ...any) []any {

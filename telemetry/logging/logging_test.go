@@ -11,19 +11,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
 
-	"github.com/sagascope/sagascope/demo/contract"
-	"github.com/sagascope/sagascope/demo/embedded"
-	"github.com/sagascope/sagascope/demo/natstest"
+	"github.com/sagascope/sagascope/telemetry/internal/natstest"
 	"github.com/sagascope/sagascope/telemetry/logging"
+	"github.com/sagascope/sagascope/telemetry/wire"
 )
 
 const (
 	traceHex = "4bf92f3577b34da6a3ce929d0e0e4736"
 	spanHex  = "00f067aa0ba902b7"
+	// prefix starts the tests' log subjects.
+	prefix = "saga.v1"
 )
 
 // spanCtx is a context holding a sampled span context.
@@ -187,13 +189,13 @@ func TestFormats(t *testing.T) {
 type bus struct {
 	*nats.Conn
 	sub  *nats.Subscription
-	recs []contract.LogRecord
+	recs []wire.LogRecord
 	subj []string
 }
 
-func newBus(t *testing.T, srv *embedded.Server, subject string) *bus {
+func newBus(t *testing.T, srv *server.Server, subject string) *bus {
 	t.Helper()
-	nc := natstest.Connect(t, srv.ClientURL())
+	nc := natstest.Connect(t, srv)
 	sub, err := nc.SubscribeSync(subject)
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +206,7 @@ func newBus(t *testing.T, srv *embedded.Server, subject string) *bus {
 }
 
 // records returns every record shipped so far.
-func (b *bus) records(t *testing.T) []contract.LogRecord {
+func (b *bus) records(t *testing.T) []wire.LogRecord {
 	t.Helper()
 	if err := b.FlushTimeout(10 * time.Second); err != nil {
 		t.Fatal(err)
@@ -218,7 +220,7 @@ func (b *bus) records(t *testing.T) []contract.LogRecord {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var r contract.LogRecord
+		var r wire.LogRecord
 		if err := json.Unmarshal(m.Data, &r); err != nil {
 			t.Fatalf("shipped record %q is not a LogRecord: %v", m.Data, err)
 		}
@@ -230,8 +232,8 @@ func (b *bus) records(t *testing.T) []contract.LogRecord {
 
 func TestShippedRecords(t *testing.T) {
 	// Subscribed to every instance's logs, to see which subject it uses.
-	b := newBus(t, natstest.Server(t), contract.LogSubjects)
-	ship := logging.NewShipper(b, contract.Payment, "inst1", logging.ShipOptions{})
+	b := newBus(t, natstest.Server(t), wire.LogSubjects(prefix))
+	ship := logging.NewShipper(b, wire.LogSubject(prefix, "payment", "inst1"), "payment", "inst1", logging.ShipOptions{})
 	l := slog.New(ship).With("service", "payment", "instance", "inst1", "consumer", "payment")
 	ctx := logging.ContextWithSaga(spanCtx(), "order-1")
 	l.WithGroup("call").WarnContext(ctx, "gateway failed", "attempt", 2, slog.Group("err", "text", "down"))
@@ -242,11 +244,11 @@ func TestShippedRecords(t *testing.T) {
 		t.Fatalf("%d records shipped, want 1 (debug is never shipped): %+v", len(recs), recs)
 	}
 	r := recs[0]
-	if b.subj[0] != contract.LogSubject(contract.Payment, "inst1") {
+	if b.subj[0] != wire.LogSubject(prefix, "payment", "inst1") {
 		t.Errorf("subject %q", b.subj[0])
 	}
-	want := contract.LogRecord{
-		V: contract.Version, Level: "WARN", Message: "gateway failed", Service: contract.Payment, Instance: "inst1",
+	want := wire.LogRecord{
+		V: wire.LogVersion, Level: "WARN", Message: "gateway failed", Service: "payment", Instance: "inst1",
 		TraceID: traceHex, SpanID: spanHex, SagaID: "order-1",
 	}
 	r.Time = time.Time{}
@@ -286,8 +288,9 @@ func TestShippingIsRateLimited(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			instance := fmt.Sprint("i", i)
-			b := newBus(t, srv, contract.LogSubject(contract.Orders, instance))
-			ship := logging.NewShipper(b, contract.Orders, instance, tt.opts)
+			subject := wire.LogSubject(prefix, "orders", instance)
+			b := newBus(t, srv, subject)
+			ship := logging.NewShipper(b, subject, "orders", instance, tt.opts)
 			l := slog.New(ship)
 			for range tt.n {
 				l.Log(context.Background(), tt.level, "storm")

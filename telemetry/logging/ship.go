@@ -9,7 +9,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
-	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/telemetry/wire"
 )
 
 // Publisher sends one core NATS message; *nats.Conn is one.
@@ -41,15 +41,15 @@ type ShipOptions struct {
 type shipCore struct {
 	pub      Publisher
 	subject  string
-	service  contract.Service
+	service  string
 	instance string
 	warn     *rate.Limiter
 	info     *rate.Limiter // nil: no info shipped
 	dropped  atomic.Uint64
 }
 
-// Shipper is a slog.Handler publishing records as contract.LogRecord JSON
-// to contract.LogSubject(service, instance) over core NATS: warnings and
+// Shipper is a slog.Handler publishing one instance's records as
+// wire.LogRecord JSON to its subject over core NATS: warnings and
 // errors up to a rate, info at a lower one, and the count of what the
 // limits held back in the next record that goes out. Publishing never
 // blocks the caller for long and its errors are ignored: shipping logs is
@@ -61,8 +61,9 @@ type Shipper struct {
 	prefix string      // open groups, "a.b."
 }
 
-// NewShipper returns a Shipper publishing through pub for one instance.
-func NewShipper(pub Publisher, svc contract.Service, instance string, opts ShipOptions) *Shipper {
+// NewShipper returns a Shipper publishing through pub to subject (the
+// instance's wire.LogSubject) for one instance of service.
+func NewShipper(pub Publisher, subject, service, instance string, opts ShipOptions) *Shipper {
 	if opts.Rate <= 0 {
 		opts.Rate = DefaultShipRate
 	}
@@ -76,7 +77,7 @@ func NewShipper(pub Publisher, svc contract.Service, instance string, opts ShipO
 		opts.InfoBurst = DefaultInfoBurst
 	}
 	c := &shipCore{
-		pub: pub, subject: contract.LogSubject(svc, instance), service: svc, instance: instance,
+		pub: pub, subject: subject, service: service, instance: instance,
 		warn: rate.NewLimiter(rate.Limit(opts.Rate), opts.Burst),
 	}
 	if opts.InfoRate > 0 {
@@ -111,8 +112,8 @@ func (s *Shipper) Handle(ctx context.Context, r slog.Record) error {
 		c.dropped.Add(1)
 		return nil
 	}
-	rec := contract.LogRecord{
-		V: contract.Version, Time: r.Time.UTC(), Level: r.Level.String(), Message: r.Message,
+	rec := wire.LogRecord{
+		V: wire.LogVersion, Time: r.Time.UTC(), Level: r.Level.String(), Message: r.Message,
 		Service: c.service, Instance: c.instance, SagaID: SagaFromContext(ctx),
 		Dropped: c.dropped.Swap(0),
 	}

@@ -8,8 +8,6 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-
-	"github.com/sagascope/sagascope/demo/contract"
 )
 
 // Attribute keys of the demo's own instruments.
@@ -35,10 +33,31 @@ const (
 
 // Source is what an instance reports about itself, read on every scrape.
 type Source struct {
-	// Status is the instance's status (pools, breakers, counters).
-	Status func() contract.Status
+	// Status is the instance's status (pool, counters, breakers).
+	Status func() Status
+	// BreakerStates lists every state a breaker can be in: each breaker
+	// has a 0/1 series per state, 1 for the state it is in.
+	BreakerStates []string
 	// Injected counts the faults that fired, by kind; nil: none.
-	Injected func() map[contract.FaultKind]uint64
+	Injected func() map[string]uint64
+}
+
+// Status is an instance's state as its metrics show it.
+type Status struct {
+	// Capacity, Busy and Queued describe the worker pool: Queued are
+	// messages pulled from the server and waiting for a worker.
+	Capacity, Busy, Queued int
+	// Counts of handled messages since the instance started.
+	Processed, Failed, Retried, DeadLettered, Duplicates uint64
+
+	Breakers []Breaker
+}
+
+// Breaker is one circuit breaker: its state (one of
+// Source.BreakerStates) and how many calls it refused.
+type Breaker struct {
+	Name, State string
+	Rejected    uint64
 }
 
 // Instance records one service instance's metrics. A nil *Instance records
@@ -56,8 +75,8 @@ type optionKey struct{ a, b, c string }
 
 // Instance starts recording for one instance of svc: it observes src on
 // every scrape until Close.
-func (m *Metrics) Instance(svc contract.Service, instance string, src Source) (*Instance, error) {
-	in := &Instance{m: m, service: ServiceKey.String(string(svc))}
+func (m *Metrics) Instance(svc, instance string, src Source) (*Instance, error) {
+	in := &Instance{m: m, service: ServiceKey.String(svc)}
 	if src.Status == nil {
 		return in, nil
 	}
@@ -66,30 +85,29 @@ func (m *Metrics) Instance(svc contract.Service, instance string, src Source) (*
 	with := func(extra ...attribute.KeyValue) metric.ObserveOption {
 		return metric.WithAttributes(append(append([]attribute.KeyValue{}, who...), extra...)...)
 	}
-	states := []contract.BreakerState{contract.BreakerClosed, contract.BreakerOpen, contract.BreakerHalfOpen}
 	reg, err := m.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		st := src.Status()
-		o.ObserveInt64(m.capacity, int64(st.Pool.Capacity), whoOpt)
-		o.ObserveInt64(m.busy, int64(st.Pool.Busy), whoOpt)
-		o.ObserveInt64(m.queued, int64(st.Pool.Queued), whoOpt)
-		o.ObserveInt64(m.processed, int64(st.Counters.Processed), whoOpt)
-		o.ObserveInt64(m.failed, int64(st.Counters.Failed), whoOpt)
-		o.ObserveInt64(m.retried, int64(st.Counters.Retried), whoOpt)
-		o.ObserveInt64(m.deadLettered, int64(st.Counters.DeadLettered), whoOpt)
-		o.ObserveInt64(m.duplicates, int64(st.Counters.Duplicates), whoOpt)
+		o.ObserveInt64(m.capacity, int64(st.Capacity), whoOpt)
+		o.ObserveInt64(m.busy, int64(st.Busy), whoOpt)
+		o.ObserveInt64(m.queued, int64(st.Queued), whoOpt)
+		o.ObserveInt64(m.processed, int64(st.Processed), whoOpt)
+		o.ObserveInt64(m.failed, int64(st.Failed), whoOpt)
+		o.ObserveInt64(m.retried, int64(st.Retried), whoOpt)
+		o.ObserveInt64(m.deadLettered, int64(st.DeadLettered), whoOpt)
+		o.ObserveInt64(m.duplicates, int64(st.Duplicates), whoOpt)
 		for _, b := range st.Breakers {
-			for _, s := range states {
+			for _, s := range src.BreakerStates {
 				v := int64(0)
 				if b.State == s {
 					v = 1
 				}
-				o.ObserveInt64(m.breakerState, v, with(BreakerKey.String(b.Name), StateKey.String(string(s))))
+				o.ObserveInt64(m.breakerState, v, with(BreakerKey.String(b.Name), StateKey.String(s)))
 			}
 			o.ObserveInt64(m.breakerRejected, int64(b.Rejected), with(BreakerKey.String(b.Name)))
 		}
 		if src.Injected != nil {
 			for kind, n := range src.Injected() {
-				o.ObserveInt64(m.injected, int64(n), with(KindKey.String(string(kind))))
+				o.ObserveInt64(m.injected, int64(n), with(KindKey.String(kind)))
 			}
 		}
 		return nil
@@ -145,12 +163,12 @@ func (in *Instance) Handled(ctx context.Context, consumer, subject, errType stri
 
 // SagaEnded records a saga reaching its final status, took after its
 // order was placed.
-func (in *Instance) SagaEnded(ctx context.Context, status contract.SagaStatus, took time.Duration) {
+func (in *Instance) SagaEnded(ctx context.Context, status string, took time.Duration) {
 	if in == nil {
 		return
 	}
-	opt := in.option(optionKey{"saga", string(status), ""}, func() []attribute.KeyValue {
-		return []attribute.KeyValue{OutcomeKey.String(string(status))}
+	opt := in.option(optionKey{"saga", status, ""}, func() []attribute.KeyValue {
+		return []attribute.KeyValue{OutcomeKey.String(status)}
 	})
 	in.m.sagas.Add(ctx, 1, opt)
 	in.m.sagaDuration.Record(ctx, took.Seconds(), opt)
@@ -158,12 +176,12 @@ func (in *Instance) SagaEnded(ctx context.Context, status contract.SagaStatus, t
 
 // StepAnswered records the answer to a step's command or compensation,
 // which left the step in state, took after it was sent.
-func (in *Instance) StepAnswered(ctx context.Context, step contract.Step, state contract.StepState, took time.Duration) {
+func (in *Instance) StepAnswered(ctx context.Context, step, state string, took time.Duration) {
 	if in == nil {
 		return
 	}
-	opt := in.option(optionKey{"step", string(step), string(state)}, func() []attribute.KeyValue {
-		return []attribute.KeyValue{StepKey.String(string(step)), ResultKey.String(string(state))}
+	opt := in.option(optionKey{"step", step, state}, func() []attribute.KeyValue {
+		return []attribute.KeyValue{StepKey.String(step), ResultKey.String(state)}
 	})
 	in.m.stepDuration.Record(ctx, took.Seconds(), opt)
 }

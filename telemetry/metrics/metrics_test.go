@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/common/model"
 	"go.uber.org/goleak"
 
-	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/telemetry/metrics"
 )
 
@@ -82,14 +81,15 @@ func TestExpositionParsesAndSaysWhatWasRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = m.Shutdown(context.Background()) })
-	status := contract.Status{
-		Pool:     contract.PoolStatus{Capacity: 64, Busy: 7, Queued: 3},
-		Counters: contract.Counters{Processed: 100, Failed: 2, Retried: 5, DeadLettered: 1, Duplicates: 4},
-		Breakers: []contract.BreakerStatus{{Name: "gateway", State: contract.BreakerOpen, Rejected: 9}},
+	status := metrics.Status{
+		Capacity: 64, Busy: 7, Queued: 3,
+		Processed: 100, Failed: 2, Retried: 5, DeadLettered: 1, Duplicates: 4,
+		Breakers: []metrics.Breaker{{Name: "gateway", State: "open", Rejected: 9}},
 	}
-	in, err := m.Instance(contract.Payment, "inst1", metrics.Source{
-		Status:   func() contract.Status { return status },
-		Injected: func() map[contract.FaultKind]uint64 { return map[contract.FaultKind]uint64{contract.FaultError: 6} },
+	in, err := m.Instance("payment", "inst1", metrics.Source{
+		Status:        func() metrics.Status { return status },
+		BreakerStates: []string{"closed", "open", "half-open"},
+		Injected:      func() map[string]uint64 { return map[string]uint64{"error": 6} },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -98,10 +98,10 @@ func TestExpositionParsesAndSaysWhatWasRecorded(t *testing.T) {
 	in.Handled(ctx, "payment", "saga.v1.payment.cmd.charge", "", 3*time.Millisecond)
 	in.Handled(ctx, "payment", "saga.v1.payment.cmd.charge", "", 5*time.Millisecond)
 	in.Handled(ctx, "payment", "saga.v1.payment.cmd.charge", metrics.ErrTransient, time.Millisecond)
-	in.SagaEnded(ctx, contract.SagaCompleted, 40*time.Millisecond)
-	in.SagaEnded(ctx, contract.SagaCompleted, 60*time.Millisecond)
-	in.SagaEnded(ctx, contract.SagaCancelled, 80*time.Millisecond)
-	in.StepAnswered(ctx, contract.StepCharge, contract.StepDone, 10*time.Millisecond)
+	in.SagaEnded(ctx, "completed", 40*time.Millisecond)
+	in.SagaEnded(ctx, "completed", 60*time.Millisecond)
+	in.SagaEnded(ctx, "cancelled", 80*time.Millisecond)
+	in.StepAnswered(ctx, "charge", "done", 10*time.Millisecond)
 
 	fams := scrape(t, m.Handler())
 	who := map[string]string{"service": "payment", "instance": "inst1"}
@@ -163,8 +163,8 @@ func TestANilInstanceRecordsNothing(t *testing.T) {
 	var in *metrics.Instance
 	ctx := context.Background()
 	in.Handled(ctx, "c", "s", "", time.Second)
-	in.SagaEnded(ctx, contract.SagaCompleted, time.Second)
-	in.StepAnswered(ctx, contract.StepCharge, contract.StepDone, time.Second)
+	in.SagaEnded(ctx, "completed", time.Second)
+	in.StepAnswered(ctx, "charge", "done", time.Second)
 	if err := in.Close(); err != nil {
 		t.Fatal(err)
 	}

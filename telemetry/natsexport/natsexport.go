@@ -1,7 +1,7 @@
 // Package natsexport exports finished spans over NATS: it is an
 // otlptrace.Client, so the official SDK-to-OTLP transform builds the
 // protobuf, and each batch is published to a JetStream subject as one OTLP
-// ExportTraceServiceRequest (contract.SpanContentType). Observers read the
+// ExportTraceServiceRequest (wire.SpanContentType). Observers read the
 // subject's stream; nothing here knows who they are.
 package natsexport
 
@@ -17,7 +17,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/telemetry/wire"
 )
 
 // ErrSpanTooLarge is returned when a single span does not fit in a message.
@@ -46,7 +46,7 @@ type Option func(*Client)
 func WithMaxBytes(n int) Option { return func(c *Client) { c.maxBytes = n } }
 
 // New returns a Client publishing to subject through js. The stream holding
-// subject must exist (topology creates contract.TelemetryStream).
+// subject must exist (telemetry's is wire.StreamConfig).
 func New(js jetstream.JetStream, subject string, opts ...Option) *Client {
 	c := &Client{js: js, subject: subject}
 	for _, o := range opts {
@@ -90,7 +90,7 @@ func (c *Client) UploadTraces(ctx context.Context, spans []*tracepb.ResourceSpan
 		return errors.Join(c.UploadTraces(ctx, a), c.UploadTraces(ctx, b))
 	}
 	msg := nats.NewMsg(c.subject)
-	msg.Header.Set(contract.ContentTypeHeader, contract.SpanContentType)
+	msg.Header.Set(wire.ContentTypeHeader, wire.SpanContentType)
 	msg.Data = data
 	if _, err := c.js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("publish spans to %s: %w", c.subject, err)

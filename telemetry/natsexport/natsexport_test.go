@@ -19,29 +19,25 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/sagascope/sagascope/demo/contract"
-	"github.com/sagascope/sagascope/demo/natstest"
-	"github.com/sagascope/sagascope/demo/topology"
+	"github.com/sagascope/sagascope/telemetry/internal/natstest"
 	"github.com/sagascope/sagascope/telemetry/natsexport"
+	"github.com/sagascope/sagascope/telemetry/wire"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// telemetryStream creates the telemetry stream, as topology does, on a
-// fresh server.
+// prefix starts the tests' span subjects.
+const prefix = "saga.v1"
+
+// telemetryStream creates the telemetry stream, as topology does
+// (wire.StreamConfig), on a fresh server.
 func telemetryStream(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	js := natstest.JetStream(t, natstest.Connect(t, natstest.Server(t).ClientURL()))
-	for _, cfg := range topology.Streams(topology.Options{}) {
-		if cfg.Name == contract.TelemetryStream {
-			if _, err := js.CreateStream(t.Context(), cfg); err != nil {
-				t.Fatal(err)
-			}
-			return js
-		}
+	js := natstest.JetStream(t, natstest.Server(t))
+	if _, err := js.CreateStream(t.Context(), wire.StreamConfig(prefix, 1)); err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("topology has no %s stream", contract.TelemetryStream)
-	return nil
+	return js
 }
 
 // batches reads every span batch in the telemetry stream.
@@ -49,7 +45,7 @@ func batches(t *testing.T, js jetstream.JetStream) []*coltracepb.ExportTraceServ
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	s, err := js.Stream(ctx, contract.TelemetryStream)
+	s, err := js.Stream(ctx, wire.Stream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,8 +59,8 @@ func batches(t *testing.T, js jetstream.JetStream) []*coltracepb.ExportTraceServ
 		if err != nil {
 			t.Fatalf("read batch %d: %v", seq, err)
 		}
-		if got := m.Header.Get(contract.ContentTypeHeader); got != contract.SpanContentType {
-			t.Fatalf("batch %d has content type %q, want %q", seq, got, contract.SpanContentType)
+		if got := m.Header.Get(wire.ContentTypeHeader); got != wire.SpanContentType {
+			t.Fatalf("batch %d has content type %q, want %q", seq, got, wire.SpanContentType)
 		}
 		var req coltracepb.ExportTraceServiceRequest
 		if err := proto.Unmarshal(m.Data, &req); err != nil {
@@ -134,7 +130,7 @@ func TestPublishedSpansDecodeAsOTLPAndMatchTheSDK(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			js := telemetryStream(t)
-			exp, err := natsexport.NewExporter(t.Context(), js, contract.SpanSubject(contract.Payment), tt.opts...)
+			exp, err := natsexport.NewExporter(t.Context(), js, wire.SpanSubject(prefix, "payment"), tt.opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -213,8 +209,8 @@ func compare(t *testing.T, w sdktrace.ReadOnlySpan, g *tracepb.Span) {
 }
 
 func TestUploadFailsWhenTheStreamIsMissing(t *testing.T) {
-	js := natstest.JetStream(t, natstest.Connect(t, natstest.Server(t).ClientURL()))
-	c := natsexport.New(js, contract.SpanSubject(contract.Orders))
+	js := natstest.JetStream(t, natstest.Server(t))
+	c := natsexport.New(js, wire.SpanSubject(prefix, "orders"))
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	err := c.UploadTraces(ctx, []*tracepb.ResourceSpans{{ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{{Name: "x"}}}}}})

@@ -21,8 +21,8 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/telemetry/natsheader"
+	"github.com/sagascope/sagascope/telemetry/wire"
 )
 
 // ScopeName is the instrumentation scope of every span made here.
@@ -32,7 +32,7 @@ const ScopeName = "github.com/sagascope/sagascope/telemetry/sagaspan"
 // messaging attributes of its own; these follow the convention's
 // messaging.<system>.* pattern.
 const (
-	SagaIDKey        = attribute.Key("saga.id")
+	SagaIDKey        = attribute.Key(wire.SagaIDKey)
 	OrderIDKey       = attribute.Key("order.id")
 	MessageTypeKey   = attribute.Key("saga.message.type")
 	StreamKey        = attribute.Key("messaging.nats.stream")
@@ -70,9 +70,18 @@ var (
 // Tracer starts one service instance's spans. A nil *Tracer traces nothing.
 // It is safe for concurrent use.
 type Tracer struct {
-	tp     trace.TracerProvider
-	tracer trace.Tracer
+	tp         trace.TracerProvider
+	tracer     trace.Tracer
+	sagaHeader string
 }
+
+// Option configures a Tracer.
+type Option func(*Tracer)
+
+// WithSagaHeader names the message header carrying a message's saga id
+// (the demo's contract.SagaHeader): publish and consumer spans of
+// messages with it get SagaIDKey. Without it only Received sets SagaIDKey.
+func WithSagaHeader(name string) Option { return func(t *Tracer) { t.sagaHeader = name } }
 
 // tracers maps the providers of live Tracers to them, so the package-level
 // functions find the Tracer of the span in a context without asking the
@@ -81,11 +90,14 @@ var tracers sync.Map // trace.TracerProvider -> *Tracer
 
 // NewTracer returns a Tracer on tp, or nil when tp is nil. Close it when tp
 // is shut down.
-func NewTracer(tp trace.TracerProvider) *Tracer {
+func NewTracer(tp trace.TracerProvider, opts ...Option) *Tracer {
 	if tp == nil {
 		return nil
 	}
 	t := &Tracer{tp: tp, tracer: tp.Tracer(ScopeName)}
+	for _, o := range opts {
+		o(t)
+	}
 	tracers.Store(tp, t)
 	return t
 }
@@ -97,18 +109,33 @@ func (t *Tracer) Close() {
 	}
 }
 
-// fromContext returns the tracer of ctx's span, or nil when ctx has no
-// valid span (tracing is off upstream).
-func fromContext(ctx context.Context) trace.Tracer {
+// fromContext returns the Tracer of ctx's span, or nil when ctx has no
+// valid span (tracing is off upstream). A span from a provider no live
+// Tracer wraps gets a Tracer without options.
+func fromContext(ctx context.Context) *Tracer {
 	span := trace.SpanFromContext(ctx)
 	if !span.SpanContext().IsValid() {
 		return nil
 	}
 	tp := span.TracerProvider()
 	if t, ok := tracers.Load(tp); ok {
-		return t.(*Tracer).tracer
+		return t.(*Tracer)
 	}
-	return tp.Tracer(ScopeName)
+	return &Tracer{tp: tp, tracer: tp.Tracer(ScopeName)}
+}
+
+// setMessageIDs tags span with h's message id and, when t knows the
+// header, its saga id.
+func (t *Tracer) setMessageIDs(span trace.Span, h nats.Header) {
+	if id := h.Get(jetstream.MsgIDHeader); id != "" {
+		span.SetAttributes(semconv.MessagingMessageID(id))
+	}
+	if t.sagaHeader == "" {
+		return
+	}
+	if saga := h.Get(t.sagaHeader); saga != "" {
+		span.SetAttributes(SagaIDKey.String(saga))
+	}
 }
 
 // Consume starts the consumer span of handling msg. Its parent is the trace
@@ -120,7 +147,7 @@ func (t *Tracer) Consume(ctx context.Context, msg jetstream.Msg, meta *jetstream
 	}
 	h := msg.Headers()
 	subject := msg.Subject()
-	ctx, span := t.tracer.Start(natsheader.Extract(ctx, h), spanName(processNames, "process", subject), consumerStart...)
+	ctx, span := t.tracer.Start(natsheader.Extract(ctx, h), processNames.of(subject), consumerStart...)
 	if !span.IsRecording() {
 		return ctx, span
 	}
@@ -131,12 +158,7 @@ func (t *Tracer) Consume(ctx context.Context, msg jetstream.Msg, meta *jetstream
 		semconv.MessagingDestinationName(subject),
 		semconv.MessagingMessageBodySize(len(msg.Data())),
 	)
-	if id := h.Get(contract.MsgIDHeader); id != "" {
-		span.SetAttributes(semconv.MessagingMessageID(id))
-	}
-	if saga := h.Get(contract.SagaHeader); saga != "" {
-		span.SetAttributes(SagaIDKey.String(saga))
-	}
+	t.setMessageIDs(span, h)
 	if meta != nil {
 		span.SetAttributes(
 			semconv.MessagingConsumerGroupName(meta.Consumer),
@@ -148,16 +170,24 @@ func (t *Tracer) Consume(ctx context.Context, msg jetstream.Msg, meta *jetstream
 	return ctx, span
 }
 
-// Received tags a consumer span with the decoded envelope.
-func Received(span trace.Span, env contract.Envelope) {
+// Message is what a consumer span learns from a decoded message.
+type Message struct {
+	// ID is the message's id (messaging.message.id), Type its type
+	// (MessageTypeKey); SagaID and OrderID name the saga and order it is
+	// about.
+	ID, Type, SagaID, OrderID string
+}
+
+// Received tags a consumer span with the decoded message.
+func Received(span trace.Span, m Message) {
 	if !span.IsRecording() {
 		return
 	}
 	span.SetAttributes(
-		MessageTypeKey.String(env.Type),
-		SagaIDKey.String(env.SagaID),
-		OrderIDKey.String(env.Order.ID),
-		semconv.MessagingMessageID(env.ID),
+		MessageTypeKey.String(m.Type),
+		SagaIDKey.String(m.SagaID),
+		OrderIDKey.String(m.OrderID),
+		semconv.MessagingMessageID(m.ID),
 	)
 }
 
@@ -166,11 +196,11 @@ func Received(span trace.Span, env contract.Envelope) {
 // from another message). Without a span in ctx it does nothing: tracing is
 // off. End the span with Published or End.
 func Publish(ctx context.Context, msg *nats.Msg) (context.Context, trace.Span) {
-	tr := fromContext(ctx)
-	if tr == nil {
+	t := fromContext(ctx)
+	if t == nil {
 		return ctx, noSpan
 	}
-	return publish(ctx, tr, msg)
+	return t.publish(ctx, msg)
 }
 
 // Publish starts the producer span of msg with t: a child of the span in
@@ -181,11 +211,11 @@ func (t *Tracer) Publish(ctx context.Context, msg *nats.Msg) (context.Context, t
 	if t == nil {
 		return ctx, noSpan
 	}
-	return publish(ctx, t.tracer, msg)
+	return t.publish(ctx, msg)
 }
 
-func publish(ctx context.Context, tr trace.Tracer, msg *nats.Msg) (context.Context, trace.Span) {
-	ctx, span := tr.Start(ctx, spanName(publishNames, "publish", msg.Subject), producerStart...)
+func (t *Tracer) publish(ctx context.Context, msg *nats.Msg) (context.Context, trace.Span) {
+	ctx, span := t.tracer.Start(ctx, publishNames.of(msg.Subject), producerStart...)
 	if msg.Header == nil {
 		msg.Header = nats.Header{}
 	}
@@ -203,12 +233,7 @@ func publish(ctx context.Context, tr trace.Tracer, msg *nats.Msg) (context.Conte
 		semconv.MessagingDestinationName(msg.Subject),
 		semconv.MessagingMessageBodySize(len(msg.Data)),
 	)
-	if id := msg.Header.Get(contract.MsgIDHeader); id != "" {
-		span.SetAttributes(semconv.MessagingMessageID(id))
-	}
-	if saga := msg.Header.Get(contract.SagaHeader); saga != "" {
-		span.SetAttributes(SagaIDKey.String(saga))
-	}
+	t.setMessageIDs(span, msg.Header)
 	return ctx, span
 }
 
@@ -235,11 +260,11 @@ func End(span trace.Span, err error) {
 // "carrier", "inventory-db") under the span in ctx, and returns call's
 // error unchanged. Without a span in ctx it only runs call.
 func Call(ctx context.Context, peer string, call func(context.Context) error) error {
-	tr := fromContext(ctx)
-	if tr == nil {
+	t := fromContext(ctx)
+	if t == nil {
 		return call(ctx)
 	}
-	ctx, span := tr.Start(ctx, peer+" call", clientStart...)
+	ctx, span := t.tracer.Start(ctx, peer+" call", clientStart...)
 	if span.IsRecording() {
 		span.SetAttributes(semconv.ServicePeerName(peer))
 	}

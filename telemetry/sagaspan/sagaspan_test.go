@@ -14,12 +14,16 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
 
-	"github.com/sagascope/sagascope/demo/contract"
-	"github.com/sagascope/sagascope/demo/natstest"
+	"github.com/sagascope/sagascope/telemetry/internal/natstest"
 	"github.com/sagascope/sagascope/telemetry/sagaspan"
+	"github.com/sagascope/sagascope/telemetry/wire"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// sagaHeader is the header the tests' tracers read saga ids from, as the
+// demo's do from sagaHeader.
+const sagaHeader = "Saga-Id"
 
 // provider returns a tracer provider sampling at ratio (parent-based, as
 // tracing.New builds it) that records into the returned recorder.
@@ -29,7 +33,7 @@ func provider(t *testing.T, ratio float64) (*sagaspan.Tracer, *tracetest.SpanRec
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))),
 		sdktrace.WithSpanProcessor(rec))
-	tr := sagaspan.NewTracer(tp)
+	tr := sagaspan.NewTracer(tp, sagaspan.WithSagaHeader(sagaHeader))
 	t.Cleanup(func() {
 		tr.Close()
 		_ = tp.Shutdown(context.Background())
@@ -52,14 +56,14 @@ func TestPublishCarriesTheTraceInTheHeaders(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tr, rec := provider(t, tt.ratio)
-			msg := nats.NewMsg(contract.Subject(contract.PlaceOrder))
-			msg.Header.Set(contract.SagaHeader, "saga-1")
+			msg := nats.NewMsg("orders.place")
+			msg.Header.Set(sagaHeader, "saga-1")
 			// A traceparent copied from another message is replaced.
-			msg.Header.Set(contract.TraceParentHeader, "00-11111111111111111111111111111111-2222222222222222-01")
+			msg.Header.Set(wire.TraceParentHeader, "00-11111111111111111111111111111111-2222222222222222-01")
 			ctx, span := tr.Publish(context.Background(), msg)
 			sagaspan.End(span, nil)
 
-			tp := msg.Header.Get(contract.TraceParentHeader)
+			tp := msg.Header.Get(wire.TraceParentHeader)
 			sc := trace.SpanContextFromContext(ctx)
 			want := "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-" + tt.wantFlags
 			if tp != want {
@@ -89,8 +93,7 @@ func TestPublishWithoutASpanLeavesTheHeadersAlone(t *testing.T) {
 // as its consumer receives it.
 func deliver(t *testing.T, msg *nats.Msg) jetstream.Msg {
 	t.Helper()
-	srv := natstest.Server(t)
-	js := natstest.JetStream(t, natstest.Connect(t, srv.ClientURL()))
+	js := natstest.JetStream(t, natstest.Server(t))
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{msg.Subject}})
@@ -113,9 +116,9 @@ func deliver(t *testing.T, msg *nats.Msg) jetstream.Msg {
 
 func TestConsumeContinuesThePublishersTrace(t *testing.T) {
 	tr, rec := provider(t, 1)
-	out := nats.NewMsg(contract.Subject(contract.ChargePayment))
-	out.Header.Set(contract.MsgIDHeader, "m-1")
-	out.Header.Set(contract.SagaHeader, "saga-1")
+	out := nats.NewMsg("payment.charge")
+	out.Header.Set(jetstream.MsgIDHeader, "m-1")
+	out.Header.Set(sagaHeader, "saga-1")
 	_, pub := tr.Publish(context.Background(), out)
 	sagaspan.End(pub, nil)
 
@@ -180,8 +183,7 @@ func TestConsumeStartsANewTraceWhenTheHeaderIsUnusable(t *testing.T) {
 		{"a truncated span id", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa-01"},
 	}
 	// One server for the table: each case publishes its own message.
-	srv := natstest.Server(t)
-	js := natstest.JetStream(t, natstest.Connect(t, srv.ClientURL()))
+	js := natstest.JetStream(t, natstest.Server(t))
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}})
@@ -197,7 +199,7 @@ func TestConsumeStartsANewTraceWhenTheHeaderIsUnusable(t *testing.T) {
 			tr, rec := provider(t, 1)
 			out := nats.NewMsg("t.x")
 			if tt.traceparent != "" {
-				out.Header.Set(contract.TraceParentHeader, tt.traceparent)
+				out.Header.Set(wire.TraceParentHeader, tt.traceparent)
 			}
 			if _, err := js.PublishMsg(ctx, out); err != nil {
 				t.Fatal(err)

@@ -18,7 +18,6 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
-	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/telemetry/natsexport"
 )
 
@@ -26,6 +25,10 @@ import (
 // there is no provider at all, so nothing is recorded, propagated or
 // exported.
 var ErrDisabled = errors.New("tracing disabled (sample ratio 0)")
+
+// ErrNoSubject is returned by New for a JetStream without a Subject to
+// publish spans to.
+var ErrNoSubject = errors.New("no subject to publish spans to (set Config.Subject)")
 
 // Defaults for the zero values of Config.
 const (
@@ -46,11 +49,12 @@ type Config struct {
 	Ratio float64
 	// Service, Instance and Version describe the instance (the resource
 	// every span carries: service.name, service.instance.id, ...).
-	Service           contract.Service
-	Instance, Version string
-	// JetStream, when set, carries finished spans to
-	// contract.SpanSubject(Service) as OTLP protobuf.
+	Service, Instance, Version string
+	// JetStream, when set, carries finished spans to Subject (the
+	// instance's wire.SpanSubject) as OTLP protobuf; Subject is then
+	// required.
 	JetStream jetstream.JetStream
+	Subject   string
 	// Processors are added as they are, after the exporters: tests pass a
 	// tracetest.SpanRecorder. The provider shuts them down with itself.
 	Processors []sdktrace.SpanProcessor
@@ -87,7 +91,7 @@ func New(ctx context.Context, cfg Config) (*sdktrace.TracerProvider, func(contex
 		resource.WithFromEnv(), // OTEL_RESOURCE_ATTRIBUTES; ours below win
 		resource.WithTelemetrySDK(),
 		resource.WithAttributes(
-			semconv.ServiceName(string(cfg.Service)),
+			semconv.ServiceName(cfg.Service),
 			semconv.ServiceNamespace("sagascope"),
 			semconv.ServiceInstanceID(cfg.Instance),
 			semconv.ServiceVersion(cfg.Version),
@@ -106,7 +110,10 @@ func New(ctx context.Context, cfg Config) (*sdktrace.TracerProvider, func(contex
 			sdktrace.WithMaxQueueSize(cfg.QueueSize))
 	}
 	if cfg.JetStream != nil {
-		exp, err := natsexport.NewExporter(ctx, cfg.JetStream, contract.SpanSubject(cfg.Service))
+		if cfg.Subject == "" {
+			return nil, nil, fmt.Errorf("trace %s: %w", cfg.Service, ErrNoSubject)
+		}
+		exp, err := natsexport.NewExporter(ctx, cfg.JetStream, cfg.Subject)
 		if err != nil {
 			return nil, nil, err
 		}

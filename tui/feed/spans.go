@@ -16,6 +16,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sagascope/sagascope/telemetry/wire"
 	"github.com/sagascope/sagascope/tui/sanitize"
 )
 
@@ -89,7 +90,7 @@ const (
 	maxSpanEvents  = 32  // events per span
 	maxValueDepth  = 3   // nesting of array and map values shown
 	maxBatchSize   = 8 << 20
-	sagaIDKey      = "saga.id"
+	sagaIDKey      = wire.SagaIDKey
 	serviceNameKey = "service.name"
 	instanceIDKey  = "service.instance.id"
 )

@@ -122,7 +122,7 @@ type spanSource struct {
 func newSpanSource(t *testing.T, js jetstream.JetStream, svc contract.Service, instance string) spanSource {
 	t.Helper()
 	tp, shutdown, err := tracing.New(t.Context(), tracing.Config{
-		Ratio: 1, Service: svc, Instance: instance, JetStream: js,
+		Ratio: 1, Service: string(svc), Instance: instance, JetStream: js, Subject: contract.SpanSubject(svc),
 		BatchTimeout: 20 * time.Millisecond, Getenv: func(string) string { return "" },
 	})
 	if err != nil {
@@ -203,7 +203,7 @@ func TestTelemetryReadsBackRecentSpansThenFollowsLiveWithTheirLogs(t *testing.T)
 
 	// After attach: a live span in the same trace, and a warning logged in
 	// it and shipped.
-	shipper := logging.NewShipper(nc, contract.Payment, "pay-1", logging.ShipOptions{})
+	shipper := logging.NewShipper(nc, contract.LogSubject(contract.Payment, "pay-1"), string(contract.Payment), "pay-1", logging.ShipOptions{})
 	log := slog.New(shipper)
 	ctx, after := payment.tracer.Start(ctx, "publish saga.evt.payment.failed", trace.WithSpanKind(trace.SpanKindProducer))
 	log.WarnContext(ctx, "charge refused", "attempt", 3, logging.SagaIDKey, "saga-1")

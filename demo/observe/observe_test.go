@@ -1,4 +1,4 @@
-package telemetry_test
+package observe_test
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os/exec"
 	"strings"
 	"testing"
@@ -130,7 +129,7 @@ func TestEveryLineLoggedInAHandlerCarriesItsMessagesTrace(t *testing.T) {
 		if rec.SagaID != env.SagaID {
 			continue
 		}
-		if m.Subject != contract.LogSubject(contract.Orders, rec.Instance) || rec.Service != contract.Orders ||
+		if m.Subject != contract.LogSubject(contract.Orders, rec.Instance) || rec.Service != string(contract.Orders) ||
 			rec.Level != "WARN" || rec.TraceID != tid.String() || rec.SpanID == "" {
 			t.Fatalf("refusal shipped on %s as %+v", m.Subject, rec)
 		}
@@ -243,39 +242,5 @@ func TestProbes(t *testing.T) {
 		if code, body := r.get(t, probes.LivePath); code != http.StatusOK || body != "ok\n" {
 			t.Fatalf("%s: GET %s = %d %q, want 200 ok", s.name, probes.LivePath, code, body)
 		}
-	}
-}
-
-// The runtime's profiles are served beside the metrics, on the process's
-// own mux: what a person runs `go tool pprof` against.
-// No NATS is needed: the handler is the endpoint's.
-func TestProfilesAreServedBesideTheMetrics(t *testing.T) {
-	tel, shutdown, err := telemetry.Start(t.Context(), telemetry.Config{Getenv: func(string) string { return "" }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := shutdown(context.Background()); err != nil {
-			t.Error(err)
-		}
-	}()
-	get := func(path string) (int, string) {
-		rec := httptest.NewRecorder()
-		tel.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-		return rec.Code, rec.Body.String()
-	}
-	for _, tt := range []struct{ path, says string }{
-		{telemetry.ProfilePath, "goroutine"},
-		{telemetry.ProfilePath + "heap?debug=1", "heap profile"},
-		{telemetry.ProfilePath + "goroutine?debug=1", "goroutine profile"},
-		{telemetry.MetricsPath, "# HELP"},
-	} {
-		code, body := get(tt.path)
-		if code != http.StatusOK || !strings.Contains(body, tt.says) {
-			t.Errorf("GET %s: %d, want 200 saying %q:\n%.300s", tt.path, code, tt.says, body)
-		}
-	}
-	if code, _ := get("/debug/pprof/nonesuch"); code != http.StatusNotFound {
-		t.Errorf("an unknown profile: %d, want 404", code)
 	}
 }
