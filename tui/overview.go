@@ -102,42 +102,6 @@ func lines(parts []string) int {
 	return n
 }
 
-// health judges a service: the role to colour it by and a word for it.
-func health(svc *feed.Service) (role, string) {
-	if !svc.Reporting() {
-		return roleMuted, "not reporting"
-	}
-	for _, in := range svc.Instances {
-		if in.State == contract.StateCrashed {
-			return roleFailing, "crashed"
-		}
-	}
-	for _, b := range svc.Breakers {
-		if b.State == contract.BreakerOpen {
-			return roleFailing, b.Name + " open"
-		}
-	}
-	if c := svc.Command; c != nil && c.Level == feed.LevelCritical {
-		return roleFailing, "lag critical"
-	}
-	for _, b := range svc.Breakers {
-		if b.State == contract.BreakerHalfOpen {
-			return roleDegraded, b.Name + " half-open"
-		}
-	}
-	switch {
-	case svc.Command != nil && svc.Command.Paused:
-		return roleDegraded, "paused"
-	case svc.Command != nil && svc.Command.Level == feed.LevelWarn:
-		return roleDegraded, "lagging"
-	case svc.Pool.Capacity > 0 && svc.Pool.Busy >= svc.Pool.Capacity:
-		return roleDegraded, "saturated"
-	case len(svc.Faults) > 0:
-		return roleDegraded, "fault injected"
-	}
-	return roleHealthy, "ok"
-}
-
 // pipelineView is the saga as one line: where orders come from, the
 // services they go through, and what comes out.
 func (o *overview) pipelineView() string {
@@ -257,11 +221,7 @@ func (o *overview) servicesView() string {
 		cell(3, rate(svc.Rates.Processed), roleNone)
 		b.WriteByte(' ')
 		b.WriteString(st.bar(svc.Pool.Busy, svc.Pool.Capacity, barW))
-		poolRole := roleNone
-		if svc.Pool.Capacity > 0 && svc.Pool.Busy >= svc.Pool.Capacity {
-			poolRole = roleDegraded
-		}
-		b.WriteString(st.paint(poolRole, fitRight(fmt.Sprintf("%d/%d", svc.Pool.Busy, svc.Pool.Capacity), 6)))
+		b.WriteString(st.paint(poolRole(svc.Pool), fitRight(fmt.Sprintf("%d/%d", svc.Pool.Busy, svc.Pool.Capacity), 6)))
 		cell(5, lag, lagRole)
 		last := len(cols) - 1
 		for j := 6; j < last; j++ {
@@ -292,34 +252,6 @@ func countCrashed(svc *feed.Service) int {
 		}
 	}
 	return n
-}
-
-func zeroMuted(v float64, r role) role {
-	if v <= 0 {
-		return roleMuted
-	}
-	return r
-}
-
-func levelRole(l feed.Level) role {
-	switch l {
-	case feed.LevelCritical:
-		return roleFailing
-	case feed.LevelWarn:
-		return roleDegraded
-	}
-	return roleNone
-}
-
-// breakerRole colours a breaker state.
-func breakerRole(s contract.BreakerState) role {
-	switch s {
-	case contract.BreakerOpen:
-		return roleFailing
-	case contract.BreakerHalfOpen:
-		return roleDegraded
-	}
-	return roleHealthy
 }
 
 // breakerText names a breaker and its state; an open one counts down to
@@ -443,20 +375,6 @@ func latencyText(s feed.Series) string {
 
 func msToDuration(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
 
-func nonZero(n uint64, r role) role {
-	if n == 0 {
-		return roleMuted
-	}
-	return r
-}
-
-func nonZeroF(v float64, r role) role {
-	if v <= 0 {
-		return roleNone
-	}
-	return r
-}
-
 // jetstreamView sums up the server's streams and consumers.
 func (o *overview) jetstreamView() string {
 	st, s := o.st, &o.snap
@@ -557,17 +475,6 @@ func advisoryLine(a *feed.Advisory) string {
 		text += ": " + a.Detail
 	}
 	return text
-}
-
-// advisoryRole colours an advisory by what it says about delivery.
-func advisoryRole(kind string) role {
-	switch kind {
-	case "max_deliver", "terminated", "stream_quorum_lost", "consumer_quorum_lost", "server_out_of_space":
-		return roleFailing
-	case "nak", "consumer_pause", "api_limit_reached":
-		return roleDegraded
-	}
-	return roleNone
 }
 
 // foreignView explains a server without sagascope services.
