@@ -93,15 +93,6 @@ func (o *overview) View() string {
 	return strings.Join(parts, "\n")
 }
 
-// lines counts the lines of the joined parts.
-func lines(parts []string) int {
-	n := 0
-	for _, p := range parts {
-		n += strings.Count(p, "\n") + 1
-	}
-	return n
-}
-
 // pipelineView is the saga as one line: where orders come from, the
 // services they go through, and what comes out.
 func (o *overview) pipelineView() string {
@@ -254,18 +245,6 @@ func countCrashed(svc *feed.Service) int {
 	return n
 }
 
-// breakerText names a breaker and its state; an open one counts down to
-// its half-open probe.
-func breakerText(b feed.Breaker) string {
-	switch b.State {
-	case contract.BreakerOpen:
-		return fmt.Sprintf("%s OPEN %s", b.Name, dur(b.Remaining.Round(100*time.Millisecond)))
-	case contract.BreakerHalfOpen:
-		return b.Name + " HALF-OPEN"
-	}
-	return b.Name + " " + string(b.State)
-}
-
 func (o *overview) breakersView(svc *feed.Service, width int) string {
 	if len(svc.Breakers) == 0 {
 		return o.st.Muted.Render("—")
@@ -281,28 +260,6 @@ func (o *overview) breakersView(svc *feed.Service, width int) string {
 		}
 	}
 	return strings.Join(parts, "  ")
-}
-
-// faultParams describes a fault's parameters in a few words.
-func faultParams(f contract.Fault) string {
-	info, _ := contract.KindInfo(f.Kind)
-	var p []string
-	if info.Probability && f.Probability > 0 && f.Probability < 1 {
-		p = append(p, fmt.Sprintf("%.0f%%", f.Probability*100))
-	}
-	if f.Latency > 0 {
-		p = append(p, dur(f.Latency))
-	}
-	if f.Jitter > 0 {
-		p = append(p, "±"+dur(f.Jitter))
-	}
-	if info.Multiplier && f.Multiplier > 0 {
-		p = append(p, fmt.Sprintf("×%g", f.Multiplier))
-	}
-	if info.Restart && f.RestartAfter > 0 {
-		p = append(p, "restart "+dur(f.RestartAfter))
-	}
-	return strings.Join(p, " ")
 }
 
 func (o *overview) faultsView() string {
