@@ -73,21 +73,14 @@ func newConsumers(st *Styles, k *KeyMap) *listScreen[*feed.Consumer] {
 func consumerKey(x *feed.Consumer) string { return x.Stream + "\x00" + x.Name }
 
 func consumerRow(x *feed.Consumer) row {
-	r := levelRole(x.Level)
 	state := string(x.Level)
 	if x.Why != "" {
 		state = x.Why
 	}
 	if x.Paused {
 		state = "paused " + dur(x.PauseRemaining)
-		if r == roleNone {
-			r = roleDegraded
-		}
 	}
-	if r == roleNone && x.Pending == 0 && x.AckPending == 0 && x.DeliveredRate == 0 {
-		r = roleMuted // idle
-	}
-	return row{role: r, cells: []cell{
+	return row{role: consumerRole(x), cells: []cell{
 		{text: levelMark(x)},
 		{text: clean(x.Stream+" › "+x.Name, 64)},
 		{text: count(x.Pending)},

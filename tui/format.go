@@ -9,6 +9,8 @@ import (
 
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/tui/feed"
 	"github.com/sagascope/sagascope/tui/sanitize"
 )
 
@@ -225,6 +227,15 @@ func clip(block string, width, height int) string {
 	return strings.Join(lines, "\n")
 }
 
+// lines counts the lines of the joined parts.
+func lines(parts []string) int {
+	n := 0
+	for _, p := range parts {
+		n += strings.Count(p, "\n") + 1
+	}
+	return n
+}
+
 // pct formats part/whole as a percentage.
 func pct(part, whole uint64) string {
 	if whole == 0 {
@@ -243,4 +254,40 @@ func plural(n int, one, many string) string {
 		return "1 " + one
 	}
 	return strconv.Itoa(n) + " " + many
+}
+
+// The system's things in words, the same on every screen that names them.
+
+// breakerText names a breaker and its state; an open one counts down to
+// its half-open probe.
+func breakerText(b feed.Breaker) string {
+	switch b.State {
+	case contract.BreakerOpen:
+		return fmt.Sprintf("%s OPEN %s", b.Name, dur(b.Remaining.Round(100*time.Millisecond)))
+	case contract.BreakerHalfOpen:
+		return b.Name + " HALF-OPEN"
+	}
+	return b.Name + " " + string(b.State)
+}
+
+// faultParams describes a fault's parameters in a few words.
+func faultParams(f contract.Fault) string {
+	info, _ := contract.KindInfo(f.Kind)
+	var p []string
+	if info.Probability && f.Probability > 0 && f.Probability < 1 {
+		p = append(p, fmt.Sprintf("%.0f%%", f.Probability*100))
+	}
+	if f.Latency > 0 {
+		p = append(p, dur(f.Latency))
+	}
+	if f.Jitter > 0 {
+		p = append(p, "±"+dur(f.Jitter))
+	}
+	if info.Multiplier && f.Multiplier > 0 {
+		p = append(p, fmt.Sprintf("×%g", f.Multiplier))
+	}
+	if info.Restart && f.RestartAfter > 0 {
+		p = append(p, "restart "+dur(f.RestartAfter))
+	}
+	return strings.Join(p, " ")
 }

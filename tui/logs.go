@@ -119,18 +119,6 @@ func (s *logs) openTrace() tea.Cmd {
 	return func() tea.Msg { return msg }
 }
 
-func logLevelRole(level string) role {
-	switch level {
-	case feed.LogError:
-		return roleFailing
-	case feed.LogWarn:
-		return roleDegraded
-	case feed.LogDebug:
-		return roleMuted
-	}
-	return roleNone
-}
-
 func logRow(l *feed.LogLine) row {
 	trace := ""
 	if l.TraceID != "" {

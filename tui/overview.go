@@ -9,7 +9,6 @@ import (
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
 
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/tui/feed"
@@ -23,22 +22,38 @@ type overview struct {
 	keys *KeyMap
 	snap feed.Snapshot
 	// lagging indexes snap.Consumers, most unprocessed first.
-	lagging       []int
+	lagging []int
+	// services is the table of snap.Services, one row per service.
+	services      table
 	width, height int
 }
 
-func newOverview(st *Styles, k *KeyMap) *overview { return &overview{st: st, keys: k} }
+func newOverview(st *Styles, k *KeyMap) *overview {
+	o := &overview{st: st, keys: k, services: newTable(serviceColumns(false))}
+	o.services.static = true
+	return o
+}
 
 func (o *overview) Title() string       { return "Overview" }
-func (o *overview) SetSize(w, h int)    { o.width, o.height = w, h }
 func (o *overview) Keys() []key.Binding { return []key.Binding{o.keys.Burst} }
 func (o *overview) Capturing() bool     { return false }
 func (o *overview) Back() bool          { return false }
 func (o *overview) Focus() tea.Cmd      { return nil }
+
+func (o *overview) SetSize(w, h int) {
+	o.width, o.height = w, h
+	// The wide layout has more columns and a longer bar.
+	o.services.cols = serviceColumns(o.wide())
+	o.services.setSize(w, h)
+}
+
 func (o *overview) Update(msg tea.Msg) tea.Cmd {
 	if m, ok := msg.(snapshotMsg); ok {
 		o.snap = m.snap
 		o.lagging = mostLagging(o.lagging[:0], m.snap.Consumers)
+		o.services.setLen(len(o.snap.Services),
+			func(i int) string { return string(o.snap.Services[i].Name) },
+			func(i int) row { return serviceRow(&o.snap.Services[i]) })
 	}
 	return nil
 }
@@ -70,7 +85,7 @@ func (o *overview) View() string {
 	}
 	var parts []string
 	if s.Reporting {
-		parts = append(parts, o.pipelineView(), "", o.servicesView(), o.faultsView(), "", o.sagasView())
+		parts = append(parts, o.pipelineView(), "", o.services.view(o.st), o.faultsView(), "", o.sagasView())
 	} else {
 		parts = append(parts, o.foreignView())
 	}
@@ -91,51 +106,6 @@ func (o *overview) View() string {
 		add(o.eventsView(max(1, room-3)))
 	}
 	return strings.Join(parts, "\n")
-}
-
-// lines counts the lines of the joined parts.
-func lines(parts []string) int {
-	n := 0
-	for _, p := range parts {
-		n += strings.Count(p, "\n") + 1
-	}
-	return n
-}
-
-// health judges a service: the role to colour it by and a word for it.
-func health(svc *feed.Service) (role, string) {
-	if !svc.Reporting() {
-		return roleMuted, "not reporting"
-	}
-	for _, in := range svc.Instances {
-		if in.State == contract.StateCrashed {
-			return roleFailing, "crashed"
-		}
-	}
-	for _, b := range svc.Breakers {
-		if b.State == contract.BreakerOpen {
-			return roleFailing, b.Name + " open"
-		}
-	}
-	if c := svc.Command; c != nil && c.Level == feed.LevelCritical {
-		return roleFailing, "lag critical"
-	}
-	for _, b := range svc.Breakers {
-		if b.State == contract.BreakerHalfOpen {
-			return roleDegraded, b.Name + " half-open"
-		}
-	}
-	switch {
-	case svc.Command != nil && svc.Command.Paused:
-		return roleDegraded, "paused"
-	case svc.Command != nil && svc.Command.Level == feed.LevelWarn:
-		return roleDegraded, "lagging"
-	case svc.Pool.Capacity > 0 && svc.Pool.Busy >= svc.Pool.Capacity:
-		return roleDegraded, "saturated"
-	case len(svc.Faults) > 0:
-		return roleDegraded, "fault injected"
-	}
-	return roleHealthy, "ok"
 }
 
 // pipelineView is the saga as one line: where orders come from, the
@@ -164,213 +134,6 @@ func (o *overview) pipelineView() string {
 		b.WriteString(st.Degraded.Render(rate(s.Sagas.CancelledRate) + " cancelled/s"))
 	}
 	return b.String()
-}
-
-// servicesView is one row per service.
-func (o *overview) servicesView() string {
-	st, s := o.st, &o.snap
-	wide := o.wide()
-	barW := 8
-	if wide {
-		barW = 16
-	}
-	type col struct {
-		title string
-		width int
-		right bool
-	}
-	cols := []col{{"SERVICE", 10, false}, {"UP", 3, true}, {"IN/S", 6, true}, {"OUT/S", 6, true}, {"WORKERS", barW + 6, false}, {"LAG", 6, true}}
-	used := 0
-	for _, c := range cols {
-		used += c.width + 1
-	}
-	if wide {
-		// The wide columns, most useful first, as long as the breakers
-		// keep room for "gateway OPEN 12.5s": their state is the point.
-		const breakersMin = 18
-		for _, c := range []col{{"ACK PENDING", 11, true}, {"FAIL/S", 6, true}, {"RETRY/S", 7, true}, {"DLQ/S", 6, true}, {"STATE", 18, false}} {
-			if o.width-used-c.width-2 < breakersMin {
-				break
-			}
-			cols = append(cols, c)
-			used += c.width + 1
-		}
-	}
-	cols = append(cols, col{"BREAKERS", max(10, o.width-used-1), false})
-
-	var b strings.Builder
-	var hdr strings.Builder
-	for i, c := range cols {
-		if i > 0 {
-			hdr.WriteByte(' ')
-		}
-		if c.right {
-			hdr.WriteString(fitRight(c.title, c.width))
-		} else {
-			hdr.WriteString(fit(c.title, c.width))
-		}
-	}
-	b.WriteString(st.Header.Render(hdr.String()))
-	for i := range s.Services {
-		svc := &s.Services[i]
-		r, state := health(svc)
-		b.WriteByte('\n')
-		cell := func(j int, text string, rl role) {
-			if j > 0 {
-				b.WriteByte(' ')
-			}
-			c := cols[j]
-			if c.right {
-				text = fitRight(text, c.width)
-			} else {
-				text = fit(text, c.width)
-			}
-			b.WriteString(st.paint(rl, text))
-		}
-		cell(0, string(svc.Name), r)
-		if !svc.Reporting() {
-			cell(1, "0", roleMuted)
-			rest := "not reporting"
-			if c := svc.Command; c != nil {
-				rest = fmt.Sprintf("not reporting · %s commands waiting", count(c.Pending))
-			}
-			b.WriteString(" " + st.Muted.Render(rest))
-			continue
-		}
-		up := fmt.Sprint(len(svc.Instances))
-		upRole := roleNone
-		if crashed := countCrashed(svc); crashed > 0 {
-			up = fmt.Sprintf("%d✗", len(svc.Instances)-crashed)
-			upRole = roleFailing
-		}
-		cell(1, up, upRole)
-		in, lag, lagRole, ack := "—", "—", roleMuted, "—"
-		if c := svc.Command; c != nil {
-			in = rate(c.DeliveredRate)
-			lag, lagRole = count(c.Pending), levelRole(c.Level)
-			if c.Pending == 0 {
-				lagRole = roleMuted
-			}
-			ack = fmt.Sprintf("%d/%d", c.AckPending, c.MaxAckPending)
-		}
-		cell(2, in, roleNone)
-		cell(3, rate(svc.Rates.Processed), roleNone)
-		b.WriteByte(' ')
-		b.WriteString(st.bar(svc.Pool.Busy, svc.Pool.Capacity, barW))
-		poolRole := roleNone
-		if svc.Pool.Capacity > 0 && svc.Pool.Busy >= svc.Pool.Capacity {
-			poolRole = roleDegraded
-		}
-		b.WriteString(st.paint(poolRole, fitRight(fmt.Sprintf("%d/%d", svc.Pool.Busy, svc.Pool.Capacity), 6)))
-		cell(5, lag, lagRole)
-		last := len(cols) - 1
-		for j := 6; j < last; j++ {
-			switch cols[j].title {
-			case "ACK PENDING":
-				cell(j, ack, roleNone)
-			case "FAIL/S":
-				cell(j, rate(svc.Rates.Failed), zeroMuted(svc.Rates.Failed, roleDegraded))
-			case "RETRY/S":
-				cell(j, rate(svc.Rates.Retried), zeroMuted(svc.Rates.Retried, roleDegraded))
-			case "DLQ/S":
-				cell(j, rate(svc.Rates.DeadLettered), zeroMuted(svc.Rates.DeadLettered, roleFailing))
-			case "STATE":
-				cell(j, state, r)
-			}
-		}
-		b.WriteByte(' ')
-		b.WriteString(o.breakersView(svc, cols[last].width))
-	}
-	return b.String()
-}
-
-func countCrashed(svc *feed.Service) int {
-	n := 0
-	for _, in := range svc.Instances {
-		if in.State == contract.StateCrashed {
-			n++
-		}
-	}
-	return n
-}
-
-func zeroMuted(v float64, r role) role {
-	if v <= 0 {
-		return roleMuted
-	}
-	return r
-}
-
-func levelRole(l feed.Level) role {
-	switch l {
-	case feed.LevelCritical:
-		return roleFailing
-	case feed.LevelWarn:
-		return roleDegraded
-	}
-	return roleNone
-}
-
-// breakerRole colours a breaker state.
-func breakerRole(s contract.BreakerState) role {
-	switch s {
-	case contract.BreakerOpen:
-		return roleFailing
-	case contract.BreakerHalfOpen:
-		return roleDegraded
-	}
-	return roleHealthy
-}
-
-// breakerText names a breaker and its state; an open one counts down to
-// its half-open probe.
-func breakerText(b feed.Breaker) string {
-	switch b.State {
-	case contract.BreakerOpen:
-		return fmt.Sprintf("%s OPEN %s", b.Name, dur(b.Remaining.Round(100*time.Millisecond)))
-	case contract.BreakerHalfOpen:
-		return b.Name + " HALF-OPEN"
-	}
-	return b.Name + " " + string(b.State)
-}
-
-func (o *overview) breakersView(svc *feed.Service, width int) string {
-	if len(svc.Breakers) == 0 {
-		return o.st.Muted.Render("—")
-	}
-	var parts []string
-	used := 0
-	for _, b := range svc.Breakers {
-		text := clean(breakerText(b), width-used)
-		used += lipgloss.Width(text) + 2
-		parts = append(parts, o.st.paint(breakerRole(b.State), text))
-		if used >= width {
-			break
-		}
-	}
-	return strings.Join(parts, "  ")
-}
-
-// faultParams describes a fault's parameters in a few words.
-func faultParams(f contract.Fault) string {
-	info, _ := contract.KindInfo(f.Kind)
-	var p []string
-	if info.Probability && f.Probability > 0 && f.Probability < 1 {
-		p = append(p, fmt.Sprintf("%.0f%%", f.Probability*100))
-	}
-	if f.Latency > 0 {
-		p = append(p, dur(f.Latency))
-	}
-	if f.Jitter > 0 {
-		p = append(p, "±"+dur(f.Jitter))
-	}
-	if info.Multiplier && f.Multiplier > 0 {
-		p = append(p, fmt.Sprintf("×%g", f.Multiplier))
-	}
-	if info.Restart && f.RestartAfter > 0 {
-		p = append(p, "restart "+dur(f.RestartAfter))
-	}
-	return strings.Join(p, " ")
 }
 
 func (o *overview) faultsView() string {
@@ -442,20 +205,6 @@ func latencyText(s feed.Series) string {
 }
 
 func msToDuration(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
-
-func nonZero(n uint64, r role) role {
-	if n == 0 {
-		return roleMuted
-	}
-	return r
-}
-
-func nonZeroF(v float64, r role) role {
-	if v <= 0 {
-		return roleNone
-	}
-	return r
-}
 
 // jetstreamView sums up the server's streams and consumers.
 func (o *overview) jetstreamView() string {
@@ -557,17 +306,6 @@ func advisoryLine(a *feed.Advisory) string {
 		text += ": " + a.Detail
 	}
 	return text
-}
-
-// advisoryRole colours an advisory by what it says about delivery.
-func advisoryRole(kind string) role {
-	switch kind {
-	case "max_deliver", "terminated", "stream_quorum_lost", "consumer_quorum_lost", "server_out_of_space":
-		return roleFailing
-	case "nak", "consumer_pause", "api_limit_reached":
-		return roleDegraded
-	}
-	return roleNone
 }
 
 // foreignView explains a server without sagascope services.

@@ -118,20 +118,6 @@ func (s *sagas) current() string {
 	return ""
 }
 
-func sagaRole(st contract.SagaStatus) role {
-	switch st {
-	case contract.SagaCompleted:
-		return roleHealthy
-	case contract.SagaCancelled:
-		return roleDegraded
-	case contract.SagaCompensationFailed:
-		return roleFailing
-	case contract.SagaCompensating:
-		return roleDegraded
-	}
-	return roleNone
-}
-
 // stepText marks a step's state so it reads without colour:
 // ✓ done, … sent, ✗ rejected, ↺ undoing/undone (compensation), ⚠ the
 // compensation failed.
@@ -153,20 +139,6 @@ func stepText(s contract.StepState) string {
 		return "⚠ failed"
 	}
 	return string(s)
-}
-
-func stepRole(s contract.StepState) role {
-	switch s {
-	case contract.StepDone:
-		return roleHealthy
-	case contract.StepRejected, contract.StepCompensating, contract.StepCompensated:
-		return roleDegraded
-	case contract.StepFailed:
-		return roleFailing
-	case "":
-		return roleMuted
-	}
-	return roleNone
 }
 
 func statusText(st contract.SagaStatus) string {

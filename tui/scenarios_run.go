@@ -53,6 +53,20 @@ const (
 	stepFailed
 )
 
+// mark tells a step's state without colour: · to come, … running,
+// ✓ passed, ✗ failed.
+func (s stepState) mark() string {
+	switch s {
+	case stepRunning:
+		return "…"
+	case stepPassed:
+		return "✓"
+	case stepFailed:
+		return "✗"
+	}
+	return "·"
+}
+
 func newScenarioRun(id int, sc *scenario.Scenario, cancel context.CancelFunc) *scenarioRun {
 	return &scenarioRun{id: id, sc: sc, cancel: cancel, phase: -1, base: map[int]int{}, settle: -1}
 }
@@ -273,15 +287,7 @@ func (s *scenarios) timelineLines(width int) []string {
 			out = append(out, st.Section.Render(clean("── "+x.heading, width)))
 			continue
 		}
-		icon, rl := "·", roleMuted
-		switch x.state {
-		case stepRunning:
-			icon, rl = "…", roleAccent
-		case stepPassed:
-			icon, rl = "✓", roleHealthy
-		case stepFailed:
-			icon, rl = "✗", roleFailing
-		}
+		markRole, textRole := runStepRoles(x.state)
 		text := x.what
 		switch {
 		case x.observed != "" && x.state == stepRunning:
@@ -294,24 +300,13 @@ func (s *scenarios) timelineLines(width int) []string {
 		}
 		for i, l := range wrapLines(text, width-2) {
 			if i == 0 {
-				out = append(out, st.paint(rl, icon)+" "+st.paint(textRole(x.state), l))
+				out = append(out, st.paint(markRole, x.state.mark())+" "+st.paint(textRole, l))
 			} else {
-				out = append(out, "  "+st.paint(textRole(x.state), l))
+				out = append(out, "  "+st.paint(textRole, l))
 			}
 		}
 	}
 	return out
-}
-
-// textRole is how a step's sentence reads: dim until it runs.
-func textRole(s stepState) role {
-	switch s {
-	case stepPending:
-		return roleMuted
-	case stepFailed:
-		return roleFailing
-	}
-	return roleNone
 }
 
 // liveLines are the services as the snapshot has them, packed into at
@@ -327,11 +322,7 @@ func (s *scenarios) liveLines() []string {
 			continue
 		}
 		busy := fmt.Sprintf("%d/%d", svc.Pool.Busy, svc.Pool.Capacity)
-		br := roleNone
-		if svc.Pool.Capacity > 0 && svc.Pool.Busy >= svc.Pool.Capacity {
-			br = roleDegraded
-		}
-		p += " " + st.paint(br, busy)
+		p += " " + st.paint(poolRole(svc.Pool), busy)
 		if c := svc.Command; c != nil {
 			p += " " + st.paint(levelRole(c.Level), "lag "+count(c.Pending))
 		}

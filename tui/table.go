@@ -1,13 +1,17 @@
 package tui
 
 import (
+	"cmp"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 )
 
-// table is the scrolling, selectable table every list screen uses.
+// table is the one table layout of the dashboard: the scrolling,
+// selectable table of every list screen, and, static, the Overview's
+// services.
 //
 // It is not bubbles/table: that one cannot colour a row by its state (cells
 // are cut with go-runewidth, which counts escape sequences as text, so a
@@ -37,8 +41,11 @@ type table struct {
 
 	sortCol int // column the rows are sorted by, -1 for none
 	desc    bool
-	// empty is what an empty table says.
+	// empty is what an empty table says, if anything.
 	empty string
+	// static tables show every row, with no cursor and no gutter for it:
+	// a summary to read, not a list to move through.
+	static bool
 }
 
 // column is a table column. Narrow terminals drop the columns with the
@@ -50,6 +57,10 @@ type column struct {
 	// flex columns share the width left over.
 	flex bool
 	prio int
+	// hide keeps a column out of the layout whatever the width, so a
+	// screen can show a column only from some width on (as the Overview's
+	// wide columns) while its rows keep one cell per column.
+	hide bool
 }
 
 // row is one table row. The cursor follows an item across refreshes by
@@ -62,6 +73,17 @@ type row struct {
 type cell struct {
 	text string // plain text, already sanitized
 	role role
+	// draw, if set, renders a cell that text and one role cannot say
+	// (a bar, a list of breakers each in its own role) in the column's
+	// width. The table neither cuts nor pads what it returns: a drawn
+	// cell fills its width, unless it is the row's last. Under the cursor
+	// it loses its styles to the cursor's.
+	draw func(st *Styles, width int) string
+	// span makes the cell's text take the room of the columns after it
+	// too, which are not drawn: a row that has one thing to say, such as
+	// a service not reporting. A span ends the row, so it is cut to the
+	// room but not padded.
+	span bool
 }
 
 func newTable(cols []column) table {
@@ -77,7 +99,7 @@ func (t *table) setSize(width, height int) {
 // layout chooses the columns that fit the width and gives the flex columns
 // what is left.
 func (t *table) layout() {
-	avail := t.width - 2 // the cursor gutter
+	avail := t.width - len(t.gutter())
 	t.shown, t.widths = t.shown[:0], t.widths[:0]
 	maxPrio := 0
 	for _, c := range t.cols {
@@ -88,7 +110,7 @@ func (t *table) layout() {
 	for ; limit > 0; limit-- {
 		need := 0
 		for _, c := range t.cols {
-			if c.prio <= limit {
+			if c.prio <= limit && !c.hide {
 				need += c.width + 1
 			}
 		}
@@ -98,7 +120,7 @@ func (t *table) layout() {
 	}
 	used, flexes := 0, 0
 	for i, c := range t.cols {
-		if c.prio > limit {
+		if c.prio > limit || c.hide {
 			continue
 		}
 		t.shown = append(t.shown, i)
@@ -151,7 +173,21 @@ func (t *table) index() (int, bool) {
 	return t.cursor, t.cursor >= 0 && t.cursor < t.n
 }
 
-func (t *table) bodyHeight() int { return max(1, t.height-1) }
+// bodyHeight is the number of rows on screen: all of a static table's.
+func (t *table) bodyHeight() int {
+	if t.static {
+		return max(1, t.n)
+	}
+	return max(1, t.height-1)
+}
+
+// gutter is the room left of the cells for the cursor.
+func (t *table) gutter() string {
+	if t.static {
+		return ""
+	}
+	return "  "
+}
 
 // scroll moves the window so the cursor is on screen.
 func (t *table) scroll() {
@@ -192,7 +228,7 @@ func (t *table) update(msg tea.KeyMsg, k *KeyMap) bool {
 func (t *table) view(st *Styles) string {
 	var b strings.Builder
 	b.Grow((t.width + 16) * t.height)
-	b.WriteString("  ")
+	b.WriteString(t.gutter())
 	var hdr strings.Builder
 	for j, i := range t.shown {
 		c := t.cols[i]
@@ -215,8 +251,10 @@ func (t *table) view(st *Styles) string {
 	}
 	b.WriteString(st.Header.Render(hdr.String()))
 	if t.n == 0 {
-		b.WriteString("\n  ")
-		b.WriteString(st.Muted.Render(t.empty))
+		if t.empty != "" {
+			b.WriteString("\n  ")
+			b.WriteString(st.Muted.Render(t.empty))
+		}
 		return b.String()
 	}
 	end := min(t.n, t.offset+t.bodyHeight())
@@ -230,19 +268,26 @@ func (t *table) view(st *Styles) string {
 func (t *table) renderRow(b *strings.Builder, st *Styles, r int) {
 	rwv := t.rowAt(r)
 	rw := &rwv
-	if r == t.cursor {
+	if r == t.cursor && !t.static {
 		var line strings.Builder
 		line.WriteString("▸ ")
 		for j, i := range t.shown {
 			if j > 0 {
 				line.WriteByte(' ')
 			}
-			line.WriteString(t.cellText(rw, i, j))
+			text, _, drawn, span := t.cellAt(st, rw, i, j)
+			if drawn {
+				text = ansi.Strip(text)
+			}
+			line.WriteString(text)
+			if span {
+				break
+			}
 		}
 		b.WriteString(st.Selected.Render(line.String()))
 		return
 	}
-	b.WriteString("  ")
+	b.WriteString(t.gutter())
 	// One render per run of cells that share a role.
 	var run strings.Builder
 	runRole := roleNone
@@ -251,9 +296,14 @@ func (t *table) renderRow(b *strings.Builder, st *Styles, r int) {
 		run.Reset()
 	}
 	for j, i := range t.shown {
-		cr := rw.role
-		if i < len(rw.cells) && rw.cells[i].role != roleNone {
-			cr = rw.cells[i].role
+		text, cr, drawn, span := t.cellAt(st, rw, i, j)
+		if drawn {
+			if j > 0 {
+				run.WriteByte(' ')
+			}
+			flush()
+			b.WriteString(text)
+			continue
 		}
 		if cr != runRole {
 			flush()
@@ -262,18 +312,37 @@ func (t *table) renderRow(b *strings.Builder, st *Styles, r int) {
 		if j > 0 {
 			run.WriteByte(' ')
 		}
-		run.WriteString(t.cellText(rw, i, j))
+		run.WriteString(text)
+		if span {
+			break
+		}
 	}
 	flush()
 }
 
-func (t *table) cellText(rw *row, i, j int) string {
-	text := ""
+// cellAt is the cell of rw in column i, shown j-th, as it is drawn: its
+// text fitted to the column (or, drawn, styled), its role, and whether it
+// spans the rest of the row.
+func (t *table) cellAt(st *Styles, rw *row, i, j int) (text string, r role, drawn, span bool) {
+	var c cell
 	if i < len(rw.cells) {
-		text = rw.cells[i].text
+		c = rw.cells[i]
 	}
-	if t.cols[i].right {
-		return fitRight(text, t.widths[j])
+	r = cmp.Or(c.role, rw.role)
+	switch {
+	case c.draw != nil:
+		return c.draw(st, t.widths[j]), r, true, false
+	case c.span:
+		room := len(t.widths[j:]) - 1 // the separators
+		for _, w := range t.widths[j:] {
+			room += w
+		}
+		if ansi.StringWidth(c.text) > room {
+			return ansi.Truncate(c.text, room, "…"), r, false, true
+		}
+		return c.text, r, false, true
+	case t.cols[i].right:
+		return fitRight(c.text, t.widths[j]), r, false, false
 	}
-	return fit(text, t.widths[j])
+	return fit(c.text, t.widths[j]), r, false, false
 }
