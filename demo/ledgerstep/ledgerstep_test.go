@@ -80,22 +80,12 @@ func (s step) handle(t *testing.T, typ string, o contract.Order) error {
 // published.
 func (s step) must(t *testing.T, typ string, o contract.Order) contract.Envelope {
 	t.Helper()
-	if err := s.handle(t, typ, o); err != nil {
-		t.Fatalf("%s %s: %v", typ, o.ID, err)
-	}
-	return s.Reply(t)
+	return s.Handle(t, s.h.Handle, typ, o)
 }
 
 func (s step) available(t *testing.T) int64 {
 	t.Helper()
 	return s.Available(t, contract.AccountBucket, topology.CustomerID(0))
-}
-
-func wantEvent(t *testing.T, got contract.Envelope, typ, reason string) {
-	t.Helper()
-	if got.Type != typ || got.Reason != reason {
-		t.Fatalf("event = %s %q, want %s %q", got.Type, got.Reason, typ, reason)
-	}
 }
 
 func TestAChargeRepliesWhatTheLedgerAndTheDependencySaid(t *testing.T) {
@@ -127,7 +117,7 @@ func TestAChargeRepliesWhatTheLedgerAndTheDependencySaid(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStep(t, tt.guard)
-			wantEvent(t, s.must(t, contract.ChargePayment, tt.order), tt.event, tt.reason)
+			servicetest.WantEvent(t, s.must(t, contract.ChargePayment, tt.order), tt.event, tt.reason)
 			if got := s.available(t); got != tt.available {
 				t.Errorf("available = %d, want %d", got, tt.available)
 			}
@@ -138,43 +128,52 @@ func TestAChargeRepliesWhatTheLedgerAndTheDependencySaid(t *testing.T) {
 	}
 }
 
-func TestAChargeDeliveredTwiceIsTakenOnceAndCountedAsADuplicate(t *testing.T) {
-	s := newStep(t, passThrough)
-	o := servicetest.Order("o1", 100, 1)
-	wantEvent(t, s.must(t, contract.ChargePayment, o), contract.PaymentCharged, "")
-	wantEvent(t, s.must(t, contract.ChargePayment, o), contract.PaymentCharged, "")
-	if got := s.available(t); got != 900 {
-		t.Errorf("available = %d, want 900", got)
+func TestRepeatedAndReorderedCommandsTakeAndGiveBackOnce(t *testing.T) {
+	type reply struct{ command, event, reason string }
+	tests := []struct {
+		name       string
+		replies    []reply
+		available  int64
+		entry      contract.EntryStatus
+		duplicates uint64
+	}{
+		{name: "a charge delivered twice is taken once",
+			replies: []reply{
+				{contract.ChargePayment, contract.PaymentCharged, ""},
+				{contract.ChargePayment, contract.PaymentCharged, ""},
+			},
+			available: 900, entry: contract.EntryApplied, duplicates: 1},
+		{name: "a refund delivered twice gives the charge back once",
+			replies: []reply{
+				{contract.ChargePayment, contract.PaymentCharged, ""},
+				{contract.RefundPayment, contract.PaymentRefunded, ""},
+				{contract.RefundPayment, contract.PaymentRefunded, ""},
+			},
+			available: 1000, entry: contract.EntryReverted, duplicates: 1},
+		{name: "a charge arriving after its refund is refused",
+			replies: []reply{
+				{contract.RefundPayment, contract.PaymentRefunded, ""},
+				{contract.ChargePayment, contract.PaymentDeclined, "order already cancelled"},
+			},
+			available: 1000, entry: contract.EntryVoided, duplicates: 1},
 	}
-	if got := s.Counters.Duplicates.Load(); got != 1 {
-		t.Errorf("duplicates = %d, want 1", got)
-	}
-}
-
-func TestARefundGivesTheChargeBackOnce(t *testing.T) {
-	s := newStep(t, passThrough)
-	o := servicetest.Order("o1", 100, 1)
-	wantEvent(t, s.must(t, contract.ChargePayment, o), contract.PaymentCharged, "")
-	wantEvent(t, s.must(t, contract.RefundPayment, o), contract.PaymentRefunded, "")
-	wantEvent(t, s.must(t, contract.RefundPayment, o), contract.PaymentRefunded, "")
-	if got := s.available(t); got != 1000 {
-		t.Errorf("available = %d, want 1000", got)
-	}
-	if got := s.Entry(t, contract.ChargeBucket, "o1"); got != contract.EntryReverted {
-		t.Errorf("entry = %q, want %q", got, contract.EntryReverted)
-	}
-	if got := s.Counters.Duplicates.Load(); got != 1 {
-		t.Errorf("duplicates = %d, want 1 (the second refund)", got)
-	}
-}
-
-func TestAChargeArrivingAfterItsRefundIsRefused(t *testing.T) {
-	s := newStep(t, passThrough)
-	o := servicetest.Order("o1", 100, 1)
-	wantEvent(t, s.must(t, contract.RefundPayment, o), contract.PaymentRefunded, "")
-	wantEvent(t, s.must(t, contract.ChargePayment, o), contract.PaymentDeclined, "order already cancelled")
-	if got := s.available(t); got != 1000 {
-		t.Errorf("available = %d, want 1000", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStep(t, passThrough)
+			o := servicetest.Order("o1", 100, 1)
+			for _, r := range tt.replies {
+				servicetest.WantEvent(t, s.must(t, r.command, o), r.event, r.reason)
+			}
+			if got := s.available(t); got != tt.available {
+				t.Errorf("available = %d, want %d", got, tt.available)
+			}
+			if got := s.Entry(t, contract.ChargeBucket, "o1"); got != tt.entry {
+				t.Errorf("entry = %q, want %q", got, tt.entry)
+			}
+			if got := s.Counters.Duplicates.Load(); got != tt.duplicates {
+				t.Errorf("duplicates = %d, want %d", got, tt.duplicates)
+			}
+		})
 	}
 }
 
@@ -192,7 +191,7 @@ func TestATransientFailureIsLeftToTheRetriesAndRepliesNothing(t *testing.T) {
 			}
 			// The next event is the one of another order: the failure
 			// published nothing.
-			wantEvent(t, s.must(t, contract.RefundPayment, servicetest.Order("o2", 100, 1)), contract.PaymentRefunded, "")
+			servicetest.WantEvent(t, s.must(t, contract.RefundPayment, servicetest.Order("o2", 100, 1)), contract.PaymentRefunded, "")
 		})
 	}
 }
@@ -211,7 +210,7 @@ func TestGivingUpReportsTheStepFailedAndRefusesALateDuplicate(t *testing.T) {
 			if err := s.h.GiveUp(t.Context(), servicetest.Delivery(tt.command, o), errors.New("gateway down")); err != nil {
 				t.Fatal(err)
 			}
-			wantEvent(t, s.Reply(t), tt.event, "gave up: gateway down")
+			servicetest.WantEvent(t, s.Reply(t), tt.event, "gave up: gateway down")
 		})
 	}
 	t.Run("a charge delivered after giving up on it is refused", func(t *testing.T) {
@@ -221,7 +220,7 @@ func TestGivingUpReportsTheStepFailedAndRefusesALateDuplicate(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.Reply(t)
-		wantEvent(t, s.must(t, contract.ChargePayment, o), contract.PaymentDeclined, "order already cancelled")
+		servicetest.WantEvent(t, s.must(t, contract.ChargePayment, o), contract.PaymentDeclined, "order already cancelled")
 		if got := s.available(t); got != 1000 {
 			t.Errorf("available = %d, want 1000: nothing may be taken for a failed step", got)
 		}
@@ -280,7 +279,7 @@ func TestARefusalThatLosesTheRaceToAConcurrentChargeRepliesCharged(t *testing.T)
 				}
 			}
 			for range 2 {
-				wantEvent(t, s.Reply(t), contract.PaymentCharged, "")
+				servicetest.WantEvent(t, s.Reply(t), contract.PaymentCharged, "")
 			}
 			if got := s.available(t); got != 900 {
 				t.Errorf("available = %d, want 900", got)
@@ -293,10 +292,10 @@ func TestARefusalThatLosesTheRaceToAConcurrentChargeRepliesCharged(t *testing.T)
 	t.Run("giving up after another delivery charged", func(t *testing.T) {
 		s := newStep(t, passThrough)
 		o := servicetest.Order("o1", 100, 1)
-		wantEvent(t, s.must(t, contract.ChargePayment, o), contract.PaymentCharged, "")
+		servicetest.WantEvent(t, s.must(t, contract.ChargePayment, o), contract.PaymentCharged, "")
 		if err := s.h.GiveUp(t.Context(), servicetest.Delivery(contract.ChargePayment, o), errors.New("timeout")); err != nil {
 			t.Fatal(err)
 		}
-		wantEvent(t, s.Reply(t), contract.PaymentCharged, "")
+		servicetest.WantEvent(t, s.Reply(t), contract.PaymentCharged, "")
 	})
 }

@@ -19,8 +19,10 @@ import (
 
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/fault"
+	"github.com/sagascope/sagascope/demo/ledgerstep"
 	"github.com/sagascope/sagascope/demo/natstest"
 	"github.com/sagascope/sagascope/demo/service"
+	"github.com/sagascope/sagascope/demo/sim"
 	"github.com/sagascope/sagascope/demo/topology"
 	"github.com/sagascope/sagascope/demo/worker"
 )
@@ -80,9 +82,9 @@ func (r *Rig) Env() service.Env {
 	return service.Env{NC: r.NC, JS: r.JS, Faults: r.Faults, Counters: r.Counters, Log: Quiet, Now: time.Now}
 }
 
-// Commands binds svc over the rig and returns the route of its command
-// consumer, failing the test if it has none.
-func (r *Rig) Commands(t testing.TB, svc service.Service) service.Route {
+// Bind binds svc over the rig and returns its binding and the route of its
+// command consumer, failing the test if it has none.
+func (r *Rig) Bind(t testing.TB, svc service.Service) (service.Binding, service.Route) {
 	t.Helper()
 	b, err := svc.Bind(t.Context(), r.Env())
 	if err != nil {
@@ -92,7 +94,7 @@ func (r *Rig) Commands(t testing.TB, svc service.Service) service.Route {
 	if !ok || route.Handle == nil {
 		t.Fatalf("servicetest: %s has no handler for %s", svc.Name(), contract.CommandConsumer(svc.Name()))
 	}
-	return route
+	return b, route
 }
 
 // SetFault puts a fault of kind on the rig's service, in force until
@@ -172,4 +174,72 @@ func (r *Rig) Entry(t testing.TB, bucket, order string) contract.EntryStatus {
 	var e contract.Entry
 	r.Record(t, bucket, order, &e)
 	return e.Status
+}
+
+// Handle hands handle the first delivery of a command of type typ for o,
+// fails the test if it returns an error, and returns the event it published.
+func (r *Rig) Handle(t testing.TB, handle worker.Handler, typ string, o contract.Order) contract.Envelope {
+	t.Helper()
+	if err := handle(t.Context(), Delivery(typ, o)); err != nil {
+		t.Fatalf("servicetest: %s %s: %v", typ, o.ID, err)
+	}
+	return r.Reply(t)
+}
+
+// WantEvent fails the test unless got is an event of type typ with reason.
+func WantEvent(t testing.TB, got contract.Envelope, typ, reason string) {
+	t.Helper()
+	if got.Type != typ || got.Reason != reason {
+		t.Fatalf("event = %s %q, want %s %q", got.Type, got.Reason, typ, reason)
+	}
+}
+
+// Ledger names where a ledger step (payment, inventory) keeps its
+// balances and its entries, and its messages.
+type Ledger struct {
+	Types             ledgerstep.Types
+	Balances, Entries string // buckets
+}
+
+// RoundTrip applies o through handle and reverts it, failing the test
+// unless each replies its event, the balance falls by o's amount and comes
+// back, and the entry records both.
+func (r *Rig) RoundTrip(t testing.TB, handle worker.Handler, l Ledger, o contract.Order) {
+	t.Helper()
+	key, amount := l.Types.KeyOf(o), l.Types.AmountOf(o)
+	before := r.Available(t, l.Balances, key)
+	for _, op := range []struct {
+		command, event string
+		available      int64
+		entry          contract.EntryStatus
+	}{
+		{l.Types.Apply, l.Types.Applied, before - amount, contract.EntryApplied},
+		{l.Types.Revert, l.Types.Reverted, before, contract.EntryReverted},
+	} {
+		WantEvent(t, r.Handle(t, handle, op.command, o), op.event, "")
+		if got := r.Available(t, l.Balances, key); got != op.available {
+			t.Fatalf("after %s: %s/%s = %d, want %d", op.command, l.Balances, key, got, op.available)
+		}
+		if got := r.Entry(t, l.Entries, o.ID); got != op.entry {
+			t.Fatalf("after %s: entry = %q, want %q", op.command, got, op.entry)
+		}
+	}
+}
+
+// Refused applies o through handle, failing the test unless it replies
+// event with reason, or, when event is "", fails transiently (left to the
+// retries, wrapping sim.ErrUnavailable); and unless the balance is
+// untouched either way.
+func (r *Rig) Refused(t testing.TB, handle worker.Handler, l Ledger, o contract.Order, event, reason string) {
+	t.Helper()
+	key := l.Types.KeyOf(o)
+	before := r.Available(t, l.Balances, key)
+	if event != "" {
+		WantEvent(t, r.Handle(t, handle, l.Types.Apply, o), event, reason)
+	} else if err := handle(t.Context(), Delivery(l.Types.Apply, o)); !errors.Is(err, sim.ErrUnavailable) || worker.IsPermanent(err) {
+		t.Fatalf("%s error = %v, want a transient one wrapping %v", l.Types.Apply, err, sim.ErrUnavailable)
+	}
+	if got := r.Available(t, l.Balances, key); got != before {
+		t.Fatalf("%s/%s = %d, want %d: nothing may be taken", l.Balances, key, got, before)
+	}
 }
