@@ -1,13 +1,10 @@
 package payment_test
 
 import (
-	"errors"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/sagascope/sagascope/demo/breaker"
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/payment"
 	"github.com/sagascope/sagascope/demo/service"
@@ -19,14 +16,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var accounts = servicetest.Ledger{Types: payment.Types, Balances: contract.AccountBucket, Entries: contract.ChargeBucket}
 
-// bind binds payment on a fresh server, with a breaker that opens on the
-// first failure and stays open for the rest of the test.
+// bind binds payment on a fresh server.
 func bind(t *testing.T) (*servicetest.Rig, service.Binding, service.Route) {
 	t.Helper()
 	r := servicetest.New(t, contract.Payment)
-	b, route := r.Bind(t, payment.New(payment.Config{
-		Breaker: breaker.Config{FailureThreshold: 1, FailureWindow: 1, Delay: time.Hour},
-	}))
+	b, route := r.Bind(t, payment.New(payment.Config{Breaker: servicetest.TripOnFirstFailure}))
 	return r, b, route
 }
 
@@ -61,11 +55,7 @@ func TestAFaultOnTheGatewayDeclinesOrFailsTheCharge(t *testing.T) {
 
 func TestAGatewayThatKeepsFailingOpensTheBreakerAndChargesFailAtOnce(t *testing.T) {
 	r, b, route := bind(t)
-	r.SetFault(contract.FaultDependencyDown, 1)
-	// The first call fails and opens the breaker (threshold 1).
-	if err := route.Handle(t.Context(), servicetest.Delivery(contract.ChargePayment, servicetest.Order("o1", 100, 1))); !errors.Is(err, sim.ErrUnavailable) {
-		t.Fatalf("first charge error = %v, want %v", err, sim.ErrUnavailable)
-	}
+	r.OpenBreaker(t, route.Handle, contract.ChargePayment)
 	r.Refused(t, route.Handle, accounts, servicetest.Order("o2", 100, 1), contract.PaymentFailed, payment.Types.Disabled)
 	if got := r.Entry(t, contract.ChargeBucket, "o2"); got != contract.EntryVoided {
 		t.Errorf("charge of o2 = %q, want %q so a duplicate cannot charge later", got, contract.EntryVoided)

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sagascope/sagascope/demo/breaker"
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/fault"
 	"github.com/sagascope/sagascope/demo/ledgerstep"
@@ -236,10 +237,33 @@ func (r *Rig) Refused(t testing.TB, handle worker.Handler, l Ledger, o contract.
 	before := r.Available(t, l.Balances, key)
 	if event != "" {
 		WantEvent(t, r.Handle(t, handle, l.Types.Apply, o), event, reason)
-	} else if err := handle(t.Context(), Delivery(l.Types.Apply, o)); !errors.Is(err, sim.ErrUnavailable) || worker.IsPermanent(err) {
-		t.Fatalf("%s error = %v, want a transient one wrapping %v", l.Types.Apply, err, sim.ErrUnavailable)
+	} else {
+		Transient(t, handle, l.Types.Apply, o)
 	}
 	if got := r.Available(t, l.Balances, key); got != before {
 		t.Fatalf("%s/%s = %d, want %d: nothing may be taken", l.Balances, key, got, before)
 	}
+}
+
+// Transient hands handle a command of type typ for o, failing the test
+// unless it fails transiently (left to the retries) because the dependency
+// is unavailable.
+func Transient(t testing.TB, handle worker.Handler, typ string, o contract.Order) {
+	t.Helper()
+	if err := handle(t.Context(), Delivery(typ, o)); !errors.Is(err, sim.ErrUnavailable) || worker.IsPermanent(err) {
+		t.Fatalf("%s %s: error = %v, want a transient one wrapping %v", typ, o.ID, err, sim.ErrUnavailable)
+	}
+}
+
+// TripOnFirstFailure is a breaker that opens on the first failure and
+// stays open for the rest of a test.
+var TripOnFirstFailure = breaker.Config{FailureThreshold: 1, FailureWindow: 1, Delay: time.Hour}
+
+// OpenBreaker takes the rig's dependency down and makes one call through
+// handle (a command of type typ for order "o0"), which fails and so opens
+// a TripOnFirstFailure breaker.
+func (r *Rig) OpenBreaker(t testing.TB, handle worker.Handler, typ string) {
+	t.Helper()
+	r.SetFault(contract.FaultDependencyDown, 1)
+	Transient(t, handle, typ, Order("o0", 100, 1))
 }
