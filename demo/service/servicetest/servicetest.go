@@ -19,6 +19,7 @@ import (
 
 	"github.com/sagascope/sagascope/demo/breaker"
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/embedded"
 	"github.com/sagascope/sagascope/demo/fault"
 	"github.com/sagascope/sagascope/demo/ledgerstep"
 	"github.com/sagascope/sagascope/demo/natstest"
@@ -45,6 +46,7 @@ const replyWait = 15 * time.Second
 // released when the test ends.
 type Rig struct {
 	Service  contract.Service
+	Server   *embedded.Server
 	NC       *nats.Conn
 	JS       jetstream.JetStream
 	Faults   *fault.Table
@@ -73,7 +75,7 @@ func New(t testing.TB, svc contract.Service) *Rig {
 	}
 	t.Cleanup(func() { _ = events.Unsubscribe() })
 	return &Rig{
-		Service: svc, NC: nc, JS: js, Topology: opts, events: events,
+		Service: svc, Server: srv, NC: nc, JS: js, Topology: opts, events: events,
 		Faults: fault.NewTable(svc, nil), Counters: &worker.Counters{},
 	}
 }
