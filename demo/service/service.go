@@ -3,6 +3,10 @@
 // apply, its control endpoints and its status feed. A crash fault closes the
 // connection without acking and starts the instance again after a delay, as a
 // real process restart would.
+//
+// The instance is where the crash fault (Instance.onFault, Instance.await)
+// and the pause fault (Instance.pause) take effect; demo/fault's package doc
+// says where the other kinds do.
 package service
 
 import (
