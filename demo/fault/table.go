@@ -1,7 +1,3 @@
-// Package fault holds the faults in force for one service instance and keeps
-// them in step with the control bucket, where the control plane writes them.
-// Every instance of a service watches the bucket, so a fault set through any
-// instance applies to all of them.
 package fault
 
 import (

@@ -3,6 +3,10 @@
 // apply, its control endpoints and its status feed. A crash fault closes the
 // connection without acking and starts the instance again after a delay, as a
 // real process restart would.
+//
+// The instance is where the crash fault (Instance.onFault, Instance.await)
+// and the pause fault (Instance.pause) take effect; demo/fault's package doc
+// says where the other kinds do.
 package service
 
 import (
@@ -17,6 +21,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
 
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/control"
@@ -182,27 +187,42 @@ func (in *Instance) Run(ctx context.Context) error {
 
 // runOnce runs one life of the instance. It returns the crash fault that
 // ended it, or nil after a graceful shutdown.
+//
+// A life is three layers, each a function that releases what it made, once,
+// before it returns: runOnce the connection, live the telemetry that
+// publishes on it, serve the fault watch, pools, control endpoints and
+// status feed. So everything stops before the telemetry flushes, and the
+// telemetry flushes before the connection goes.
 func (in *Instance) runOnce(ctx context.Context) (*contract.Fault, error) {
 	nc, err := in.cfg.Connect(ctx, fmt.Sprintf("sagascope %s %s", in.svc, in.cfg.Instance))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", in.svc, err)
 	}
-	closeConn := sync.OnceFunc(func() { nc.Close() })
-	defer closeConn()
+	defer nc.Close() // does nothing once drained, or closed by a crash
 	in.conn.Store(nc)
+	crash, err := in.live(ctx, nc)
+	if crash == nil && err == nil {
+		if err := drain(nc); err != nil {
+			in.log.Warn("drain connection", "error", err)
+		}
+	}
+	return crash, err
+}
+
+// live runs one life on nc with its own telemetry, and ends the telemetry
+// (flushing spans while nc is up, unless a crash closed it) on every path
+// out.
+func (in *Instance) live(ctx context.Context, nc *nats.Conn) (*contract.Fault, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("%s: jetstream: %w", in.svc, err)
 	}
 	life, endLife := context.WithCancel(ctx)
 	defer endLife()
-
 	controlKV, err := js.KeyValue(life, contract.ControlBucket)
 	if err != nil {
 		return nil, fmt.Errorf("%s: open control bucket (run topology first): %w", in.svc, err)
 	}
-	// Telemetry of this life: it ends (flushing spans) before the
-	// connection it publishes on, on every path out.
 	tel, err := in.cfg.Telemetry.Begin(life, telemetry.InstanceConfig{
 		Service: string(in.svc), Instance: in.cfg.Instance, Version: in.cfg.Version,
 		Conn: nc, JetStream: js, Log: in.log, Prefix: contract.Prefix, SagaHeader: contract.SagaHeader,
@@ -211,53 +231,44 @@ func (in *Instance) runOnce(ctx context.Context) (*contract.Fault, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", in.svc, err)
 	}
-	endTelemetry := sync.OnceFunc(func() {
+	defer func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if err := tel.Shutdown(ctx); err != nil {
 			in.log.Warn("shut down telemetry", "error", err)
 		}
-	})
-	defer endTelemetry()
+	}()
+	crash, err := in.serve(life, nc, js, controlKV, tel)
+	if crash == nil && err == nil {
+		tel.Log.Info("stopped")
+	}
+	return crash, err
+}
+
+// serve applies the service's faults, runs its pools, background loop,
+// control endpoints and status feed until ctx ends (graceful: the work in
+// hand is finished and acked) or a crash fault fires (nc is closed with the
+// work in hand unacked). Everything it started has stopped when it returns.
+func (in *Instance) serve(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, controlKV jetstream.KeyValue, tel *telemetry.Instance) (*contract.Fault, error) {
 	log := tel.Log
-	watchDone, err := fault.Watch(life, controlKV, in.faults, log)
+	// The fault watch and the status feed stop last, after the pools.
+	watching, stopWatching := context.WithCancel(ctx)
+	var feed sync.WaitGroup
+	watchDone, err := fault.Watch(watching, controlKV, in.faults, log)
+	defer func() {
+		stopWatching()
+		feed.Wait()
+		if watchDone != nil {
+			<-watchDone
+		}
+	}()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", in.svc, err)
 	}
 	env := Env{NC: nc, JS: js, Faults: in.faults, Counters: &in.count, Log: log, Now: in.cfg.Now, Tracer: tel.Tracer, Metrics: tel.Metrics}
-	binding, err := in.cfg.Service.Bind(life, env)
+	binding, pools, err := in.bind(watching, env)
 	if err != nil {
-		endLife()
-		<-watchDone
 		return nil, fmt.Errorf("%s: %w", in.svc, err)
-	}
-	var pools []*worker.Pool
-	for _, c := range topology.ConsumersOf(in.cfg.Topology, in.svc) {
-		route, ok := binding.Routes[c.Config.Durable]
-		if !ok {
-			endLife()
-			<-watchDone
-			return nil, fmt.Errorf("%s: no handler for consumer %s", in.svc, c.Config.Durable)
-		}
-		cons, err := js.Consumer(life, c.Stream, c.Config.Durable)
-		if err != nil {
-			endLife()
-			<-watchDone
-			return nil, fmt.Errorf("%s: bind consumer %s: %w", in.svc, c.Config.Durable, err)
-		}
-		p, err := worker.New(worker.Config{
-			Service: in.svc, Stream: c.Stream, Consumer: cons, JetStream: js,
-			Workers: in.cfg.Workers, Handler: route.Handle, GiveUp: route.GiveUp,
-			MaxDeliver: c.Config.MaxDeliver, AckWait: c.Config.AckWait,
-			Counters: &in.count, Faults: in.faults, Log: log,
-			Tracer: tel.Tracer, Metrics: tel.Metrics,
-		})
-		if err != nil {
-			endLife()
-			<-watchDone
-			return nil, fmt.Errorf("%s: %w", in.svc, err)
-		}
-		pools = append(pools, p)
 	}
 	in.mu.Lock()
 	in.pools, in.binding = pools, binding
@@ -268,18 +279,21 @@ func (in *Instance) runOnce(ctx context.Context) (*contract.Fault, error) {
 		Control: controlKV, Status: in.Status, Now: in.cfg.Now,
 	})
 	if err != nil {
-		endLife()
-		<-watchDone
 		return nil, fmt.Errorf("%s: serve control endpoints: %w", in.svc, err)
 	}
-	stopControl := sync.OnceFunc(func() { _ = ctl.Stop() })
-	defer stopControl()
 
-	// Pools and the background loop stop on `consume`; the status feed and
-	// fault watch live until the end of this life.
-	consume, stopConsuming := context.WithCancel(life)
-	defer stopConsuming()
+	// Pools and the background loop stop on `consume`, before the watch
+	// and the feed.
+	var crash *contract.Fault
+	consume, stopConsuming := context.WithCancel(watching)
 	var running sync.WaitGroup
+	defer func() {
+		stopConsuming()
+		running.Wait()
+		if crash == nil {
+			in.publishOnce(nc) // say "draining" before going away
+		}
+	}()
 	for _, p := range pools {
 		running.Go(func() {
 			if err := p.Run(consume); err != nil {
@@ -294,50 +308,72 @@ func (in *Instance) runOnce(ctx context.Context) (*contract.Fault, error) {
 			}
 		})
 	}
-	var feed sync.WaitGroup
-	feed.Go(func() { in.publishStatus(life, nc) })
+	feed.Go(func() { in.publishStatus(watching, nc) })
 	in.ready.Store(true)
 	log.Info("started", "consumers", len(pools), "workers", in.cfg.Workers)
 
+	crash = in.await(ctx, nc, ctl)
+	return crash, nil
+}
+
+// await waits until ctx ends or a crash fault fires, then stops answering
+// control requests. A crash also drops nc, so nothing in hand is acked; it
+// returns the crash fault then.
+func (in *Instance) await(ctx context.Context, nc *nats.Conn, ctl micro.Service) *contract.Fault {
 	var crash *contract.Fault
 	select {
 	case <-ctx.Done():
 		// Graceful: readiness off, no new control requests, finish work.
-		in.ready.Store(false)
 		in.state.Store(contract.StateDraining)
-		stopControl()
-		stopConsuming()
-		running.Wait()
-		in.publishOnce(nc) // say "draining" before going away
-		endLife()
-		feed.Wait()
-		<-watchDone
-		log.Info("stopped")
-		endTelemetry() // flush spans while the connection is up
-		if err := drain(nc); err != nil {
-			in.log.Warn("drain connection", "error", err)
-		}
-		return nil, nil
 	case f := <-in.crash:
 		crash = &f
+		in.faults.Fired(contract.FaultCrash)
 	}
-	// Crash. The control request that set this fault may still be
-	// answering (its handler wrote the fault and the watch delivered it
-	// here at once): let its reply go out, then drop the connection so
-	// nothing else in hand is acked. The spans not yet exported are lost
-	// with it, as in a real crash.
 	in.ready.Store(false)
-	in.faults.Fired(contract.FaultCrash)
-	stopControl()
-	time.Sleep(crashGrace)
-	_ = nc.FlushTimeout(crashGrace)
-	closeConn()
-	stopConsuming()
-	endLife()
-	running.Wait()
-	feed.Wait()
-	<-watchDone
-	return crash, nil
+	_ = ctl.Stop()
+	if crash != nil {
+		// The control request that set this fault may still be
+		// answering (its handler wrote the fault and the watch delivered
+		// it here at once): let its reply go out, then drop the connection
+		// so nothing else in hand is acked. The spans not yet exported are
+		// lost with it, as in a real crash.
+		time.Sleep(crashGrace)
+		_ = nc.FlushTimeout(crashGrace)
+		nc.Close()
+	}
+	return crash
+}
+
+// bind binds the service over env and builds a pool on each of its
+// consumers; nothing runs yet.
+func (in *Instance) bind(ctx context.Context, env Env) (Binding, []*worker.Pool, error) {
+	binding, err := in.cfg.Service.Bind(ctx, env)
+	if err != nil {
+		return Binding{}, nil, err
+	}
+	var pools []*worker.Pool
+	for _, c := range topology.ConsumersOf(in.cfg.Topology, in.svc) {
+		route, ok := binding.Routes[c.Config.Durable]
+		if !ok {
+			return Binding{}, nil, fmt.Errorf("no handler for consumer %s", c.Config.Durable)
+		}
+		cons, err := env.JS.Consumer(ctx, c.Stream, c.Config.Durable)
+		if err != nil {
+			return Binding{}, nil, fmt.Errorf("bind consumer %s: %w", c.Config.Durable, err)
+		}
+		p, err := worker.New(worker.Config{
+			Service: in.svc, Stream: c.Stream, Consumer: cons, JetStream: env.JS,
+			Workers: in.cfg.Workers, Handler: route.Handle, GiveUp: route.GiveUp,
+			MaxDeliver: c.Config.MaxDeliver, AckWait: c.Config.AckWait,
+			Counters: env.Counters, Faults: env.Faults, Log: env.Log,
+			Tracer: env.Tracer, Metrics: env.Metrics,
+		})
+		if err != nil {
+			return Binding{}, nil, err
+		}
+		pools = append(pools, p)
+	}
+	return binding, pools, nil
 }
 
 // drain drains nc and waits until it is closed.

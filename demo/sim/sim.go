@@ -2,6 +2,11 @@
 // payment gateway, a carrier, an inventory database — and applies the faults
 // injected into them at runtime: latency, transient errors, outage and
 // business rejection.
+//
+// It is where the latency, error, dependency_down and reject faults take
+// effect (injector.latency and injector.outcome, in Dependency.Call and
+// Database.Query), reading demo/fault's Table through Faults; demo/fault's
+// package doc says where the other kinds do.
 package sim
 
 import (

@@ -11,6 +11,10 @@
 //   - the pool pulls only what its workers can take (Workers running plus
 //     Workers queued), so a slow dependency saturates the pool and the
 //     consumer's ack-pending, and lag grows on the server, not in memory.
+//
+// The pool is where the duplicate fault (Pool.handle NAKs a handled message,
+// so it is delivered again) and the poison fault (Pool.inject) take effect;
+// demo/fault's package doc says where the other kinds do.
 package worker
 
 import (
