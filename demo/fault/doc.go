@@ -28,7 +28,8 @@
 //	crash            demo/service: Instance.onFault, then Instance.await drops
 //	                 the connection; Instance.Run restarts after RestartAfter
 //	burst            demo/loadgen: Generator.effective multiplies the order
-//	                 rate (orders only)
+//	                 rate; the generator, a client beside the services,
+//	                 follows the faults set on orders (Generator.RunClient)
 //
 // The orders service calls no simulated dependency, so latency, error and
 // dependency_down set on it have no effect. demo/README.md has the same

@@ -1,7 +1,9 @@
 // Package loadgen places orders at an adjustable rate. The rate lives in the
 // control bucket (contract.LoadKey), so `sagascope load`, the dashboard and
 // scenarios change it at runtime; a burst fault multiplies it and a burst
-// request places a one-off batch.
+// request places a one-off batch. The generator is a client of the system,
+// not part of a service: RunClient runs it on a connection of its own, as
+// demo/system does beside the services of a process that runs orders.
 package loadgen
 
 import (

@@ -16,10 +16,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/sagascope/sagascope/demo/contract"
-	"github.com/sagascope/sagascope/demo/loadgen"
 	"github.com/sagascope/sagascope/demo/service"
 	"github.com/sagascope/sagascope/demo/worker"
 	"github.com/sagascope/sagascope/telemetry/sagaspan"
@@ -39,8 +37,11 @@ type Config struct {
 	// live instance tracks, e.g. of an instance that never came back
 	// (default 2m; every instance also scans once at start).
 	ScanEvery time.Duration
-	// Load, when set, runs the load generator in this instance.
-	Load *loadgen.Config
+	// Load, when set, reports the load generator's state on this
+	// instance's status. The generator is a client of the system that the
+	// process runs beside its services (see demo/system); an instance of
+	// the process reports it, so the dashboard finds it in the status feed.
+	Load func() *contract.LoadStatus
 }
 
 func (c Config) withDefaults() Config {
@@ -80,23 +81,7 @@ func (s *Service) Bind(ctx context.Context, env service.Env) (service.Binding, e
 	for _, from := range contract.Services[1:] {
 		routes[contract.EventConsumer(from)] = route
 	}
-	b := service.Binding{Routes: routes}
-	var gen *loadgen.Generator
-	if s.cfg.Load != nil {
-		lc := *s.cfg.Load
-		lc.Tracer = env.Tracer // each placed order roots its saga's trace
-		gen = loadgen.New(lc)
-		b.Load = gen.Status
-	}
-	b.Background = func(ctx context.Context) error {
-		g, ctx := errgroup.WithContext(ctx)
-		g.Go(func() error { return o.sweep(ctx) })
-		if gen != nil {
-			g.Go(func() error { return gen.Run(ctx, env.JS, env.Faults) })
-		}
-		return g.Wait()
-	}
-	return b, nil
+	return service.Binding{Routes: routes, Load: s.cfg.Load, Background: o.sweep}, nil
 }
 
 type orchestrator struct {

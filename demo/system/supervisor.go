@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/loadgen"
 	"github.com/sagascope/sagascope/demo/service"
 )
 
@@ -191,20 +193,36 @@ func (s *Supervisor) Stop(ctx context.Context, svc contract.Service) error {
 }
 
 // Launch creates or updates cfg's streams, buckets and consumers and runs
-// its services under a Supervisor until ctx ends or stop is called. stop
-// ends them gracefully and returns once every instance is down, with what
-// they ended with; a service that stopped by itself is reported there too.
-// stop may be called more than once.
+// its services under a Supervisor, and the load generator beside them
+// when cfg asks for one, until ctx ends or stop is called. stop ends the
+// generator, then the services gracefully, and returns once every one is
+// down, with what they ended with; a service that stopped by itself is
+// reported there too. stop may be called more than once.
 func Launch(ctx context.Context, cfg Config) (sup *Supervisor, stop func() error, err error) {
 	if err := Prepare(ctx, cfg); err != nil {
 		return nil, nil, err
 	}
+	var gen *loadgen.Generator
+	if cfg.Load != nil && (len(cfg.Services) == 0 || slices.Contains(cfg.Services, contract.Orders)) {
+		gen = loadgen.New(*cfg.Load)
+		cfg.Orders.Load = gen.Status
+	}
 	sup = NewSupervisor(cfg)
-	ctx, cancel := context.WithCancel(ctx)
+	svcCtx, stopServices := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- sup.Run(ctx) }()
+	go func() { done <- sup.Run(svcCtx) }()
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	loadDone := make(chan error, 1)
+	if gen == nil {
+		loadDone <- nil
+	} else {
+		client := loadgen.Client{Connect: cfg.Connect, Telemetry: cfg.Telemetry, Instance: InstanceID(), Version: cfg.Version}
+		go func() { loadDone <- gen.RunClient(loadCtx, client) }()
+	}
 	return sup, sync.OnceValue(func() error {
-		cancel()
-		return <-done
+		stopLoad() // no new orders while the services drain
+		loadErr := <-loadDone
+		stopServices()
+		return errors.Join(loadErr, <-done)
 	}), nil
 }

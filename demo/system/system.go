@@ -38,7 +38,10 @@ type Config struct {
 	// Workers per consumer in each instance (default 32).
 	Workers  int
 	Topology topology.Options
-	// Load, when set and orders runs here, starts the load generator.
+	// Load, when set and orders runs here, starts the load generator: a
+	// client of the system beside the services (one per process, as the
+	// orders instances share the rate in the control bucket), whose state
+	// the first orders instance reports.
 	Load      *loadgen.Config
 	Orders    orders.Config
 	Payment   payment.Config
@@ -93,8 +96,8 @@ func Instances(cfg Config) []*service.Instance {
 			switch name {
 			case contract.Orders:
 				oc := cfg.Orders
-				if i == 0 {
-					oc.Load = cfg.Load // one generator per process
+				if i > 0 {
+					oc.Load = nil // one instance reports the generator
 				}
 				svc = orders.New(oc)
 			case contract.Payment:
