@@ -418,5 +418,5 @@ func (l *serverLog) Fatalf(format string, v ...any) {
 		l.fatal = fmt.Errorf("%w: %s", ErrPortInUse, fmt.Sprintf(format, v...))
 		return
 	}
-	l.fatal = errors.New(fmt.Sprintf(format, v...))
+	l.fatal = fmt.Errorf(format, v...)
 }

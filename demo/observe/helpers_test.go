@@ -143,7 +143,7 @@ func (b *syncBuffer) lines(t *testing.T) []map[string]any {
 func attr(s sdktrace.ReadOnlySpan, key attribute.Key) string {
 	for _, a := range s.Attributes() {
 		if a.Key == key {
-			return a.Value.Emit()
+			return a.Value.String()
 		}
 	}
 	return ""

@@ -14,13 +14,13 @@ import (
 // stepSpec names, for each step, its service, its command and compensation,
 // and the events that answer them.
 type stepSpec struct {
-	step                        contract.Step
-	command, compensation       string
-	done                        string   // forward success
-	refused                     []string // forward failures: nothing applied
-	compensated, compFailed     string
-	waitingFor, compensatingFor contract.Service
-	status                      contract.SagaStatus // saga status while the step runs
+	step                    contract.Step
+	command, compensation   string
+	done                    string   // forward success
+	refused                 []string // forward failures: nothing applied
+	compensated, compFailed string
+	waitingFor              contract.Service
+	status                  contract.SagaStatus // saga status while the step runs
 }
 
 var steps = []stepSpec{
