@@ -43,6 +43,13 @@ type Options struct {
 	Backfill int
 	// RequestTimeout bounds each JetStream API request (default 5s).
 	RequestTimeout time.Duration
+	// APIBudget is how many JetStream API requests a second the polls may
+	// spend on average (default DefaultAPIBudget; negative: no limit, every
+	// stream's consumers listed every refresh). The stream list and the
+	// saga totals count against it; when it does not cover every stream's
+	// consumers each refresh, the most telling are listed first and the
+	// rest show their age (see budget).
+	APIBudget float64
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -69,6 +76,9 @@ func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.APIBudget == 0 {
+		o.APIBudget = DefaultAPIBudget
+	}
 	return o
 }
 
@@ -76,10 +86,14 @@ func (o Options) withDefaults() Options {
 // it with New and start it with Run; its methods are safe for concurrent
 // use.
 type Feed struct {
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	opts Options
-	st   *state
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	opts   Options
+	st     *state
+	budget *budget
+	// apiPrefix is the JetStream API's subject prefix, for the requests
+	// the feed makes without the jetstream package.
+	apiPrefix string
 }
 
 // New returns a feed reading through nc.
@@ -89,8 +103,13 @@ func New(nc *nats.Conn, opts Options) (*Feed, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Feed{nc: nc, js: js, opts: opts, st: newState(opts)}, nil
+	return &Feed{nc: nc, js: js, opts: opts, st: newState(opts), budget: newBudget(opts.APIBudget), apiPrefix: jetstream.DefaultAPIPrefix}, nil
 }
+
+// Focus names the streams on screen: when the API budget does not cover
+// every stream each refresh, their consumers are listed first. It replaces
+// the previous focus and is safe to call from any goroutine.
+func (f *Feed) Focus(streams ...string) { f.budget.setFocus(streams) }
 
 // Run watches the system until ctx ends, calling send with a snapshot
 // whenever something changed, at most once per FrameEvery, and at least
@@ -303,6 +322,7 @@ func (s *state) snapshot(now time.Time, conn Connection) Snapshot {
 		Streams:    s.poll.streams,
 		Consumers:  s.poll.consumers,
 		Sources:    s.sources,
+		Gathering:  s.poll.gathering,
 	}
 	snap.Services, snap.Load, snap.Faults, snap.Reporting = s.services(now)
 	snap.History = History{

@@ -3,6 +3,7 @@ package feed
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -37,6 +38,10 @@ type pollResult struct {
 	// command indexes each service's command consumer in consumers.
 	command map[contract.Service]int
 	polled  time.Time
+	// unlisted counts the streams with consumers whose consumers are not
+	// listed yet: until it is 0 the consumers are not all there.
+	unlisted  int
+	gathering Gathering
 }
 
 // poller keeps what the next poll compares against. Only the poll
@@ -44,6 +49,13 @@ type pollResult struct {
 type poller struct {
 	mu        sync.Mutex                  // guards handles: consumer lists run concurrently
 	handles   map[string]jetstream.Stream // opened once per stream
+	budget    *budget
+	listed    map[string]*listing // each stream's last consumer list
+	requests  uint64              // JetStream API requests made so far
+	// infos is the last stream list, made at streamsListed (the
+	// budget may list streams less often than it polls).
+	infos         []*jetstream.StreamInfo
+	streamsListed time.Time
 	streams   map[string]Stream
 	consumers map[string]consumerSample
 	lag       map[string]*ring[float64]
@@ -55,7 +67,7 @@ type poller struct {
 
 // poll polls every RefreshEvery until ctx ends.
 func (f *Feed) poll(ctx context.Context) {
-	p := &poller{handles: map[string]jetstream.Stream{}, lag: map[string]*ring[float64]{}}
+	p := &poller{handles: map[string]jetstream.Stream{}, lag: map[string]*ring[float64]{}, budget: f.budget, listed: map[string]*listing{}}
 	t := time.NewTicker(f.opts.RefreshEvery)
 	defer t.Stop()
 	for {
@@ -68,50 +80,58 @@ func (f *Feed) poll(ctx context.Context) {
 	}
 }
 
-// consumerSample is what a consumer's rates are measured from.
+// consumerSample is what a consumer's rates are measured from, and the
+// rates last measured, for a poll that does not list it again.
 type consumerSample struct {
-	ts                  time.Time
-	delivered, ackFloor uint64
+	ts                       time.Time
+	delivered, ackFloor      uint64
+	deliveredRate, ackedRate float64
 }
 
+// streamPage is how many streams one STREAM.LIST request returns.
+const streamPage = 256
+
 // pollOnce lists streams (paged, one request per 256 streams), then the
-// consumers of each stream that has any (one paged request per stream,
+// consumers of the streams the budget picks (one paged request per stream,
 // never one per consumer), then the subject counts of the orders stream.
+// Streams not picked keep their last consumer list, and the snapshot says
+// how old it is.
 func (f *Feed) pollOnce(ctx context.Context, p *poller) {
 	ctx, cancel := context.WithTimeout(ctx, f.opts.RequestTimeout)
 	defer cancel()
 
-	var infos []*jetstream.StreamInfo
-	lister := f.js.ListStreams(ctx)
-	for info := range lister.Info() {
-		infos = append(infos, info)
-	}
-	if err := lister.Err(); err != nil {
-		if ctx.Err() == nil || !errors.Is(err, context.Canceled) {
-			f.st.problem(SourceStreams, fmt.Errorf("list streams: %w", err), f.opts.Now())
+	pages := max(1, (len(p.infos)+streamPage-1)/streamPage)
+	if p.infos == nil || time.Since(p.streamsListed) >= p.budget.streamListEvery(pages, f.opts.RefreshEvery) {
+		infos, err := f.listStreams(ctx, p)
+		if err != nil {
+			if ctx.Err() == nil || !errors.Is(err, context.Canceled) {
+				f.st.problem(SourceStreams, err, f.opts.Now())
+			}
+			return
 		}
-		return
+		f.st.problem(SourceStreams, nil, f.opts.Now())
+		p.infos, p.streamsListed = infos, time.Now()
 	}
-	f.st.problem(SourceStreams, nil, f.opts.Now())
-	slices.SortFunc(infos, func(a, b *jetstream.StreamInfo) int { return cmp.Compare(a.Config.Name, b.Config.Name) })
+	infos := p.infos
 
+	picked := p.budget.pick(infos, p.listed)
 	var mu sync.Mutex
-	perStream := make([][]*jetstream.ConsumerInfo, len(infos))
+	fresh := make(map[string]*listing, len(picked))
 	var listErr error
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(listConcurrency)
-	for i, info := range infos {
-		if info.State.Consumers == 0 {
-			continue
-		}
+	for _, info := range picked {
 		g.Go(func() error {
-			cis, err := f.listConsumers(gctx, p, info.Config.Name)
+			cis, err := f.listConsumers(gctx, info.Config.Name)
+			read := f.opts.Now()
 			mu.Lock()
 			defer mu.Unlock()
+			p.requests++
 			if err != nil {
 				listErr = errors.Join(listErr, err)
+				return nil
 			}
-			perStream[i] = cis
+			fresh[info.Config.Name] = &listing{cis: cis, read: read, lastSeq: info.State.LastSeq, consumers: info.State.Consumers, created: info.Created}
 			return nil
 		})
 	}
@@ -121,24 +141,48 @@ func (f *Feed) pollOnce(ctx context.Context, p *poller) {
 	res := pollResult{command: map[contract.Service]int{}}
 	streams := make(map[string]Stream, len(infos))
 	consumers := map[string]consumerSample{}
-	for i, info := range infos {
+	listed := make(map[string]*listing, len(infos))
+	for _, info := range infos {
 		s := streamFrom(info, p.streams[info.Config.Name])
 		streams[s.Name] = s
 		res.streams = append(res.streams, s)
 		if info.TimeStamp.After(res.polled) {
 			res.polled = info.TimeStamp
 		}
-		cis := perStream[i]
+		if info.State.Consumers == 0 {
+			continue
+		}
+		l, isFresh := fresh[s.Name]
+		if !isFresh {
+			if l = p.listed[s.Name]; l == nil || !l.created.Equal(info.Created) {
+				res.unlisted++ // never listed yet, or recreated since
+				continue
+			}
+		}
+		listed[s.Name] = l
+		cis := l.cis
 		slices.SortFunc(cis, func(a, b *jetstream.ConsumerInfo) int { return cmp.Compare(a.Name, b.Name) })
 		for _, ci := range cis {
 			c := consumerFrom(ci, info.State.Msgs)
+			c.Read = l.read
 			key := c.Stream + "/" + c.Name
-			if prev, ok := p.consumers[key]; ok {
+			prev, seen := p.consumers[key]
+			switch {
+			case isFresh && seen:
 				c.DeliveredRate, c.AckedRate = consumerRates(prev, ci)
+				c.LagTrend = p.trend(key, float64(c.Pending))
+			case isFresh:
+				c.LagTrend = p.trend(key, float64(c.Pending))
+			default:
+				// An old list: its rates and trend as they were.
+				c.DeliveredRate, c.AckedRate = prev.deliveredRate, prev.ackedRate
+				if r := p.lag[key]; r != nil {
+					c.LagTrend = r.oldestFirst()
+				}
 			}
-			c.LagTrend = p.trend(key, float64(c.Pending))
 			res.consumers = append(res.consumers, c)
-			consumers[key] = consumerSample{ts: ci.TimeStamp, delivered: ci.Delivered.Consumer, ackFloor: ci.AckFloor.Consumer}
+			consumers[key] = consumerSample{ts: ci.TimeStamp, delivered: ci.Delivered.Consumer, ackFloor: ci.AckFloor.Consumer,
+				deliveredRate: c.DeliveredRate, ackedRate: c.AckedRate}
 		}
 	}
 	for i, c := range res.consumers {
@@ -149,36 +193,70 @@ func (f *Feed) pollOnce(ctx context.Context, p *poller) {
 		}
 	}
 	p.prune(consumers)
-	p.streams, p.consumers = streams, consumers
+	p.streams, p.consumers, p.listed = streams, consumers, listed
 
 	totals, totalsOK := f.sagaTotals(ctx, p)
+	res.gathering = Gathering{Path: PathAPI, Budget: f.opts.APIBudget, Requests: p.requests, Unlisted: res.unlisted}
+	for _, l := range listed {
+		if res.gathering.Oldest.IsZero() || l.read.Before(res.gathering.Oldest) {
+			res.gathering.Oldest = l.read
+		}
+	}
 	f.st.recordPoll(res, totals, totalsOK)
 }
 
-// listConsumers lists the consumers of one stream with one paged request.
-func (f *Feed) listConsumers(ctx context.Context, p *poller, stream string) ([]*jetstream.ConsumerInfo, error) {
-	h, err := f.handle(ctx, p, stream)
-	if err != nil {
-		return nil, err
+// listStreams lists every stream, sorted by name, and pays its pages
+// from the budget.
+func (f *Feed) listStreams(ctx context.Context, p *poller) ([]*jetstream.StreamInfo, error) {
+	infos := []*jetstream.StreamInfo{}
+	lister := f.js.ListStreams(ctx)
+	for info := range lister.Info() {
+		infos = append(infos, info)
 	}
-	var out []*jetstream.ConsumerInfo
-	l := h.ListConsumers(ctx)
-	for ci := range l.Info() {
-		out = append(out, ci)
+	pages := max(1, (len(infos)+streamPage-1)/streamPage)
+	p.requests += uint64(pages)
+	p.budget.spend(pages)
+	if err := lister.Err(); err != nil {
+		return nil, fmt.Errorf("list streams: %w", err)
 	}
-	if err := l.Err(); err != nil {
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			p.mu.Lock()
-			delete(p.handles, stream) // deleted since it was listed
-			p.mu.Unlock()
-		}
-		return out, fmt.Errorf("list consumers of %s: %w", stream, err)
-	}
-	return out, nil
+	slices.SortFunc(infos, func(a, b *jetstream.StreamInfo) int { return cmp.Compare(a.Config.Name, b.Config.Name) })
+	return infos, nil
 }
 
-// handle opens a stream once (jetstream needs a handle to list its
-// consumers, and opening one costs an info request) and keeps it.
+// listConsumers lists the consumers of one stream with one paged request
+// ($JS.API.CONSUMER.LIST, 256 a page). It asks the API directly: a
+// jetstream.Stream handle would cost a stream info request per stream
+// first, doubling what attaching to a thousand streams costs.
+func (f *Feed) listConsumers(ctx context.Context, stream string) ([]*jetstream.ConsumerInfo, error) {
+	var out []*jetstream.ConsumerInfo
+	for {
+		req, _ := json.Marshal(struct {
+			Offset int `json:"offset"`
+		}{len(out)})
+		msg, err := f.nc.RequestWithContext(ctx, f.apiPrefix+"CONSUMER.LIST."+stream, req)
+		if err != nil {
+			return out, fmt.Errorf("list consumers of %s: %w", stream, err)
+		}
+		var page struct {
+			Total     int                       `json:"total"`
+			Consumers []*jetstream.ConsumerInfo `json:"consumers"`
+			Error     *jetstream.APIError       `json:"error"`
+		}
+		if err := json.Unmarshal(msg.Data, &page); err != nil {
+			return out, fmt.Errorf("list consumers of %s: %w", stream, err)
+		}
+		if page.Error != nil {
+			return out, fmt.Errorf("list consumers of %s: %w", stream, page.Error)
+		}
+		out = append(out, page.Consumers...)
+		if len(page.Consumers) == 0 || len(out) >= page.Total {
+			return out, nil
+		}
+	}
+}
+
+// handle opens a stream once (jetstream needs a handle for an info with a
+// subject filter, and opening one costs an info request) and keeps it.
 func (f *Feed) handle(ctx context.Context, p *poller, stream string) (jetstream.Stream, error) {
 	p.mu.Lock()
 	h := p.handles[stream]
@@ -187,6 +265,7 @@ func (f *Feed) handle(ctx context.Context, p *poller, stream string) (jetstream.
 		return h, nil
 	}
 	h, err := f.js.Stream(ctx, stream)
+	p.requests++
 	if err != nil {
 		return nil, fmt.Errorf("open stream %s: %w", stream, err)
 	}
@@ -209,6 +288,7 @@ func (f *Feed) sagaTotals(ctx context.Context, p *poller) (SagaTotals, bool) {
 	var info *jetstream.StreamInfo
 	if err == nil {
 		info, err = h.Info(ctx, jetstream.WithSubjectFilter(contract.ServiceSubjects(contract.Orders)))
+		p.requests++
 	}
 	f.st.problem(SourceSagaTotals, err, f.opts.Now())
 	if err != nil {

@@ -54,6 +54,9 @@ type Snapshot struct {
 	DeadLetters []*DeadLetter `json:"dead_letters,omitempty"`
 	// Sources says which sagascope-specific sources exist on this server.
 	Sources Sources `json:"sources"`
+	// Gathering says how streams and consumers were read, and how complete
+	// and fresh they are.
+	Gathering Gathering `json:"gathering"`
 	// Problems are sources the feed could not read, each with the latest
 	// error. A problem clears itself when the source recovers.
 	Problems []Problem `json:"problems,omitempty"`
@@ -236,6 +239,9 @@ type Consumer struct {
 	Why string `json:"why,omitempty"`
 	// LagTrend is Pending over the last polls, oldest first.
 	LagTrend Series `json:"lag_trend,omitempty"`
+	// Read is when the feed read this consumer, by its own clock: older
+	// than the snapshot when the API budget did not list it again.
+	Read time.Time `json:"read"`
 	// TimeStamp is the server's time of this information; ages are
 	// measured from it.
 	TimeStamp time.Time `json:"ts"`
@@ -305,6 +311,32 @@ type Sources struct {
 	// advisories are followed because that stream does not exist.
 	Advisories  string `json:"advisories"`
 	DeadLetters bool   `json:"dead_letters"`
+}
+
+// Ways of reading streams and consumers (Gathering.Path).
+const (
+	// PathAPI is JetStream API requests, within Options.APIBudget.
+	PathAPI = "api"
+)
+
+// Gathering says how the feed read streams and consumers, and how complete
+// and fresh what it shows is: on a system too large to list every
+// stream's consumers each refresh, some consumer rows are older than the
+// snapshot, and the views say so.
+type Gathering struct {
+	// Path is how streams and consumers are read (PathAPI).
+	Path string `json:"path"`
+	// Budget is the API requests a second the polls may spend; negative
+	// for no limit.
+	Budget float64 `json:"budget,omitempty"`
+	// Requests counts the JetStream API requests the polls made so far.
+	Requests uint64 `json:"requests"`
+	// Unlisted counts streams with consumers whose consumers are not
+	// listed yet: while it is above 0 the consumers shown are not all.
+	Unlisted int `json:"unlisted"`
+	// Oldest is when the oldest consumer list shown was read, by the
+	// feed's clock; zero when there are none.
+	Oldest time.Time `json:"oldest,omitzero"`
 }
 
 // Problem is a source the feed could not read.
