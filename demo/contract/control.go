@@ -2,6 +2,13 @@ package contract
 
 import "time"
 
+// EmptyRequest is the body of the control endpoints that take no parameters
+// (FaultListSubject, FaultResetSubject, LoadGetSubject, StatusQuerySubject):
+// the schema version alone.
+type EmptyRequest struct {
+	V int `json:"v"`
+}
+
 // FaultRequest sets a fault (FaultSetSubject).
 type FaultRequest struct {
 	V     int   `json:"v"`

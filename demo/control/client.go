@@ -1,3 +1,11 @@
+// Package control is the calling side of sagascope's fault-injection and
+// load control plane: the Client the dashboard, the scenario runner and the
+// `fault` and `load` commands use, ReadOnly, which asks the server whether a
+// connection may change anything, and those two commands.
+//
+// The service side, the NATS micro service every instance serves, is
+// demo/control/endpoint; only the wire contract (demo/contract) is shared,
+// so whatever links this package links no service code.
 package control
 
 import (
@@ -84,14 +92,14 @@ func (c *Client) ClearFault(ctx context.Context, svc contract.Service, kind cont
 // Faults returns every fault in force, ordered by service then kind.
 func (c *Client) Faults(ctx context.Context) ([]contract.Fault, error) {
 	var r contract.FaultReply
-	err := c.request(ctx, "list faults", contract.FaultListSubject, versionOnly(), &r)
+	err := c.request(ctx, "list faults", contract.FaultListSubject, emptyRequest, &r)
 	return r.Faults, err
 }
 
 // Reset clears every fault of every service.
 func (c *Client) Reset(ctx context.Context) error {
 	var r contract.FaultReply
-	return c.request(ctx, "reset faults", contract.FaultResetSubject, versionOnly(), &r)
+	return c.request(ctx, "reset faults", contract.FaultResetSubject, emptyRequest, &r)
 }
 
 // SetLoad changes the load rate and/or places a burst, and returns the new
@@ -106,7 +114,7 @@ func (c *Client) SetLoad(ctx context.Context, req contract.LoadRequest) (contrac
 // Load returns the load setting; the zero setting when it was never set.
 func (c *Client) Load(ctx context.Context) (contract.LoadSetting, error) {
 	var r contract.LoadReply
-	err := c.request(ctx, "get load", contract.LoadGetSubject, versionOnly(), &r)
+	err := c.request(ctx, "get load", contract.LoadGetSubject, emptyRequest, &r)
 	return r.Load, err
 }
 
@@ -114,15 +122,12 @@ func (c *Client) Load(ctx context.Context) (contract.LoadSetting, error) {
 // first).
 func (c *Client) Status(ctx context.Context, svc contract.Service) (contract.Status, error) {
 	var st contract.Status
-	err := c.request(ctx, "status of "+string(svc), contract.StatusQuerySubject(svc), versionOnly(), &st)
+	err := c.request(ctx, "status of "+string(svc), contract.StatusQuerySubject(svc), emptyRequest, &st)
 	return st, err
 }
 
-func versionOnly() any {
-	return struct {
-		V int `json:"v"`
-	}{contract.Version}
-}
+// emptyRequest is the body of every request without parameters.
+var emptyRequest = contract.EmptyRequest{V: contract.Version}
 
 // request sends body to subject and decodes the answer into reply; op names
 // the operation in errors.

@@ -11,13 +11,14 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/control/endpoint/endpointtest"
 	"github.com/sagascope/sagascope/demo/natstest"
 )
 
 func TestRequestsWithNobodyServingFailWithErrNoResponders(t *testing.T) {
 	t.Parallel()
 	d := startDemo(t)
-	_, err := d.client.Faults(ctxT(t))
+	_, err := d.client.Faults(endpointtest.Context(t))
 	if !errors.Is(err, ErrNoResponders) || !errors.Is(err, nats.ErrNoResponders) {
 		t.Fatalf("Faults with no service = %v; want ErrNoResponders, matching nats.ErrNoResponders too", err)
 	}
@@ -30,9 +31,9 @@ func TestRequestsWithNobodyServingFailWithErrNoResponders(t *testing.T) {
 func TestABucketFailureComesBackAsA500RemoteError(t *testing.T) {
 	t.Parallel()
 	d := startDemo(t)
-	d.serve(t, contract.Payment)
-	ctx := ctxT(t)
-	js := natstest.JetStream(t, d.nc)
+	d.Serve(t, contract.Payment)
+	ctx := endpointtest.Context(t)
+	js := natstest.JetStream(t, d.NC)
 	if err := js.DeleteKeyValue(ctx, contract.ControlBucket); err != nil {
 		t.Fatalf("delete the control bucket: %v", err)
 	}
@@ -47,7 +48,7 @@ func TestARefusedPublishIsReportedAtOnceAndClearly(t *testing.T) {
 	t.Parallel()
 	url := restrictedServer(t)
 	d := newDemo(t, withUser(t, url, "admin"))
-	d.serve(t, contract.Payment)
+	d.Serve(t, contract.Payment)
 
 	quiet := func(nc *nats.Conn) *nats.Conn {
 		// nats.go prints asynchronous errors to stderr without a handler;
@@ -63,18 +64,18 @@ func TestARefusedPublishIsReportedAtOnceAndClearly(t *testing.T) {
 		want string
 	}{
 		{"a read-only user setting a fault", func() error {
-			_, err := viewer.SetFault(ctxT(t), contract.Fault{Service: contract.Payment, Kind: contract.FaultPause})
+			_, err := viewer.SetFault(endpointtest.Context(t), contract.Fault{Service: contract.Payment, Kind: contract.FaultPause})
 			return err
 		}, "set fault: not permitted to inject faults: this connection is read-only"},
 		{"a read-only user resetting faults", func() error {
-			return viewer.Reset(ctxT(t))
+			return viewer.Reset(endpointtest.Context(t))
 		}, "reset faults: not permitted to inject faults: this connection is read-only"},
 		{"a read-only user changing the load", func() error {
-			_, err := viewer.SetLoad(ctxT(t), contract.LoadRequest{Burst: 1})
+			_, err := viewer.SetLoad(endpointtest.Context(t), contract.LoadRequest{Burst: 1})
 			return err
 		}, "set load: not permitted to change the load: this connection is read-only"},
 		{"a user who may not receive replies", func() error {
-			_, err := deaf.Faults(ctxT(t))
+			_, err := deaf.Faults(endpointtest.Context(t))
 			return err
 		}, "list faults: not permitted to receive answers"},
 	}
@@ -93,7 +94,7 @@ func TestARefusedPublishIsReportedAtOnceAndClearly(t *testing.T) {
 	}
 
 	// Reading stays allowed, and nothing was set.
-	if got, err := viewer.Faults(ctxT(t)); err != nil || len(got) != 0 {
+	if got, err := viewer.Faults(endpointtest.Context(t)); err != nil || len(got) != 0 {
 		t.Fatalf("viewer Faults = %v, %v; want the empty list", got, err)
 	}
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/sagascope/sagascope/demo/cli"
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/control/endpoint"
+	"github.com/sagascope/sagascope/demo/control/endpoint/endpointtest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -42,7 +44,7 @@ func golden(t *testing.T, name, got string) {
 func run(t *testing.T, c *Client, args ...string) string {
 	t.Helper()
 	var out bytes.Buffer
-	if err := RunFaultCommand(ctxT(t), c, args, &out); err != nil {
+	if err := RunFaultCommand(endpointtest.Context(t), c, args, &out); err != nil {
 		t.Fatalf("sagascope fault %s: %v", strings.Join(args, " "), err)
 	}
 	return out.String()
@@ -51,7 +53,7 @@ func run(t *testing.T, c *Client, args ...string) string {
 func TestTheFaultCommandSetsListsAndClearsFaults(t *testing.T) {
 	t.Parallel()
 	d := startDemo(t)
-	d.serve(t, contract.Payment, func(c *Config) { c.Now = time.Now }) // remaining time is shown against the wall clock
+	d.Serve(t, contract.Payment, func(c *endpoint.Config) { c.Now = time.Now }) // remaining time is shown against the wall clock
 
 	out := run(t, d.client, "set", "payment", "error", "--probability", "0.3", "--duration", "30s")
 	if !regexp.MustCompile(`^set payment error for 30s\nSERVICE +KIND +PARAMETERS +REMAINING\npayment +error +probability=0\.3 +(29|30)s\n$`).MatchString(out) {
@@ -89,11 +91,11 @@ func TestTheFaultCommandListsTheKinds(t *testing.T) {
 func TestTheLoadCommandPrintsAndChangesTheSetting(t *testing.T) {
 	t.Parallel()
 	d := startDemo(t)
-	d.serve(t, contract.Orders)
+	d.Serve(t, contract.Orders)
 	load := func(args ...string) string {
 		t.Helper()
 		var out bytes.Buffer
-		if err := RunLoadCommand(ctxT(t), d.client, args, &out); err != nil {
+		if err := RunLoadCommand(endpointtest.Context(t), d.client, args, &out); err != nil {
 			t.Fatalf("sagascope load %s: %v", strings.Join(args, " "), err)
 		}
 		return out.String()
@@ -146,9 +148,9 @@ func TestWrongCommandLinesAreUsageErrorsOfOneLine(t *testing.T) {
 			var out bytes.Buffer
 			var err error
 			if tt.load {
-				err = RunLoadCommand(ctxT(t), d.client, tt.args, &out)
+				err = RunLoadCommand(endpointtest.Context(t), d.client, tt.args, &out)
 			} else {
-				err = RunFaultCommand(ctxT(t), d.client, tt.args, &out)
+				err = RunFaultCommand(endpointtest.Context(t), d.client, tt.args, &out)
 			}
 			if !errors.Is(err, cli.ErrUsage) || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("err = %v; want one line matching cli.ErrUsage that mentions %q", err, tt.want)

@@ -13,9 +13,9 @@ import (
 )
 
 // probeVersion is a schema version no service accepts. Every endpoint
-// checks the version before anything else and answers 400 without
-// touching the control bucket, so the probe can never set a fault, even
-// when the server lets it through.
+// (demo/control/endpoint) checks the version before anything else and
+// answers 400 without touching the control bucket, so the probe can never
+// set a fault, even when the server lets it through.
 const probeVersion = -1
 
 // ReadOnly reports whether nc's user may not inject faults: whether the
@@ -50,9 +50,7 @@ func ReadOnly(ctx context.Context, nc *nats.Conn) (bool, error) {
 	}
 	defer probeConn.Close()
 
-	probe, err := json.Marshal(struct {
-		V int `json:"v"`
-	}{probeVersion})
+	probe, err := json.Marshal(contract.EmptyRequest{V: probeVersion})
 	if err != nil {
 		return fail(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/control/endpoint/endpointtest"
 	"github.com/sagascope/sagascope/demo/embedded"
 	"github.com/sagascope/sagascope/demo/natstest"
 )
@@ -49,7 +50,7 @@ func TestReadOnlyAsksTheServerWithoutChangingAnything(t *testing.T) {
 	t.Parallel()
 	opURL, obsURL := sharedSession(t)
 	d := newDemo(t, opURL)
-	svc := d.serve(t, contract.Payment)
+	svc := d.Serve(t, contract.Payment)
 	open := natstest.Server(t)
 	tests := []struct {
 		name string
@@ -65,9 +66,9 @@ func TestReadOnlyAsksTheServerWithoutChangingAnything(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before, refusedBefore := d.lastSeq(t), faultSetErrors(t, svc)
+			before, refusedBefore := d.LastSeq(t), faultSetErrors(t, svc)
 			nc := quietConnect(t, tt.url)
-			got, err := ReadOnly(ctxT(t), nc)
+			got, err := ReadOnly(endpointtest.Context(t), nc)
 			if err != nil {
 				t.Fatalf("ReadOnly: %v", err)
 			}
@@ -82,9 +83,9 @@ func TestReadOnlyAsksTheServerWithoutChangingAnything(t *testing.T) {
 			if tt.reaches {
 				// Only once the service has answered can the bucket
 				// show what the probe did.
-				eventually(t, "the service refuses the probe", func() bool { return faultSetErrors(t, svc) == refusedBefore+1 })
+				endpointtest.Eventually(t, "the service refuses the probe", func() bool { return faultSetErrors(t, svc) == refusedBefore+1 })
 			}
-			if after := d.lastSeq(t); after != before {
+			if after := d.LastSeq(t); after != before {
 				t.Fatalf("the probe wrote to the control bucket: last sequence %d -> %d", before, after)
 			}
 		})
@@ -111,7 +112,7 @@ func TestReadOnlyNeedsNoRunningService(t *testing.T) {
 		url  string
 		want bool
 	}{{obsURL, true}, {opURL, false}} {
-		got, err := ReadOnly(ctxT(t), quietConnect(t, tt.url))
+		got, err := ReadOnly(endpointtest.Context(t), quietConnect(t, tt.url))
 		if err != nil || got != tt.want {
 			t.Fatalf("ReadOnly with no service = %v, %v; want %v", got, err, tt.want)
 		}
@@ -123,7 +124,7 @@ func TestReadOnlyFailsWhenItCannotTell(t *testing.T) {
 	srv := natstest.Server(t)
 	closed := quietConnect(t, srv.ClientURL())
 	closed.Close()
-	if got, err := ReadOnly(ctxT(t), closed); err == nil {
+	if got, err := ReadOnly(endpointtest.Context(t), closed); err == nil {
 		t.Fatalf("ReadOnly on a closed connection = %v, nil; want an error", got)
 	}
 }

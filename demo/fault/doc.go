@@ -1,7 +1,7 @@
 // Package fault holds the faults in force for one service instance and keeps
-// them in step with the control bucket, where the control plane
-// (demo/control) writes them. Every instance of a service watches the
-// bucket, so a fault set through any instance applies to all of them.
+// them in step with the control bucket, where the control plane's endpoint
+// (demo/control/endpoint) writes them. Every instance of a service watches
+// the bucket, so a fault set through any instance applies to all of them.
 //
 // This package applies no fault: the code each kind acts on asks the Table
 // (Active, Roll) and counts what fired (Fired). Where each kind of

@@ -24,7 +24,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/sagascope/sagascope/demo/contract"
-	"github.com/sagascope/sagascope/demo/control"
+	"github.com/sagascope/sagascope/demo/control/endpoint"
 	"github.com/sagascope/sagascope/demo/fault"
 	"github.com/sagascope/sagascope/demo/topology"
 	"github.com/sagascope/sagascope/demo/worker"
@@ -274,7 +274,7 @@ func (in *Instance) serve(ctx context.Context, nc *nats.Conn, js jetstream.JetSt
 	in.pools, in.binding = pools, binding
 	in.mu.Unlock()
 
-	ctl, err := control.Serve(nc, control.Config{
+	ctl, err := endpoint.Serve(nc, endpoint.Config{
 		Service: in.svc, Instance: in.cfg.Instance, Version: in.cfg.Version,
 		Control: controlKV, Status: in.Status, Now: in.cfg.Now,
 	})

@@ -21,7 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sagascope/sagascope/demo/contract"
-	"github.com/sagascope/sagascope/demo/control"
+	"github.com/sagascope/sagascope/demo/control/endpoint"
 	"github.com/sagascope/sagascope/demo/embedded"
 	"github.com/sagascope/sagascope/demo/topology"
 )
@@ -73,7 +73,7 @@ func Start(t *testing.T) *Session {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := control.Serve(s.Services.NC, control.Config{Service: contract.Payment, Instance: Instance, Version: "1.0.0", Control: kv})
+	ms, err := endpoint.Serve(s.Services.NC, endpoint.Config{Service: contract.Payment, Instance: Instance, Version: "1.0.0", Control: kv})
 	if err != nil {
 		t.Fatalf("serve the control API as the service user: %v", err)
 	}

@@ -1,13 +1,16 @@
-// Package control is sagascope's fault-injection and load control plane: the
-// NATS micro service every instance runs (Serve), the client the `fault` and
-// `load` commands and the dashboard use (Client), and those commands.
+// Package endpoint is the control plane's service endpoint: the NATS micro
+// service every sagascope service instance serves (Serve), answering the
+// control API of contract (fault injection, load control, status). Its
+// callers are demo/control's Client, the `fault` and `load` commands and the
+// dashboard; this package is the side they never link.
 //
 // The control bucket is the single source of truth. Endpoints only write it;
-// every instance watches it (package fault) and applies what concerns it, so
-// a request answered by any one instance reaches all of them. The shared
+// every instance watches it (demo/fault) and applies what concerns it, so a
+// request answered by any one instance reaches all of them. Where each fault
+// kind then takes effect is listed in demo/fault's package doc. The shared
 // endpoints listen on the same subjects in the same queue group in every
 // service, so each request is answered exactly once whichever services run.
-package control
+package endpoint
 
 import (
 	"bytes"
@@ -226,9 +229,7 @@ func decode(data []byte, v any, version *int) error {
 
 // empty decodes the body of endpoints that take no parameters.
 func empty(data []byte) error {
-	var r struct {
-		V int `json:"v"`
-	}
+	var r contract.EmptyRequest
 	return decode(data, &r, &r.V)
 }
 

@@ -1,4 +1,4 @@
-package control
+package endpoint_test
 
 import (
 	"context"
@@ -16,19 +16,22 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/control"
+	"github.com/sagascope/sagascope/demo/control/endpoint"
+	"github.com/sagascope/sagascope/demo/control/endpoint/endpointtest"
 	"github.com/sagascope/sagascope/demo/fault"
 )
 
 func TestFaultsRoundTripThroughTheClient(t *testing.T) {
 	t.Parallel()
 	d := startDemo(t)
-	d.serve(t, contract.Payment)
-	ctx := ctxT(t)
+	d.Serve(t, contract.Payment)
+	ctx := endpointtest.Context(t)
 
 	// An instance of payment follows the bucket the way services do.
-	table := fault.NewTable(contract.Payment, d.clock.Now)
+	table := fault.NewTable(contract.Payment, d.Clock.Now)
 	watchCtx, stop := context.WithCancel(context.Background())
-	done, err := fault.Watch(watchCtx, d.kv, table, slog.New(slog.DiscardHandler))
+	done, err := fault.Watch(watchCtx, d.KV, table, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("watch faults: %v", err)
 	}
@@ -44,7 +47,7 @@ func TestFaultsRoundTripThroughTheClient(t *testing.T) {
 	if err != nil {
 		t.Fatalf("set payment error: %v", err)
 	}
-	set := d.clock.Now()
+	set := d.Clock.Now()
 	want := []contract.Fault{
 		{Service: contract.Payment, Kind: contract.FaultError, Probability: 0.3, Set: set},
 		{Service: contract.Inventory, Kind: contract.FaultLatency, Latency: 200 * time.Millisecond, Set: set},
@@ -55,7 +58,7 @@ func TestFaultsRoundTripThroughTheClient(t *testing.T) {
 		t.Fatalf("Faults: %v", err)
 	}
 	assertFaults(t, "Faults", listed, want)
-	eventually(t, "the payment instance applies the error fault", func() bool {
+	endpointtest.Eventually(t, "the payment instance applies the error fault", func() bool {
 		_, ok := table.Active(contract.FaultError)
 		return ok
 	})
@@ -77,7 +80,7 @@ func TestFaultsRoundTripThroughTheClient(t *testing.T) {
 		t.Fatalf("clearing a fault that is not set: %v", err)
 	}
 	assertFaults(t, "after clearing again", got, want[1:])
-	eventually(t, "the payment instance drops the cleared fault", func() bool {
+	endpointtest.Eventually(t, "the payment instance drops the cleared fault", func() bool {
 		_, ok := table.Active(contract.FaultError)
 		return !ok
 	})
@@ -93,8 +96,8 @@ func TestFaultsRoundTripThroughTheClient(t *testing.T) {
 func TestAFaultWithADurationExpiresAndIsSweptFromTheBucket(t *testing.T) {
 	t.Parallel()
 	d := startDemo(t)
-	d.serve(t, contract.Payment)
-	ctx := ctxT(t)
+	d.Serve(t, contract.Payment)
+	ctx := endpointtest.Context(t)
 
 	got, err := d.client.SetFault(ctx, contract.Fault{Service: contract.Payment, Kind: contract.FaultPause, Duration: 30 * time.Second})
 	if err != nil {
@@ -103,15 +106,15 @@ func TestAFaultWithADurationExpiresAndIsSweptFromTheBucket(t *testing.T) {
 	if len(got) != 1 || !got[0].Expires.Equal(got[0].Set.Add(30*time.Second)) {
 		t.Fatalf("set reply = %+v; want one fault expiring 30s after it was set", got)
 	}
-	d.clock.Advance(29 * time.Second)
+	d.Clock.Advance(29 * time.Second)
 	if got, _ := d.client.Faults(ctx); len(got) != 1 {
 		t.Fatalf("Faults 29s in = %+v; want the pause still in force", got)
 	}
-	d.clock.Advance(time.Second)
+	d.Clock.Advance(time.Second)
 	if got, err := d.client.Faults(ctx); err != nil || len(got) != 0 {
 		t.Fatalf("Faults 30s in = %+v, %v; want none", got, err)
 	}
-	if _, err := d.kv.Get(ctx, contract.FaultKey(contract.Payment, contract.FaultPause)); !errors.Is(err, jetstream.ErrKeyNotFound) {
+	if _, err := d.KV.Get(ctx, contract.FaultKey(contract.Payment, contract.FaultPause)); !errors.Is(err, jetstream.ErrKeyNotFound) {
 		t.Fatalf("expired fault key after a list: err = %v; want it deleted", err)
 	}
 }
@@ -119,8 +122,8 @@ func TestAFaultWithADurationExpiresAndIsSweptFromTheBucket(t *testing.T) {
 func TestBadRequestsAreRefusedWith400AndChangeNothing(t *testing.T) {
 	t.Parallel()
 	d := startDemo(t)
-	d.serve(t, contract.Payment)
-	ctx := ctxT(t)
+	d.Serve(t, contract.Payment)
+	ctx := endpointtest.Context(t)
 	// Something to lose, so "nothing changed" means something.
 	if _, err := d.client.SetFault(ctx, contract.Fault{Service: contract.Payment, Kind: contract.FaultPause}); err != nil {
 		t.Fatalf("set pause: %v", err)
@@ -155,8 +158,8 @@ func TestBadRequestsAreRefusedWith400AndChangeNothing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := d.lastSeq(t)
-			msg, err := d.nc.RequestWithContext(ctx, tt.subject, []byte(tt.body))
+			before := d.LastSeq(t)
+			msg, err := d.NC.RequestWithContext(ctx, tt.subject, []byte(tt.body))
 			if err != nil {
 				t.Fatalf("request: %v", err)
 			}
@@ -170,7 +173,7 @@ func TestBadRequestsAreRefusedWith400AndChangeNothing(t *testing.T) {
 			if err := json.Unmarshal(msg.Data, &body); err != nil || body.Code != 400 || !strings.Contains(body.Error, tt.want) {
 				t.Errorf("body = %s (%v); want an ErrorReply with code 400 mentioning %q", msg.Data, err, tt.want)
 			}
-			if after := d.lastSeq(t); after != before {
+			if after := d.LastSeq(t); after != before {
 				t.Errorf("control bucket moved from sequence %d to %d; want nothing written", before, after)
 			}
 		})
@@ -178,7 +181,7 @@ func TestBadRequestsAreRefusedWith400AndChangeNothing(t *testing.T) {
 
 	// The client surfaces the same answer as a RemoteError.
 	_, err := d.client.SetFault(ctx, contract.Fault{Service: contract.Payment, Kind: contract.FaultBurst})
-	var re *RemoteError
+	var re *control.RemoteError
 	if !errors.As(err, &re) || re.Code != 400 || !strings.Contains(err.Error(), "refused by sagascope (400): fault burst does not apply to payment") {
 		t.Fatalf("SetFault(burst on payment) = %v; want a RemoteError 400 saying burst does not apply to payment", err)
 	}
@@ -187,9 +190,9 @@ func TestBadRequestsAreRefusedWith400AndChangeNothing(t *testing.T) {
 func TestHandWrittenRequestsWithoutAVersionAreAccepted(t *testing.T) {
 	t.Parallel()
 	d := startDemo(t)
-	d.serve(t, contract.Payment)
-	ctx := ctxT(t)
-	msg, err := d.nc.RequestWithContext(ctx, contract.FaultSetSubject, []byte(`{"fault":{"service":"payment","kind":"pause","extra":"ignored"},"note":"from nats req"}`))
+	d.Serve(t, contract.Payment)
+	ctx := endpointtest.Context(t)
+	msg, err := d.NC.RequestWithContext(ctx, contract.FaultSetSubject, []byte(`{"fault":{"service":"payment","kind":"pause","extra":"ignored"},"note":"from nats req"}`))
 	if err != nil {
 		t.Fatalf("request: %v", err)
 	}
@@ -197,7 +200,7 @@ func TestHandWrittenRequestsWithoutAVersionAreAccepted(t *testing.T) {
 	if err := json.Unmarshal(msg.Data, &r); err != nil || msg.Header.Get(micro.ErrorHeader) != "" || len(r.Faults) != 1 || r.V != contract.Version {
 		t.Fatalf("reply = %s (headers %v, %v); want a FaultReply v1 with the pause", msg.Data, msg.Header, err)
 	}
-	msg, err = d.nc.RequestWithContext(ctx, contract.FaultListSubject, nil)
+	msg, err = d.NC.RequestWithContext(ctx, contract.FaultListSubject, nil)
 	if err != nil || msg.Header.Get(micro.ErrorHeader) != "" {
 		t.Fatalf("list with an empty body: %v, headers %v; want an answer", err, msg.Header)
 	}
@@ -206,9 +209,9 @@ func TestHandWrittenRequestsWithoutAVersionAreAccepted(t *testing.T) {
 func TestTwoServicesShareTheControlAPIAndEachRequestIsAnsweredOnce(t *testing.T) {
 	t.Parallel()
 	d := startDemo(t)
-	payment := d.serve(t, contract.Payment)
-	shipping := d.serve(t, contract.Shipping)
-	ctx := ctxT(t)
+	payment := d.Serve(t, contract.Payment)
+	shipping := d.Serve(t, contract.Shipping)
+	ctx := endpointtest.Context(t)
 
 	if _, err := d.client.SetFault(ctx, contract.Fault{Service: contract.Orders, Kind: contract.FaultBurst, Multiplier: 3}); err != nil {
 		t.Fatalf("set orders burst: %v", err)
@@ -222,19 +225,19 @@ func TestTwoServicesShareTheControlAPIAndEachRequestIsAnsweredOnce(t *testing.T)
 	}
 	handled := func() int { return requests(payment, "faults-list") + requests(shipping, "faults-list") }
 	// micro counts a request after its handler returns, just after replying.
-	eventually(t, "both instances together count every list", func() bool { return handled() >= lists })
+	endpointtest.Eventually(t, "both instances together count every list", func() bool { return handled() >= lists })
 	if n := handled(); n != lists {
 		t.Fatalf("instances handled %d list requests; want exactly %d", n, lists)
 	}
 
 	// And a raw request sees one answer, however long it listens.
-	inbox := d.nc.NewInbox()
-	sub, err := d.nc.SubscribeSync(inbox)
+	inbox := d.NC.NewInbox()
+	sub, err := d.NC.SubscribeSync(inbox)
 	if err != nil {
 		t.Fatalf("subscribe: %v", err)
 	}
 	defer sub.Unsubscribe()
-	if err := d.nc.PublishRequest(contract.FaultListSubject, inbox, nil); err != nil {
+	if err := d.NC.PublishRequest(contract.FaultListSubject, inbox, nil); err != nil {
 		t.Fatalf("publish: %v", err)
 	}
 	if _, err := sub.NextMsg(5 * time.Second); err != nil {
@@ -257,16 +260,16 @@ func requests(s micro.Service, endpoint string) int {
 func TestLoadIsSetReadAndEveryBurstGetsANewID(t *testing.T) {
 	t.Parallel()
 	d := startDemo(t)
-	d.serve(t, contract.Orders)
-	d.serve(t, contract.Payment)
-	ctx := ctxT(t)
+	d.Serve(t, contract.Orders)
+	d.Serve(t, contract.Payment)
+	ctx := endpointtest.Context(t)
 
 	l, err := d.client.Load(ctx)
 	if err != nil || l != (contract.LoadSetting{}) {
 		t.Fatalf("Load before any set = %+v, %v; want the zero setting", l, err)
 	}
 	l, err = d.client.SetLoad(ctx, contract.LoadRequest{Rate: ptr(20.0)})
-	if err != nil || l.Rate != 20 || l.BurstID != 0 || !l.Updated.Equal(d.clock.Now()) {
+	if err != nil || l.Rate != 20 || l.BurstID != 0 || !l.Updated.Equal(d.Clock.Now()) {
 		t.Fatalf("SetLoad(rate 20) = %+v, %v; want rate 20, no burst, updated now", l, err)
 	}
 	l, err = d.client.SetLoad(ctx, contract.LoadRequest{Burst: 500})
@@ -309,11 +312,11 @@ func TestTheStatusEndpointAnswersWithItsServicesStatus(t *testing.T) {
 	d := startDemo(t)
 	want := contract.Status{
 		V: contract.Version, Service: contract.Payment, Instance: "payment-7", Version: "1.0.0",
-		Time: d.clock.Now(), State: contract.StateRunning, Counters: contract.Counters{Processed: 42},
+		Time: d.Clock.Now(), State: contract.StateRunning, Counters: contract.Counters{Processed: 42},
 	}
-	d.serve(t, contract.Payment, func(c *Config) { c.Status = func() contract.Status { return want } })
-	d.serve(t, contract.Inventory) // no Status func: identity only
-	ctx := ctxT(t)
+	d.Serve(t, contract.Payment, func(c *endpoint.Config) { c.Status = func() contract.Status { return want } })
+	d.Serve(t, contract.Inventory) // no Status func: identity only
+	ctx := endpointtest.Context(t)
 
 	got, err := d.client.Status(ctx, contract.Payment)
 	if err != nil || !statusEqual(got, want) {
@@ -323,7 +326,7 @@ func TestTheStatusEndpointAnswersWithItsServicesStatus(t *testing.T) {
 	if err != nil || got.Service != contract.Inventory || got.Instance != "inventory-1" || got.State != contract.StateRunning {
 		t.Fatalf("Status(inventory) = %+v, %v; want inventory-1 running", got, err)
 	}
-	if _, err := d.client.Status(ctx, contract.Shipping); !errors.Is(err, ErrNoResponders) {
+	if _, err := d.client.Status(ctx, contract.Shipping); !errors.Is(err, control.ErrNoResponders) {
 		t.Fatalf("Status(shipping) with no shipping instance = %v; want ErrNoResponders", err)
 	}
 }
@@ -337,11 +340,11 @@ func statusEqual(a, b contract.Status) bool {
 func TestServicesAreDiscoverableWithNatsMicroRequests(t *testing.T) {
 	t.Parallel()
 	d := startDemo(t)
-	svc := d.serve(t, contract.Payment, func(c *Config) { c.Version = "dev"; c.Instance = "payment-abc" })
-	d.serve(t, contract.Orders, func(c *Config) { c.Version = "v1.2.3" })
-	ctx := ctxT(t)
+	svc := d.Serve(t, contract.Payment, func(c *endpoint.Config) { c.Version = "dev"; c.Instance = "payment-abc" })
+	d.Serve(t, contract.Orders, func(c *endpoint.Config) { c.Version = "v1.2.3" })
+	ctx := endpointtest.Context(t)
 
-	msg, err := d.nc.RequestWithContext(ctx, "$SRV.PING.sagascope-payment", nil)
+	msg, err := d.NC.RequestWithContext(ctx, "$SRV.PING.sagascope-payment", nil)
 	if err != nil {
 		t.Fatalf("ping sagascope-payment: %v", err)
 	}
@@ -354,7 +357,7 @@ func TestServicesAreDiscoverableWithNatsMicroRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err = d.nc.RequestWithContext(ctx, subject, nil)
+	msg, err = d.NC.RequestWithContext(ctx, subject, nil)
 	if err != nil {
 		t.Fatalf("info: %v", err)
 	}
@@ -362,7 +365,7 @@ func TestServicesAreDiscoverableWithNatsMicroRequests(t *testing.T) {
 	if err := json.Unmarshal(msg.Data, &info); err != nil {
 		t.Fatalf("decode info %s: %v", msg.Data, err)
 	}
-	if info.Version != "0.0.0-dev" || info.Metadata[MetaVersion] != "dev" || info.Metadata[MetaInstance] != "payment-abc" || info.Metadata[MetaService] != "payment" {
+	if info.Version != "0.0.0-dev" || info.Metadata[endpoint.MetaVersion] != "dev" || info.Metadata[endpoint.MetaInstance] != "payment-abc" || info.Metadata[endpoint.MetaService] != "payment" {
 		t.Errorf("info identity = version %q, metadata %v; want 0.0.0-dev and the build version, instance and service in metadata", info.Version, info.Metadata)
 	}
 	wantSubjects := []string{
@@ -372,8 +375,8 @@ func TestServicesAreDiscoverableWithNatsMicroRequests(t *testing.T) {
 	var subjects []string
 	for _, e := range info.Endpoints {
 		subjects = append(subjects, e.Subject)
-		if e.QueueGroup != QueueGroup {
-			t.Errorf("endpoint %s queue group = %q; want %q", e.Name, e.QueueGroup, QueueGroup)
+		if e.QueueGroup != endpoint.QueueGroup {
+			t.Errorf("endpoint %s queue group = %q; want %q", e.Name, e.QueueGroup, endpoint.QueueGroup)
 		}
 	}
 	if !slices.Equal(subjects, wantSubjects) {
@@ -381,13 +384,13 @@ func TestServicesAreDiscoverableWithNatsMicroRequests(t *testing.T) {
 	}
 
 	// Every instance of every service answers a ping to all services.
-	inbox := d.nc.NewInbox()
-	sub, err := d.nc.SubscribeSync(inbox)
+	inbox := d.NC.NewInbox()
+	sub, err := d.NC.SubscribeSync(inbox)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Unsubscribe()
-	if err := d.nc.PublishRequest("$SRV.PING", inbox, nil); err != nil {
+	if err := d.NC.PublishRequest("$SRV.PING", inbox, nil); err != nil {
 		t.Fatal(err)
 	}
 	names := map[string]string{}
@@ -411,15 +414,15 @@ func TestServeRefusesAnIncompleteConfig(t *testing.T) {
 	tests := []struct {
 		name string
 		nc   *nats.Conn
-		cfg  Config
+		cfg  endpoint.Config
 	}{
-		{"no connection", nil, Config{Service: contract.Payment, Control: d.kv}},
-		{"an unknown service", d.nc, Config{Service: "billing", Control: d.kv}},
-		{"no control bucket", d.nc, Config{Service: contract.Payment}},
+		{"no connection", nil, endpoint.Config{Service: contract.Payment, Control: d.KV}},
+		{"an unknown service", d.NC, endpoint.Config{Service: "billing", Control: d.KV}},
+		{"no control bucket", d.NC, endpoint.Config{Service: contract.Payment}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if s, err := Serve(tt.nc, tt.cfg); !errors.Is(err, ErrInvalidConfig) {
+			if s, err := endpoint.Serve(tt.nc, tt.cfg); !errors.Is(err, endpoint.ErrInvalidConfig) {
 				if s != nil {
 					_ = s.Stop()
 				}
@@ -435,18 +438,6 @@ func assertFaults(t *testing.T, what string, got, want []contract.Fault) {
 	w, _ := json.Marshal(want)
 	if string(g) != string(w) {
 		t.Fatalf("%s: faults =\n%s\nwant\n%s", what, g, w)
-	}
-}
-
-// eventually polls cond for what the system settles into asynchronously.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
