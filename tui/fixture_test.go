@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/statusfeed"
 	"github.com/sagascope/sagascope/tui/feed"
 )
 
@@ -77,19 +78,18 @@ func fixtureSnapshot() feed.Snapshot {
 		Sources:   feed.Sources{Sagas: true, Advisories: "stream", DeadLetters: true},
 	}
 	s.Services = []feed.Service{
-		{Name: contract.Orders, Instances: []feed.Instance{{ID: "a1b2c3d4", State: contract.StateRunning, Seen: fixtureTime}},
-			Pool: contract.PoolStatus{Capacity: 32, Busy: 3}, Rates: feed.Rates{Processed: 60}, Command: findConsumer(consumers, contract.Orders)},
-		{Name: contract.Payment, Instances: []feed.Instance{{ID: "b2c3d4e5", State: contract.StateRunning, Seen: fixtureTime}},
+		{Service: statusfeed.Service{Name: contract.Orders, Instances: []feed.Instance{{ID: "a1b2c3d4", State: contract.StateRunning, Seen: fixtureTime}},
+			Pool: contract.PoolStatus{Capacity: 32, Busy: 3}, Rates: feed.Rates{Processed: 60}}, Command: findConsumer(consumers, contract.Orders)},
+		{Service: statusfeed.Service{Name: contract.Payment, Instances: []feed.Instance{{ID: "b2c3d4e5", State: contract.StateRunning, Seen: fixtureTime}},
 			Pool: contract.PoolStatus{Capacity: 32}, Rates: feed.Rates{Processed: 19.8, Failed: 7.5},
 			Breakers: []feed.Breaker{{Name: "gateway", State: contract.BreakerOpen, Remaining: 3200 * time.Millisecond, Failures: 5, Rejected: 212}},
-			Faults:   []contract.Fault{paymentDown}, Command: findConsumer(consumers, contract.Payment)},
-		{Name: contract.Inventory, Instances: []feed.Instance{{ID: "c3d4e5f6", State: contract.StateRunning, Seen: fixtureTime}},
+			Faults:   []contract.Fault{paymentDown}}, Command: findConsumer(consumers, contract.Payment)},
+		{Service: statusfeed.Service{Name: contract.Inventory, Instances: []feed.Instance{{ID: "c3d4e5f6", State: contract.StateRunning, Seen: fixtureTime}},
 			Pool: contract.PoolStatus{Capacity: 32, Busy: 32, Queued: 32}, Rates: feed.Rates{Processed: 11.2, Retried: 0.4},
-			Faults: []contract.Fault{slowDB}, Command: findConsumer(consumers, contract.Inventory)},
-		{Name: contract.Shipping, Instances: []feed.Instance{{ID: "d4e5f6a7", State: contract.StateRunning, Seen: fixtureTime}, {ID: "e5f6a7b8", State: contract.StateRunning, Seen: fixtureTime}},
+			Faults: []contract.Fault{slowDB}}, Command: findConsumer(consumers, contract.Inventory)},
+		{Service: statusfeed.Service{Name: contract.Shipping, Instances: []feed.Instance{{ID: "d4e5f6a7", State: contract.StateRunning, Seen: fixtureTime}, {ID: "e5f6a7b8", State: contract.StateRunning, Seen: fixtureTime}},
 			Pool: contract.PoolStatus{Capacity: 64, Busy: 2}, Rates: feed.Rates{Processed: 12.4, DeadLettered: 0.2},
-			Breakers: []feed.Breaker{{Name: "carrier", State: contract.BreakerHalfOpen, Successes: 1}},
-			Command:  findConsumer(consumers, contract.Shipping)},
+			Breakers: []feed.Breaker{{Name: "carrier", State: contract.BreakerHalfOpen, Successes: 1}}}, Command: findConsumer(consumers, contract.Shipping)},
 	}
 	s.Recent = fixtureSagas(40)
 	s.Advisories = []*feed.Advisory{
@@ -215,7 +215,7 @@ func foreignSnapshot() feed.Snapshot {
 		},
 	}
 	for _, svc := range contract.Services {
-		s.Services = append(s.Services, feed.Service{Name: svc})
+		s.Services = append(s.Services, feed.Service{Service: statusfeed.Service{Name: svc}})
 	}
 	return s
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/statusfeed"
 	"github.com/sagascope/sagascope/tui/feed"
 )
 
@@ -20,15 +21,15 @@ func TestHealthNamesTheWorstThingAboutAService(t *testing.T) {
 		word string
 	}{
 		{"a service without instances is not reporting", feed.Service{}, roleMuted, "not reporting"},
-		{"a crashed instance fails its service", feed.Service{Instances: crashed, Breakers: halfOpen}, roleFailing, "crashed"},
-		{"an open breaker fails its service", feed.Service{Instances: running, Breakers: append(halfOpen, open...)}, roleFailing, "gateway open"},
-		{"critical lag fails a service", feed.Service{Instances: running, Command: &feed.Consumer{Level: feed.LevelCritical}}, roleFailing, "lag critical"},
-		{"a half-open breaker degrades its service", feed.Service{Instances: running, Breakers: halfOpen, Command: &feed.Consumer{Paused: true}}, roleDegraded, "carrier half-open"},
-		{"a paused command consumer degrades its service", feed.Service{Instances: running, Command: &feed.Consumer{Paused: true, Level: feed.LevelWarn}}, roleDegraded, "paused"},
-		{"lag over warn degrades a service", feed.Service{Instances: running, Command: &feed.Consumer{Level: feed.LevelWarn}}, roleDegraded, "lagging"},
-		{"a saturated pool degrades its service", feed.Service{Instances: running, Pool: contract.PoolStatus{Capacity: 4, Busy: 4}}, roleDegraded, "saturated"},
-		{"an injected fault degrades its service", feed.Service{Instances: running, Faults: []contract.Fault{{Kind: contract.FaultLatency}}}, roleDegraded, "fault injected"},
-		{"a service with nothing wrong is healthy", feed.Service{Instances: running, Pool: contract.PoolStatus{Capacity: 4, Busy: 3}}, roleHealthy, "ok"},
+		{"a crashed instance fails its service", feed.Service{Service: statusfeed.Service{Instances: crashed, Breakers: halfOpen}}, roleFailing, "crashed"},
+		{"an open breaker fails its service", feed.Service{Service: statusfeed.Service{Instances: running, Breakers: append(halfOpen, open...)}}, roleFailing, "gateway open"},
+		{"critical lag fails a service", feed.Service{Service: statusfeed.Service{Instances: running}, Command: &feed.Consumer{Level: feed.LevelCritical}}, roleFailing, "lag critical"},
+		{"a half-open breaker degrades its service", feed.Service{Service: statusfeed.Service{Instances: running, Breakers: halfOpen}, Command: &feed.Consumer{Paused: true}}, roleDegraded, "carrier half-open"},
+		{"a paused command consumer degrades its service", feed.Service{Service: statusfeed.Service{Instances: running}, Command: &feed.Consumer{Paused: true, Level: feed.LevelWarn}}, roleDegraded, "paused"},
+		{"lag over warn degrades a service", feed.Service{Service: statusfeed.Service{Instances: running}, Command: &feed.Consumer{Level: feed.LevelWarn}}, roleDegraded, "lagging"},
+		{"a saturated pool degrades its service", feed.Service{Service: statusfeed.Service{Instances: running, Pool: contract.PoolStatus{Capacity: 4, Busy: 4}}}, roleDegraded, "saturated"},
+		{"an injected fault degrades its service", feed.Service{Service: statusfeed.Service{Instances: running, Faults: []contract.Fault{{Kind: contract.FaultLatency}}}}, roleDegraded, "fault injected"},
+		{"a service with nothing wrong is healthy", feed.Service{Service: statusfeed.Service{Instances: running, Pool: contract.PoolStatus{Capacity: 4, Busy: 3}}}, roleHealthy, "ok"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -83,10 +83,10 @@ const focusFresh = time.Second
 
 // Priorities of a stream's consumer list, most telling first.
 const (
-	priorityNew    = iota // never listed, or recreated
-	priorityFocus         // on screen, or one of the saga's streams
-	priorityMoved         // new messages or consumers since the last list
-	priorityStale         // nothing seen to move: the oldest list first
+	priorityNew   = iota // never listed, or recreated
+	priorityFocus        // on screen, or one of the saga's streams
+	priorityMoved        // new messages or consumers since the last list
+	priorityStale        // nothing seen to move: the oldest list first
 )
 
 // pick returns the streams whose consumers to list now, out of those with

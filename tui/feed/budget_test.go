@@ -182,4 +182,3 @@ func TestWithoutALimitEveryRefreshListsEveryStream(t *testing.T) {
 		return nil
 	})
 }
-

@@ -47,19 +47,19 @@ type pollResult struct {
 // poller keeps what the next poll compares against. Only the poll
 // goroutine touches it.
 type poller struct {
-	mu        sync.Mutex                  // guards handles: consumer lists run concurrently
-	handles   map[string]jetstream.Stream // opened once per stream
-	budget    *budget
-	listed    map[string]*listing // each stream's last consumer list
-	requests  uint64              // JetStream API requests made so far
+	mu       sync.Mutex                  // guards handles: consumer lists run concurrently
+	handles  map[string]jetstream.Stream // opened once per stream
+	budget   *budget
+	listed   map[string]*listing // each stream's last consumer list
+	requests uint64              // JetStream API requests made so far
 	// infos is the last stream list, made at streamsListed (the
 	// budget may list streams less often than it polls).
 	infos         []*jetstream.StreamInfo
 	streamsListed time.Time
-	streams   map[string]Stream
-	consumers map[string]consumerSample
-	lag       map[string]*ring[float64]
-	orders    struct {
+	streams       map[string]Stream
+	consumers     map[string]consumerSample
+	lag           map[string]*ring[float64]
+	orders        struct {
 		subjects map[string]uint64
 		ts       time.Time
 	}

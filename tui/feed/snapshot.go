@@ -85,18 +85,9 @@ const (
 )
 
 // Service is one sagascope service, aggregated over its live instances
-// (see statusfeed.Service), with its command consumer.
+// by the status feed's reader, with its command consumer.
 type Service struct {
-	Name contract.Service `json:"name"`
-	// Instances that reported within the status timeout.
-	Instances []Instance          `json:"instances,omitempty"`
-	Pool      contract.PoolStatus `json:"pool"`
-	// Breakers by name; with several instances, the worst state wins.
-	Breakers []Breaker         `json:"breakers,omitempty"`
-	Faults   []contract.Fault  `json:"faults,omitempty"`
-	Counters contract.Counters `json:"counters"`
-	// Rates are per second, summed over instances.
-	Rates Rates `json:"rates"`
+	statusfeed.Service
 	// Command is the service's command consumer, nil until found.
 	Command *Consumer `json:"command_consumer,omitempty"`
 }

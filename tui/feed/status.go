@@ -36,17 +36,14 @@ func (s *state) services(time.Time) (out []Service, load *contract.LoadStatus, f
 	if s.status == nil {
 		out = make([]Service, len(contract.Services))
 		for i, name := range contract.Services {
-			out[i] = Service{Name: name}
+			out[i] = Service{Service: statusfeed.Service{Name: name}}
 		}
 		return out, nil, nil, false
 	}
 	fleet := s.status.Fleet()
 	out = make([]Service, len(fleet.Services))
 	for i, svc := range fleet.Services {
-		out[i] = Service{
-			Name: svc.Name, Instances: svc.Instances, Pool: svc.Pool, Breakers: svc.Breakers,
-			Faults: svc.Faults, Counters: svc.Counters, Rates: svc.Rates,
-		}
+		out[i] = Service{Service: svc}
 		if c, ok := s.poll.command[svc.Name]; ok {
 			out[i].Command = &s.poll.consumers[c]
 		}
