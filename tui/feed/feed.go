@@ -94,6 +94,9 @@ type Feed struct {
 	// apiPrefix is the JetStream API's subject prefix, for the requests
 	// the feed makes without the jetstream package.
 	apiPrefix string
+	// gather reads streams and consumers by path (Gathering.Path).
+	gather gatherer
+	path   string
 }
 
 // New returns a feed reading through nc.
@@ -103,7 +106,9 @@ func New(nc *nats.Conn, opts Options) (*Feed, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Feed{nc: nc, js: js, opts: opts, st: newState(opts), budget: newBudget(opts.APIBudget), apiPrefix: jetstream.DefaultAPIPrefix}, nil
+	f := &Feed{nc: nc, js: js, opts: opts, st: newState(opts), budget: newBudget(opts.APIBudget), apiPrefix: jetstream.DefaultAPIPrefix}
+	f.gather, f.path = f.gatherAPI, PathAPI
+	return f, nil
 }
 
 // Focus names the streams on screen: when the API budget does not cover

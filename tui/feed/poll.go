@@ -91,15 +91,30 @@ type consumerSample struct {
 // streamPage is how many streams one STREAM.LIST request returns.
 const streamPage = 256
 
-// pollOnce lists streams (paged, one request per 256 streams), then the
-// consumers of the streams the budget picks (one paged request per stream,
-// never one per consumer), then the subject counts of the orders stream.
-// Streams not picked keep their last consumer list, and the snapshot says
-// how old it is.
+// A gatherer reads the streams (sorted by name) and the consumer lists it
+// read afresh this poll, by stream name; the poll keeps the older lists
+// of the streams it did not read. ok is false when the streams could not
+// be read (the problem is recorded): the last picture stands.
+type gatherer func(ctx context.Context, p *poller) (infos []*jetstream.StreamInfo, fresh map[string]*listing, ok bool)
+
+// pollOnce gathers streams and consumers (gatherAPI), then reads the
+// subject counts of the orders stream. Streams whose consumers were not
+// read again keep their last consumer list, and the snapshot says how old
+// it is.
 func (f *Feed) pollOnce(ctx context.Context, p *poller) {
 	ctx, cancel := context.WithTimeout(ctx, f.opts.RequestTimeout)
 	defer cancel()
+	infos, fresh, ok := f.gather(ctx, p)
+	if !ok {
+		return
+	}
+	f.recordGathered(ctx, p, infos, fresh)
+}
 
+// gatherAPI lists streams (paged, one request per 256 streams, as often as
+// the budget lets), then the consumers of the streams the budget picks
+// (one paged request per stream, never one per consumer).
+func (f *Feed) gatherAPI(ctx context.Context, p *poller) ([]*jetstream.StreamInfo, map[string]*listing, bool) {
 	pages := max(1, (len(p.infos)+streamPage-1)/streamPage)
 	if p.infos == nil || time.Since(p.streamsListed) >= p.budget.streamListEvery(pages, f.opts.RefreshEvery) {
 		infos, err := f.listStreams(ctx, p)
@@ -107,7 +122,7 @@ func (f *Feed) pollOnce(ctx context.Context, p *poller) {
 			if ctx.Err() == nil || !errors.Is(err, context.Canceled) {
 				f.st.problem(SourceStreams, err, f.opts.Now())
 			}
-			return
+			return nil, nil, false
 		}
 		f.st.problem(SourceStreams, nil, f.opts.Now())
 		p.infos, p.streamsListed = infos, time.Now()
@@ -137,7 +152,13 @@ func (f *Feed) pollOnce(ctx context.Context, p *poller) {
 	}
 	_ = g.Wait()
 	f.st.problem(SourceConsumers, listErr, f.opts.Now())
+	return infos, fresh, true
+}
 
+// recordGathered builds the poll's result from the streams and the
+// consumer lists read afresh, keeping the older lists of the others, and
+// records it with the saga totals.
+func (f *Feed) recordGathered(ctx context.Context, p *poller, infos []*jetstream.StreamInfo, fresh map[string]*listing) {
 	res := pollResult{command: map[contract.Service]int{}}
 	streams := make(map[string]Stream, len(infos))
 	consumers := map[string]consumerSample{}
@@ -196,7 +217,7 @@ func (f *Feed) pollOnce(ctx context.Context, p *poller) {
 	p.streams, p.consumers, p.listed = streams, consumers, listed
 
 	totals, totalsOK := f.sagaTotals(ctx, p)
-	res.gathering = Gathering{Path: PathAPI, Budget: f.opts.APIBudget, Requests: p.requests, Unlisted: res.unlisted}
+	res.gathering = Gathering{Path: f.path, Budget: f.opts.APIBudget, Requests: p.requests, Unlisted: res.unlisted}
 	for _, l := range listed {
 		if res.gathering.Oldest.IsZero() || l.read.Before(res.gathering.Oldest) {
 			res.gathering.Oldest = l.read
