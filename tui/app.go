@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -77,6 +78,10 @@ type app struct {
 	help  help.Model
 	ctl   controller
 	burst int
+	// focus tells the feed the streams on screen; focused is what it was
+	// last told.
+	focus   func(streams ...string)
+	focused []string
 
 	screens  []screen
 	active   int
@@ -105,10 +110,17 @@ type appConfig struct {
 	burst  int
 	// scenarios is what the Scenarios screen runs scenarios with.
 	scenarios scenarioConfig
+	// focus, if set, tells the feed which streams are on screen, so a
+	// system larger than the API budget has those read first.
+	focus func(streams ...string)
 }
 
+// streamsOnView is a screen that shows streams or their consumers, and
+// says which are on screen.
+type streamsOnView interface{ StreamsOnView() []string }
+
 func newApp(cfg appConfig) *app {
-	a := &app{ctx: cfg.ctx, title: cfg.title, st: cfg.styles, keys: DefaultKeyMap(), ctl: cfg.ctl, burst: cfg.burst}
+	a := &app{ctx: cfg.ctx, title: cfg.title, st: cfg.styles, keys: DefaultKeyMap(), ctl: cfg.ctl, burst: cfg.burst, focus: cfg.focus}
 	if a.ctx == nil {
 		a.ctx = context.Background()
 	}
@@ -142,7 +154,32 @@ func (a *app) Init() tea.Cmd { return a.screens[a.active].Focus() }
 const chrome = 4
 
 // Update implements tea.Model.
+// Update routes msg, then tells the feed when the streams on screen
+// changed.
 func (a *app) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	m, cmd := a.update(msg)
+	return m, tea.Batch(cmd, a.refocus())
+}
+
+// refocus is a Cmd telling the feed the streams now on screen, or nil when
+// they did not change; screens that show no streams focus none.
+func (a *app) refocus() tea.Cmd {
+	if a.focus == nil {
+		return nil
+	}
+	var names []string
+	if s, ok := a.screens[a.active].(streamsOnView); ok {
+		names = s.StreamsOnView()
+	}
+	if slices.Equal(names, a.focused) {
+		return nil
+	}
+	a.focused = names
+	focus := a.focus
+	return func() tea.Msg { focus(names...); return nil }
+}
+
+func (a *app) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		a.width, a.height = msg.Width, msg.Height

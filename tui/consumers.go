@@ -67,6 +67,7 @@ func newConsumers(st *Styles, k *KeyMap) *listScreen[*feed.Consumer] {
 		heading:     func(s feed.Snapshot, shown int) string { return consumersHeading(st, s, shown) },
 		detail:      func(x *feed.Consumer, width int) string { return consumerDetail(st, x, width) },
 		detailLines: 2,
+		stream:      func(x *feed.Consumer) string { return x.Stream },
 	}
 }
 
@@ -93,7 +94,7 @@ func consumerRow(x *feed.Consumer) row {
 		{text: since(x.TimeStamp, x.LastDelivery)},
 		{text: since(x.TimeStamp, x.LastAck)},
 		{text: sparkline(x.LagTrend, 16)},
-		{text: clean(state, 48)},
+		{text: clean(state, 48) + staleNote(x)},
 	}}
 }
 
@@ -121,26 +122,14 @@ func ackBar(n, limit, width int) string {
 	return strings.Repeat("█", full) + strings.Repeat("░", width-full) + fmt.Sprintf(" %d/%d", n, limit)
 }
 
-// consumersHeading counts the consumers over their thresholds.
+// consumersHeading counts the consumers over their thresholds, and says
+// what of them is not current.
 func consumersHeading(st *Styles, s feed.Snapshot, shown int) string {
-	warn, crit := 0, 0
-	for i := range s.Consumers {
-		switch s.Consumers[i].Level {
-		case feed.LevelWarn:
-			warn++
-		case feed.LevelCritical:
-			crit++
-		}
-	}
 	var b strings.Builder
 	b.WriteString(st.Section.Render("CONSUMERS"))
 	b.WriteString(st.Muted.Render(fmt.Sprintf("  %d of %d", shown, len(s.Consumers))))
-	if crit > 0 {
-		b.WriteString("  " + st.Failing.Render(fmt.Sprintf("%d critical", crit)))
-	}
-	if warn > 0 {
-		b.WriteString("  " + st.Degraded.Render(fmt.Sprintf("%d over warn", warn)))
-	}
+	b.WriteString(freshnessNote(st, s))
+	b.WriteString(levelsNote(st, s.Consumers, "  "))
 	return b.String()
 }
 

@@ -115,6 +115,12 @@ func (l *list[T]) refresh() {
 func (l *list[T]) keyAt(i int) string { return l.spec.key(l.items[i]) }
 func (l *list[T]) rowAt(i int) row    { return l.spec.row(l.items[i]) }
 
+// onView is the items on screen.
+func (l *list[T]) onView() []T {
+	from, to := l.table.onView()
+	return l.items[from:to]
+}
+
 // len is the number of items that pass the filter.
 func (l *list[T]) len() int { return len(l.items) }
 
@@ -199,12 +205,30 @@ type listScreen[T any] struct {
 	// detail says more about the selected item in detailLines lines.
 	detail      func(x T, width int) string
 	detailLines int
+	// stream names an item's stream, for StreamsOnView; nil for lists of
+	// other things.
+	stream func(x T) string
 
 	snap          feed.Snapshot
 	width, height int
 }
 
 func (s *listScreen[T]) Title() string { return s.title }
+
+// StreamsOnView implements streamsOnView: the streams of the rows on
+// screen, each once.
+func (s *listScreen[T]) StreamsOnView() []string {
+	if s.stream == nil {
+		return nil
+	}
+	var out []string
+	for _, x := range s.list.onView() {
+		if name := s.stream(x); !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
 
 func (s *listScreen[T]) SetSize(w, h int) {
 	s.width, s.height = w, h

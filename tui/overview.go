@@ -214,24 +214,11 @@ func (o *overview) jetstreamView() string {
 		msgs += x.Messages
 		bytes += x.Bytes
 	}
-	warn, crit := 0, 0
-	for _, c := range s.Consumers {
-		switch c.Level {
-		case feed.LevelWarn:
-			warn++
-		case feed.LevelCritical:
-			crit++
-		}
-	}
 	var b strings.Builder
 	b.WriteString(st.Section.Render("JETSTREAM  "))
-	b.WriteString(plural(len(s.Streams), "stream", "streams") + " · " + plural(len(s.Consumers), "consumer", "consumers") + " · " + count(msgs) + " msgs · " + bytesize(bytes))
-	if crit > 0 {
-		b.WriteString(" · " + st.Failing.Render(fmt.Sprintf("%d critical", crit)))
-	}
-	if warn > 0 {
-		b.WriteString(" · " + st.Degraded.Render(fmt.Sprintf("%d over warn", warn)))
-	}
+	b.WriteString(plural(len(s.Streams), "stream", "streams") + " · " + plural(len(s.Consumers), "consumer", "consumers") + freshnessNote(st, *s) +
+		" · " + count(msgs) + " msgs · " + bytesize(bytes))
+	b.WriteString(levelsNote(st, s.Consumers, " · "))
 	return b.String()
 }
 

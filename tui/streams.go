@@ -66,6 +66,7 @@ func newStreams(st *Styles, k *KeyMap) *listScreen[*feed.Stream] {
 			return st.Muted.Render(clean(x.Name+": "+x.Description, width))
 		},
 		detailLines: 1,
+		stream:      func(x *feed.Stream) string { return x.Name },
 	}
 }
 

@@ -189,6 +189,11 @@ func (t *table) gutter() string {
 	return "  "
 }
 
+// onView is the range of rows on screen, [from, to).
+func (t *table) onView() (from, to int) {
+	return t.offset, min(t.n, t.offset+t.bodyHeight())
+}
+
 // scroll moves the window so the cursor is on screen.
 func (t *table) scroll() {
 	h := t.bodyHeight()

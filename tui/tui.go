@@ -111,7 +111,7 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 	runs := &runGuard{}
 	scen := scenarioConfig{target: opts.Scenarios, opt: scenario.Options{Scale: opts.ScenarioScale}, runs: runs,
 		send: func(msg tea.Msg) { p.Send(msg) }}
-	m := newApp(appConfig{ctx: pctx, title: opts.Title, styles: NewStyles(r), ctl: ctl, burst: opts.BurstSize, scenarios: scen})
+	m := newApp(appConfig{ctx: pctx, title: opts.Title, styles: NewStyles(r), ctl: ctl, burst: opts.BurstSize, scenarios: scen, focus: f.Focus})
 
 	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithAltScreen(), tea.WithOutput(out), tea.WithFPS(30)}
 	if opts.Input != nil {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
@@ -171,6 +172,8 @@ func TestInteractionsGolden(t *testing.T) {
 			s.Connection.State = feed.StateReconnecting
 			return s
 		}},
+		{name: "overview_partly_stale", snap: staleSnapshot},
+		{name: "consumers_partly_stale", snap: staleSnapshot, keys: []string{"3"}},
 		{name: "problem_line", snap: func() feed.Snapshot {
 			s := foreignSnapshot()
 			s.Problems = []feed.Problem{{Source: feed.SourceConsumers, Error: "list consumers of BILLING: nats: \x1b[31mtimeout"}, {Source: feed.SourceStreams, Error: "x"}}
@@ -195,6 +198,18 @@ func TestInteractionsGolden(t *testing.T) {
 			})
 		}
 	}
+}
+
+// staleSnapshot is the fixture on a system larger than the API budget
+// lists each refresh: two streams' consumers are not listed yet, and two
+// rows were read 48 s and 9 s before the poll that shows them.
+func staleSnapshot() feed.Snapshot {
+	s := fixtureSnapshot()
+	s.Gathering = feed.Gathering{Path: feed.PathAPI, Budget: 20, Unlisted: 2}
+	s.Consumers = slices.Clone(s.Consumers)
+	s.Consumers[0].Age, s.Consumers[0].Read = 48*time.Second, fixtureTime.Add(-48*time.Second)
+	s.Consumers[2].Age, s.Consumers[2].Read = 9*time.Second, fixtureTime.Add(-9*time.Second)
+	return s
 }
 
 func TestTooSmallSaysSo(t *testing.T) {

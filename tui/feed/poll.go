@@ -159,6 +159,7 @@ func (f *Feed) gatherAPI(ctx context.Context, p *poller) ([]*jetstream.StreamInf
 // consumer lists read afresh, keeping the older lists of the others, and
 // records it with the saga totals.
 func (f *Feed) recordGathered(ctx context.Context, p *poller, infos []*jetstream.StreamInfo, fresh map[string]*listing) {
+	now := f.opts.Now()
 	res := pollResult{command: map[contract.Service]int{}}
 	streams := make(map[string]Stream, len(infos))
 	consumers := map[string]consumerSample{}
@@ -185,7 +186,7 @@ func (f *Feed) recordGathered(ctx context.Context, p *poller, infos []*jetstream
 		slices.SortFunc(cis, func(a, b *jetstream.ConsumerInfo) int { return cmp.Compare(a.Name, b.Name) })
 		for _, ci := range cis {
 			c := consumerFrom(ci, info.State.Msgs)
-			c.Read = l.read
+			c.Read, c.Age = l.read, now.Sub(l.read)
 			key := c.Stream + "/" + c.Name
 			prev, seen := p.consumers[key]
 			switch {

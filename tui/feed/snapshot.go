@@ -233,6 +233,9 @@ type Consumer struct {
 	// Read is when the feed read this consumer, by its own clock: older
 	// than the snapshot when the API budget did not list it again.
 	Read time.Time `json:"read"`
+	// Age is how old the reading was at the poll that showed it: 0 when
+	// that poll read it, more when the budget left it for a later one.
+	Age time.Duration `json:"age,omitempty"`
 	// TimeStamp is the server's time of this information; ages are
 	// measured from it.
 	TimeStamp time.Time `json:"ts"`
@@ -303,6 +306,10 @@ type Sources struct {
 	Advisories  string `json:"advisories"`
 	DeadLetters bool   `json:"dead_letters"`
 }
+
+// StaleAfter is the age past which a view says how old a consumer's row
+// is, rather than show it as current.
+const StaleAfter = 2 * time.Second
 
 // Ways of reading streams and consumers (Gathering.Path).
 const (
