@@ -28,7 +28,8 @@ var (
 // divided by. sys is a connection as the system account's user, for a
 // feed that asks the server about every account at once.
 var attachVariants = []attachVariant{
-	{name: "every refresh polls everything", opts: func(app, sys *nats.Conn) feed.Options { return feed.Options{} }},
+	{name: "every refresh polls everything", opts: func(app, sys *nats.Conn) feed.Options { return feed.Options{APIBudget: -1} }},
+	{name: "api budget (default)", opts: func(app, sys *nats.Conn) feed.Options { return feed.Options{} }},
 }
 
 // BenchmarkAttach measures what attaching the dashboard's feed costs a
