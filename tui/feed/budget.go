@@ -27,6 +27,9 @@ const budgetWindow = 60
 // listing is what the poller last read of one stream's consumers.
 type listing struct {
 	cis []*jetstream.ConsumerInfo
+	// built are the rows made from cis when they were read; a later poll
+	// that does not read them again shows these, older.
+	built []Consumer
 	// read is when the list came back, by the feed's clock.
 	read time.Time
 	// lastSeq, consumers and created are the stream's as of that list:

@@ -80,12 +80,10 @@ func (f *Feed) poll(ctx context.Context) {
 	}
 }
 
-// consumerSample is what a consumer's rates are measured from, and the
-// rates last measured, for a poll that does not list it again.
+// consumerSample is what a consumer's rates are measured from.
 type consumerSample struct {
-	ts                       time.Time
-	delivered, ackFloor      uint64
-	deliveredRate, ackedRate float64
+	ts                  time.Time
+	delivered, ackFloor uint64
 }
 
 // streamPage is how many streams one STREAM.LIST request returns.
@@ -182,29 +180,17 @@ func (f *Feed) recordGathered(ctx context.Context, p *poller, infos []*jetstream
 			}
 		}
 		listed[s.Name] = l
-		cis := l.cis
-		slices.SortFunc(cis, func(a, b *jetstream.ConsumerInfo) int { return cmp.Compare(a.Name, b.Name) })
-		for _, ci := range cis {
-			c := consumerFrom(ci, info.State.Msgs)
-			c.Read, c.Age = l.read, now.Sub(l.read)
-			key := c.Stream + "/" + c.Name
-			prev, seen := p.consumers[key]
-			switch {
-			case isFresh && seen:
-				c.DeliveredRate, c.AckedRate = consumerRates(prev, ci)
-				c.LagTrend = p.trend(key, float64(c.Pending))
-			case isFresh:
-				c.LagTrend = p.trend(key, float64(c.Pending))
-			default:
-				// An old list: its rates and trend as they were.
-				c.DeliveredRate, c.AckedRate = prev.deliveredRate, prev.ackedRate
-				if r := p.lag[key]; r != nil {
-					c.LagTrend = r.oldestFirst()
-				}
+		if isFresh {
+			l.built = p.build(l, info, consumers)
+		} else {
+			for _, c := range l.built { // an old list: rates and trend as they were
+				key := c.Stream + "/" + c.Name
+				consumers[key] = p.consumers[key]
 			}
+		}
+		for _, c := range l.built {
+			c.Age = now.Sub(l.read)
 			res.consumers = append(res.consumers, c)
-			consumers[key] = consumerSample{ts: ci.TimeStamp, delivered: ci.Delivered.Consumer, ackFloor: ci.AckFloor.Consumer,
-				deliveredRate: c.DeliveredRate, ackedRate: c.AckedRate}
 		}
 	}
 	for i, c := range res.consumers {
@@ -225,6 +211,26 @@ func (f *Feed) recordGathered(ctx context.Context, p *poller, infos []*jetstream
 		}
 	}
 	f.st.recordPoll(res, totals, totalsOK)
+}
+
+// build turns a fresh consumer list of the stream info describes into
+// rows, with rates since the last list and a lag sample, and records the
+// samples the next list measures from in samples.
+func (p *poller) build(l *listing, info *jetstream.StreamInfo, samples map[string]consumerSample) []Consumer {
+	slices.SortFunc(l.cis, func(a, b *jetstream.ConsumerInfo) int { return cmp.Compare(a.Name, b.Name) })
+	out := make([]Consumer, 0, len(l.cis))
+	for _, ci := range l.cis {
+		c := consumerFrom(ci, info.State.Msgs)
+		c.Read = l.read
+		key := c.Stream + "/" + c.Name
+		if prev, seen := p.consumers[key]; seen {
+			c.DeliveredRate, c.AckedRate = consumerRates(prev, ci)
+		}
+		c.LagTrend = p.trend(key, float64(c.Pending))
+		out = append(out, c)
+		samples[key] = consumerSample{ts: ci.TimeStamp, delivered: ci.Delivered.Consumer, ackFloor: ci.AckFloor.Consumer}
+	}
+	return out
 }
 
 // listStreams lists every stream, sorted by name, and pays its pages
