@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -94,6 +95,9 @@ type run struct {
 	// loadBefore is the load setting found at the start, restored at the
 	// end so a run against an attached system leaves its load as it was.
 	loadBefore float64
+	// loadScale multiplies every load and burst the run sets (see
+	// loadScale).
+	loadScale float64
 }
 
 // Run runs sc against target and returns what it found. It returns an
@@ -104,7 +108,7 @@ type run struct {
 func Run(ctx context.Context, sc *Scenario, target Target, opt Options) (Result, error) {
 	opt = opt.withDefaults()
 	start := time.Now()
-	r := &run{sc: sc, target: target, opt: opt, phase: -1, result: Result{Scenario: sc.Name}}
+	r := &run{sc: sc, target: target, opt: opt, phase: -1, result: Result{Scenario: sc.Name}, loadScale: 1}
 	nc, err := target.Connect(ctx, "sagascope scenario "+sc.Name)
 	if err != nil {
 		return Result{}, fmt.Errorf("scenario %s: %w", sc.Name, err)
@@ -173,7 +177,33 @@ func (r *run) prepare(ctx context.Context) error {
 		return fmt.Errorf("read the load before starting: %w", err)
 	}
 	r.loadBefore = load.Rate
+	r.loadScale = loadScale(r.obs.status.Latest(""), r.sc.System.workers())
 	return nil
+}
+
+// loadScale is how much larger the pools of the system a run found are
+// than the ones its scenario's loads were written for (System.Workers a
+// consumer, one instance a service): every load and burst the run sets is
+// multiplied by it, so a load that saturates a 16-worker pool in the lab
+// saturates the embedded demo's 32 workers too, and a story of a full pool
+// holds on any system. It is the largest ratio over the services, 1 on a
+// system tuned as the scenario says, and 1 when no status says.
+func loadScale(statuses []contract.Status, designed int) float64 {
+	capacity, consumers := map[contract.Service]int{}, map[contract.Service]int{}
+	for _, st := range statuses {
+		capacity[st.Service] += st.Pool.Capacity
+		consumers[st.Service] = len(st.Consumers)
+	}
+	scale := 0.0
+	for svc, c := range capacity {
+		if n := consumers[svc]; n > 0 && designed > 0 {
+			scale = max(scale, float64(c)/float64(n*designed))
+		}
+	}
+	if scale == 0 {
+		return 1
+	}
+	return scale
 }
 
 // waitRunning waits until an instance of each service reports running in
@@ -203,15 +233,19 @@ func (r *run) waitRunning(ctx context.Context, since time.Time, svcs []contract.
 
 // step runs one step; an error stops the story.
 func (r *run) step(ctx context.Context, phase string, i int, s Step) error {
-	r.emit(Event{Kind: StepStarted, Step: i, What: s.String()})
+	what := s.String()
+	if (s.Load != nil || s.Burst != 0) && r.loadScale != 1 {
+		what += fmt.Sprintf(" (×%.3g for the pools of this system)", r.loadScale)
+	}
+	r.emit(Event{Kind: StepStarted, Step: i, What: what})
 	if s.Expect != nil {
 		c := r.expect(ctx, phase, i, *s.Expect)
 		r.result.Checks = append(r.result.Checks, c)
-		r.emit(Event{Kind: StepDone, Step: i, What: s.String(), Check: &c})
+		r.emit(Event{Kind: StepDone, Step: i, What: what, Check: &c})
 		return ctx.Err()
 	}
 	err := r.act(ctx, s)
-	r.emit(Event{Kind: StepDone, Step: i, What: s.String(), Err: err})
+	r.emit(Event{Kind: StepDone, Step: i, What: what, Err: err})
 	if err != nil {
 		return fmt.Errorf("%s: %w", s, err)
 	}
@@ -229,10 +263,11 @@ func (r *run) act(ctx context.Context, s Step) error {
 	case s.Wait != 0:
 		return wait.For(ctx, r.opt.scaled(s.Wait))
 	case s.Load != nil:
-		_, err := r.ctl.SetLoad(c, contract.LoadRequest{Rate: s.Load})
+		rate := *s.Load * r.loadScale
+		_, err := r.ctl.SetLoad(c, contract.LoadRequest{Rate: &rate})
 		return err
 	case s.Burst != 0:
-		_, err := r.ctl.SetLoad(c, contract.LoadRequest{Burst: s.Burst})
+		_, err := r.ctl.SetLoad(c, contract.LoadRequest{Burst: int(math.Round(float64(s.Burst) * r.loadScale))})
 		return err
 	case s.Fault != nil:
 		return r.setFault(c, s.Fault.Contract())

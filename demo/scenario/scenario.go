@@ -60,6 +60,18 @@ type System struct {
 	BreakerDelay time.Duration `yaml:"breaker_delay,omitempty"`
 }
 
+// DefaultWorkers is the workers a consumer a scenario's loads are written
+// for when its System does not say; the lab runs that many.
+const DefaultWorkers = 16
+
+// workers is the workers a consumer s asks for.
+func (s System) workers() int {
+	if s.Workers > 0 {
+		return s.Workers
+	}
+	return DefaultWorkers
+}
+
 // Phase names, in the order a scenario tells its story.
 const (
 	PhaseIntroduce = "introduce"

@@ -17,9 +17,6 @@ import (
 	"github.com/sagascope/sagascope/demo/scenario"
 )
 
-// DefaultLabWorkers is the workers per consumer of a Lab when the scenario
-// does not say.
-const DefaultLabWorkers = 16
 
 // LabOptions configure StartLab.
 type LabOptions struct {
@@ -89,7 +86,7 @@ func StartLab(ctx context.Context, opts LabOptions) (l *Lab, err error) {
 		Instances: 1,
 	}
 	if cfg.Workers == 0 {
-		cfg.Workers = DefaultLabWorkers
+		cfg.Workers = scenario.DefaultWorkers
 	}
 	cfg.Topology.MaxAckPending = opts.System.MaxAckPending
 	if opts.System.Nodes == 3 {
