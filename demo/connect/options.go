@@ -32,6 +32,10 @@ type Options struct {
 	// TLSCert and TLSKey are a client certificate and its key; TLSCA is the
 	// CA bundle that verifies the server. Env NATS_CERT, NATS_KEY, NATS_CA.
 	TLSCert, TLSKey, TLSCA string
+
+	// noEnv leaves empty fields empty: the options of another login than
+	// the environment's (System.Options).
+	noEnv bool
 }
 
 // setting ties one Options field to its flag and environment variable, so
@@ -76,6 +80,9 @@ func (o *Options) Register(fs *flag.FlagSet) {
 // withEnv returns o with every empty field filled from its environment
 // variable.
 func (o Options) withEnv() Options {
+	if o.noEnv {
+		return o
+	}
 	for _, s := range settings {
 		if p := s.field(&o); *p == "" {
 			*p = os.Getenv(s.env)
