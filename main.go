@@ -390,6 +390,8 @@ func runTUI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flag.NewFlagSet("tui", flag.ContinueOnError)
 	var opts connect.Options
 	opts.Register(fs)
+	var sys connect.System
+	sys.Register(fs)
 	readOnly := fs.Bool("read-only", false, "watch only: send no fault or load requests")
 	refresh := fs.Duration("refresh", time.Second, "how often streams and consumers are polled")
 	if err := cli.Parse(fs, args, stderr); err != nil {
@@ -401,7 +403,7 @@ func runTUI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if !isTerminal(stdout) {
 		return cli.Usagef("tui: stdout is not a terminal (use 'sagascope status --json' for scripts)")
 	}
-	nc, err := connect.Dial(ctx, opts, "sagascope tui")
+	nc, sysNC, err := dialWatcher(ctx, opts, sys, "sagascope tui")
 	if err != nil {
 		return err
 	}
@@ -412,7 +414,7 @@ func runTUI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	ro, err := control.ReadOnly(cctx, nc)
-	dash := tui.Options{Title: nc.ConnectedUrlRedacted(), RefreshEvery: *refresh, ReadOnly: *readOnly || (err == nil && ro)}
+	dash := tui.Options{Title: nc.ConnectedUrlRedacted(), RefreshEvery: *refresh, ReadOnly: *readOnly || (err == nil && ro), System: sysNC}
 	if !dash.ReadOnly {
 		// Scenarios drive an attached system through the control API only;
 		// the ones that stop processes are marked as needing the embedded
@@ -428,18 +430,20 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	var opts connect.Options
 	opts.Register(fs)
+	var sys connect.System
+	sys.Register(fs)
 	asJSON := fs.Bool("json", false, "print the snapshot as JSON")
 	if err := cli.Parse(fs, args, stderr); err != nil {
 		return err
 	}
-	nc, err := connect.Dial(ctx, opts, "sagascope status")
+	nc, sysNC, err := dialWatcher(ctx, opts, sys, "sagascope status")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
 	cctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	snap, err := tui.Snapshot(cctx, nc)
+	snap, err := tui.Snapshot(cctx, nc, sysNC)
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
@@ -452,9 +456,27 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
+// dialWatcher connects as a command that watches does, and, when a
+// system-account login is given, a second connection with it, closed with
+// the first (nil otherwise): the dashboard then reads streams and consumers
+// from the servers' monitoring instead of the JetStream API.
+func dialWatcher(ctx context.Context, opts connect.Options, sys connect.System, name string) (nc, sysNC *nats.Conn, err error) {
+	nc, err = connect.Dial(ctx, opts, name)
+	if err != nil || !sys.Set() {
+		return nc, nil, err
+	}
+	sysNC, err = connect.Dial(ctx, sys.Options(opts), name+" (system account)")
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("system account: %w", err)
+	}
+	nc.SetClosedHandler(func(*nats.Conn) { sysNC.Close() })
+	return nc, sysNC, nil
+}
+
 // printStatus prints the snapshot's headline figures for a person.
 func printStatus(w io.Writer, s feed.Snapshot) {
-	fmt.Fprintf(w, "streams %d, consumers %d\n", len(s.Streams), len(s.Consumers))
+	fmt.Fprintf(w, "streams %d, consumers %d (read %s)\n", len(s.Streams), len(s.Consumers), gatheredBy(s.Gathering))
 	if !s.Reporting {
 		fmt.Fprintln(w, "no sagascope services report on this server")
 		return
@@ -469,6 +491,19 @@ func printStatus(w io.Writer, s feed.Snapshot) {
 	for _, f := range s.Faults {
 		fmt.Fprintf(w, "fault: %s %s\n", f.Service, f.Kind)
 	}
+}
+
+// gatheredBy says how the streams and consumers were read, and what of
+// them is not there yet.
+func gatheredBy(g feed.Gathering) string {
+	by := "through the system account's monitoring"
+	if g.Path == feed.PathAPI {
+		by = fmt.Sprintf("through the JetStream API, %d requests", g.Requests)
+	}
+	if g.Unlisted > 0 {
+		by += fmt.Sprintf("; the consumers of %d streams are not listed yet", g.Unlisted)
+	}
+	return by
 }
 
 func runControl(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {

@@ -186,6 +186,10 @@ func checkStatusJSON(t *testing.T, bin, url string) {
 		Streams []struct {
 			Name string `json:"name"`
 		} `json:"streams"`
+		Gathering struct {
+			Path     string `json:"path"`
+			Unlisted int    `json:"unlisted"`
+		} `json:"gathering"`
 	}
 	if err := json.Unmarshal(out, &snap); err != nil {
 		t.Fatalf("status --json is not JSON: %v\n%s", err, out)
@@ -194,12 +198,15 @@ func checkStatusJSON(t *testing.T, bin, url string) {
 		t.Fatalf("status --json: reporting %v, %d completed, %d streams; want a live system",
 			snap.Reporting, snap.Sagas.Completed, len(snap.Streams))
 	}
+	if snap.Gathering.Path != "api" || snap.Gathering.Unlisted != 0 {
+		t.Fatalf("status --json: gathering %+v; want the API path, every stream listed", snap.Gathering)
+	}
 	// The same snapshot for a person: the saga totals and each service.
 	text, err := exec.Command(bin, "status", "--server", url).Output()
 	if err != nil {
 		t.Fatalf("status: %v", err)
 	}
-	for _, want := range []string{"sagas: ", " completed", "payment ", "workers busy"} {
+	for _, want := range []string{"(read through the JetStream API, ", "sagas: ", " completed", "payment ", "workers busy"} {
 		if !strings.Contains(string(text), want) {
 			t.Fatalf("status does not say %q:\n%s", want, text)
 		}

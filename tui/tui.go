@@ -54,6 +54,10 @@ type Options struct {
 	// ScenarioScale multiplies a scenario's waits and holds (0 means 1),
 	// as `sagascope scenario run --scale` does.
 	ScenarioScale float64
+	// System, when set, is a connection in the system account: streams
+	// and consumers are read from the servers' monitoring (one request a
+	// server a refresh) instead of the JetStream API. The caller closes it.
+	System *nats.Conn
 	// Input and Output default to the terminal (stdin and stdout).
 	Input  io.Reader
 	Output io.Writer
@@ -89,7 +93,7 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 	if opts.FrameRate <= 0 {
 		frame = 100 * time.Millisecond
 	}
-	f, err := feed.New(nc, feed.Options{RefreshEvery: opts.RefreshEvery, FrameEvery: frame, RecentSagas: opts.RecentSagas})
+	f, err := feed.New(nc, feed.Options{RefreshEvery: opts.RefreshEvery, FrameEvery: frame, RecentSagas: opts.RecentSagas, System: opts.System})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -142,8 +146,10 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 	}, nil
 }
 
-// Snapshot reads the system once, as the dashboard would show it: for
-// `sagascope status --json`. The result encodes as JSON.
-func Snapshot(ctx context.Context, nc *nats.Conn) (feed.Snapshot, error) {
-	return feed.Collect(ctx, nc, feed.Options{RefreshEvery: 500 * time.Millisecond})
+// Snapshot reads the system once, as the dashboard would show it, by the
+// same path (through sys, a system-account connection, when not nil): for
+// `sagascope status --json`. The result encodes as JSON; its Gathering
+// says which path it used.
+func Snapshot(ctx context.Context, nc, sys *nats.Conn) (feed.Snapshot, error) {
+	return feed.Collect(ctx, nc, feed.Options{RefreshEvery: 500 * time.Millisecond, System: sys})
 }

@@ -30,6 +30,7 @@ var (
 var attachVariants = []attachVariant{
 	{name: "every refresh polls everything", opts: func(app, sys *nats.Conn) feed.Options { return feed.Options{APIBudget: -1} }},
 	{name: "api budget (default)", opts: func(app, sys *nats.Conn) feed.Options { return feed.Options{} }},
+	{name: "system account", opts: func(app, sys *nats.Conn) feed.Options { return feed.Options{System: sys} }},
 }
 
 // BenchmarkAttach measures what attaching the dashboard's feed costs a

@@ -50,6 +50,16 @@ type Options struct {
 	// consumers each refresh, the most telling are listed first and the
 	// rest show their age (see budget).
 	APIBudget float64
+	// System, when set, is a connection in the system account (taken the
+	// way the nats CLI takes system credentials); the caller owns it.
+	// Streams and consumers are then read from the servers' JetStream
+	// report, one request per refresh whatever their number
+	// (PathSystem), and APIBudget is not spent on them.
+	System *nats.Conn
+	// Account is the account whose JetStream the System path reads;
+	// empty: the account the feed's own connection is in, as the server
+	// says ($SYS.REQ.USER.INFO).
+	Account string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -99,7 +109,7 @@ type Feed struct {
 	path   string
 }
 
-// New returns a feed reading through nc.
+// New returns a feed reading through nc (and opts.System, when set).
 func New(nc *nats.Conn, opts Options) (*Feed, error) {
 	opts = opts.withDefaults()
 	js, err := jetstream.New(nc)
@@ -108,6 +118,11 @@ func New(nc *nats.Conn, opts Options) (*Feed, error) {
 	}
 	f := &Feed{nc: nc, js: js, opts: opts, st: newState(opts), budget: newBudget(opts.APIBudget), apiPrefix: jetstream.DefaultAPIPrefix}
 	f.gather, f.path = f.gatherAPI, PathAPI
+	if opts.System != nil {
+		f.gather, f.path = f.gatherSystem, PathSystem
+	}
+	// The path shows before the first poll succeeds, beside its problem.
+	f.st.poll.gathering = Gathering{Path: f.path, Budget: opts.APIBudget}
 	return f, nil
 }
 
@@ -188,8 +203,9 @@ func (f *Feed) connection() Connection {
 	return c
 }
 
-// Collect polls the system once and listens to the status feed long enough
-// to see every live instance, then returns the snapshot: what `sagascope
+// Collect polls the system until it has every stream's consumers (or ctx
+// ends), and listens to the status feed long enough to see every live
+// instance, then returns the snapshot: what `sagascope
 // status --json` prints. It fails when the server's JetStream cannot be read
 // at all.
 func Collect(ctx context.Context, nc *nats.Conn, opts Options) (Snapshot, error) {
@@ -203,12 +219,14 @@ func Collect(ctx context.Context, nc *nats.Conn, opts Options) (Snapshot, error)
 	go func() { done <- f.Run(ctx, func(Snapshot) {}) }()
 
 	// Two polls give rates; statuses arrive twice a second, so by then
-	// every live instance has reported.
+	// every live instance has reported. On a system larger than the API
+	// budget lists at once it also waits for every stream's consumers, as
+	// long as ctx lets it; what is still unlisted then, the snapshot says.
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	var waitErr error
 wait:
-	for f.st.pollCount() < 2 {
+	for f.st.pollCount() < 2 || f.st.unlisted() > 0 {
 		select {
 		case <-ctx.Done():
 			waitErr = ctx.Err()
@@ -287,6 +305,13 @@ func (s *state) takeChanged() bool {
 	c := s.changed
 	s.changed = false
 	return c
+}
+
+// unlisted is how many streams' consumers the last poll had not listed.
+func (s *state) unlisted() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.poll.unlisted
 }
 
 func (s *state) pollCount() int {

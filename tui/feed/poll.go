@@ -51,7 +51,7 @@ type poller struct {
 	handles  map[string]jetstream.Stream // opened once per stream
 	budget   *budget
 	listed   map[string]*listing // each stream's last consumer list
-	requests uint64              // JetStream API requests made so far
+	requests uint64              // requests made so far (JetStream API, or JSZ on the system path)
 	// infos is the last stream list, made at streamsListed (the
 	// budget may list streams less often than it polls).
 	infos         []*jetstream.StreamInfo
@@ -59,7 +59,10 @@ type poller struct {
 	streams       map[string]Stream
 	consumers     map[string]consumerSample
 	lag           map[string]*ring[float64]
-	orders        struct {
+	// account is the account the system path reads, once asked of the
+	// server.
+	account string
+	orders  struct {
 		subjects map[string]uint64
 		ts       time.Time
 	}
@@ -95,10 +98,10 @@ const streamPage = 256
 // be read (the problem is recorded): the last picture stands.
 type gatherer func(ctx context.Context, p *poller) (infos []*jetstream.StreamInfo, fresh map[string]*listing, ok bool)
 
-// pollOnce gathers streams and consumers (gatherAPI), then reads the
-// subject counts of the orders stream. Streams whose consumers were not
-// read again keep their last consumer list, and the snapshot says how old
-// it is.
+// pollOnce gathers streams and consumers (gatherAPI or gatherSystem),
+// then reads the subject counts of the orders stream. Streams whose
+// consumers were not read again keep their last consumer list, and the
+// snapshot says how old it is.
 func (f *Feed) pollOnce(ctx context.Context, p *poller) {
 	ctx, cancel := context.WithTimeout(ctx, f.opts.RequestTimeout)
 	defer cancel()

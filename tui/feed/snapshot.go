@@ -315,6 +315,10 @@ const StaleAfter = 2 * time.Second
 const (
 	// PathAPI is JetStream API requests, within Options.APIBudget.
 	PathAPI = "api"
+	// PathSystem is the servers' JetStream report to the system account
+	// (Options.System): one request per refresh, answered by every server
+	// with its replicas of the account's streams and their consumers.
+	PathSystem = "system account"
 )
 
 // Gathering says how the feed read streams and consumers, and how complete
@@ -322,12 +326,14 @@ const (
 // stream's consumers each refresh, some consumer rows are older than the
 // snapshot, and the views say so.
 type Gathering struct {
-	// Path is how streams and consumers are read (PathAPI).
+	// Path is how streams and consumers are read: PathAPI, or PathSystem
+	// with a system account connection.
 	Path string `json:"path"`
 	// Budget is the API requests a second the polls may spend; negative
-	// for no limit.
+	// for no limit. PathSystem does not spend it on streams and consumers.
 	Budget float64 `json:"budget,omitempty"`
-	// Requests counts the JetStream API requests the polls made so far.
+	// Requests counts the requests the polls made so far: JetStream API
+	// requests, and on PathSystem one JetStream report a refresh.
 	Requests uint64 `json:"requests"`
 	// Unlisted counts streams with consumers whose consumers are not
 	// listed yet: while it is above 0 the consumers shown are not all.
