@@ -20,7 +20,7 @@ var (
 	attachStreams   = flag.Int("streams", 1000, "BenchmarkAttach: streams in the layout (at least 2)")
 	attachConsumers = flag.Int("consumers", 10, "BenchmarkAttach: durable pull consumers per stream")
 	attachStorage   = flag.String("storage", "file", "BenchmarkAttach: the streams' storage, file or memory")
-	attachWindow    = flag.Duration("window", 60*time.Second, "BenchmarkAttach: length of each idle and attached window")
+	attachWindow    = flag.Duration("window", 60*time.Second, "BenchmarkAttach, BenchmarkAttachDemo: length of each measured window")
 )
 
 // attachVariants are the feed configurations BenchmarkAttach compares,

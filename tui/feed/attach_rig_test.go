@@ -62,10 +62,7 @@ func newAttachRig(tb testing.TB, l layout, logf func(string, ...any)) *attachRig
 		tb.Fatalf("build the layout: %v", err)
 	}
 	r.built = time.Since(start)
-	s, err := srv.sample()
-	if err != nil {
-		tb.Fatal(err)
-	}
+	s := srv.mustSample(tb)
 	if s.streams != l.streams || s.consumers != l.streams*l.consumers {
 		tb.Fatalf("the server holds %d streams and %d consumers, want %d and %d", s.streams, s.consumers, l.streams, l.streams*l.consumers)
 	}
@@ -122,11 +119,7 @@ func (r *attachRig) idleFor(tb testing.TB, window time.Duration) serverLoad {
 
 func (r *attachRig) sample(tb testing.TB) serverSample {
 	tb.Helper()
-	s, err := r.srv.sample()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return s
+	return r.srv.mustSample(tb)
 }
 
 // attach runs variant v's feed on a connection of its own for window,

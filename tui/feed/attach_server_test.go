@@ -184,6 +184,16 @@ func (s *serverProcess) sample() (serverSample, error) {
 		streams: jsz.Streams, consumers: jsz.Consumers}, nil
 }
 
+// mustSample reads the server's counters, or ends tb.
+func (s *serverProcess) mustSample(tb testing.TB) serverSample {
+	tb.Helper()
+	sample, err := s.sample()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sample
+}
+
 // serverLoad is what the server did between two samples.
 type serverLoad struct {
 	// CPU is in per cent of one core.

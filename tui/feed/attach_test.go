@@ -38,3 +38,40 @@ func TestTheAttachBenchmarkMeasuresASmallLayout(t *testing.T) {
 			s.streams, s.consumers, l.streams, l.streams*l.consumers)
 	}
 }
+
+// TestTheDemoAttachBenchmarkMeasuresTwoDashboards runs BenchmarkAttachDemo's
+// machinery at a tiny scale: the demo runs against the separate server,
+// sagas complete, two dashboards attach and each shows every service, and
+// the counters are read. It checks that the figures exist, never how large
+// they are.
+func TestTheDemoAttachBenchmarkMeasuresTwoDashboards(t *testing.T) {
+	rig := newDemoRig(t, t.Logf)
+	run := rig.run(t, []int{2}, 2*time.Second)
+
+	var report strings.Builder
+	run.report(&report)
+	t.Log(report.String())
+	if len(run.without) != 2 || len(run.results) != 1 {
+		t.Fatalf("%d windows without a dashboard and %d results, want 2 and 1", len(run.without), len(run.results))
+	}
+	r := run.results[0]
+	if !r.showing.seen || r.showed != r.dashboards {
+		t.Errorf("%d of %d dashboards show every service (all showing: %v)", r.showed, r.dashboards, r.showing)
+	}
+	if r.completed == 0 {
+		t.Error("a dashboard shows no completed saga: the demo did not run")
+	}
+	if r.frames == 0 || r.telemetryFrames == 0 {
+		t.Errorf("%d frames and %d telemetry frames", r.frames, r.telemetryFrames)
+	}
+	// The services make no JetStream API request once they consume: only
+	// the dashboards' window must count some.
+	if r.load.server.APIRate <= 0 {
+		t.Errorf("%.1f API requests/s with dashboards: the API counter was not read", r.load.server.APIRate)
+	}
+	for _, l := range append(run.without, r.load) {
+		if l.server.CPU <= 0 || l.process <= 0 {
+			t.Errorf("server %.1f %%, this process %.1f %% of a core: the CPU was not read", l.server.CPU, l.process)
+		}
+	}
+}
