@@ -21,6 +21,7 @@ var (
 	attachConsumers = flag.Int("consumers", 10, "BenchmarkAttach: durable pull consumers per stream")
 	attachStorage   = flag.String("storage", "file", "BenchmarkAttach: the streams' storage, file or memory")
 	attachWindow    = flag.Duration("window", 60*time.Second, "BenchmarkAttach, BenchmarkAttachDemo: length of each measured window")
+	attachOnly      = flag.String("variants", "", "BenchmarkAttach: run only the variants whose name contains this (default all)")
 )
 
 // attachVariants are the feed configurations BenchmarkAttach compares,
@@ -65,7 +66,16 @@ func BenchmarkAttach(b *testing.B) {
 	logf := func(format string, args ...any) { fmt.Printf(format+"\n", args...) } // as it happens: a 10,000 stream run takes a while
 	rig := newAttachRig(b, layout{streams: *attachStreams, consumers: *attachConsumers, storage: storage}, logf)
 	b.ResetTimer()
-	run := rig.run(b, attachVariants, *attachWindow)
+	variants := attachVariants
+	if *attachOnly != "" {
+		variants = nil
+		for _, v := range attachVariants {
+			if strings.Contains(v.name, *attachOnly) {
+				variants = append(variants, v)
+			}
+		}
+	}
+	run := rig.run(b, variants, *attachWindow)
 	b.StopTimer()
 	run.report(os.Stdout)
 	for _, r := range run.results {
