@@ -192,7 +192,7 @@ func (l *list[T]) filterView(st *Styles, width int) string { return l.filter.vie
 
 // listScreen is a screen that is one list of the snapshot's items: a
 // heading, the list, and lines about the item under the cursor.
-type listScreen[T any] struct {
+type listScreen[T comparable] struct {
 	st    *Styles
 	keys  *KeyMap
 	title string
@@ -247,7 +247,11 @@ func (s *listScreen[T]) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case snapshotMsg:
 		s.snap = msg.snap
-		s.list.set(s.items(s.snap))
+		items := s.items(s.snap)
+		if samePoll(items, s.list.all) {
+			return nil // between polls: nothing to filter and sort again
+		}
+		s.list.set(items)
 	case tea.KeyMsg:
 		cmd, _ := s.list.update(msg, s.keys)
 		return cmd
@@ -269,6 +273,17 @@ func (s *listScreen[T]) View() string {
 		}
 	}
 	return b.String()
+}
+
+// samePoll reports whether a and b point into the same poll's slice: the
+// feed polls once a second and sends up to ten snapshots a second, which
+// between polls share the poll's slices, never changed after the poll that
+// built them. Two slices made by pointers of the same length whose first
+// and last elements are the same address point into the same array. On
+// 100,000 rows, filtering and sorting again is most of a frame.
+func samePoll[T comparable](a, b []T) bool {
+	n := len(a)
+	return b != nil && n == len(b) && (n == 0 || a[0] == b[0] && a[n-1] == b[n-1])
 }
 
 // pointers points at each element of xs: the lists hold pointers into the

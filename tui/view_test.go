@@ -259,3 +259,30 @@ func TestStatesAreColouredByRole(t *testing.T) {
 		t.Errorf("the text of the state must not depend on colour")
 	}
 }
+
+// Snapshots between two polls share the poll's consumers, and the list is
+// not filtered and sorted again for them; a new poll's rows are shown, in
+// their order.
+func TestTheConsumersScreenSortsEachPollOnce(t *testing.T) {
+	s := fixtureSnapshot()
+	s.Consumers = slices.Clone(s.Consumers)
+	a := testApp(t, 160, 48, s, &fakeControl{})
+	press(a, "3", "s") // sorted by unprocessed, the most first
+	scr := a.screens[a.active].(*listScreen[*feed.Consumer])
+	top := func() string { return scr.list.items[0].Stream + "/" + scr.list.items[0].Name }
+	before := top()
+	// A later frame of the same poll: the feed never changes a poll's
+	// slice, so changing it here shows whether the list sorted again.
+	last := len(s.Consumers) - 1
+	s.Consumers[last].Pending = 9_999_999
+	a.Update(snapshotMsg{s})
+	if got := top(); got != before {
+		t.Fatalf("a frame of the same poll sorted the list again: %s on top, was %s", got, before)
+	}
+	next := s
+	next.Consumers = slices.Clone(s.Consumers)
+	a.Update(snapshotMsg{next})
+	if got, want := top(), next.Consumers[last].Stream+"/"+next.Consumers[last].Name; got != want {
+		t.Fatalf("a new poll: %s on top, want %s with the most unprocessed", got, want)
+	}
+}
