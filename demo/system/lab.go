@@ -17,7 +17,6 @@ import (
 	"github.com/sagascope/sagascope/demo/scenario"
 )
 
-
 // LabOptions configure StartLab.
 type LabOptions struct {
 	// Dir holds the JetStream stores; "" makes a temporary directory that
