@@ -23,24 +23,6 @@ import (
 	"github.com/sagascope/sagascope/telemetry/probes"
 )
 
-// logLines is a log destination the test reads while the system writes.
-type logLines struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logLines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // startAsync calls system.Start in the background; the channel gets its
 // result, and the system is closed when the test ends.
 func startAsync(t *testing.T, ctx context.Context, cfg system.Config) <-chan error {
@@ -84,7 +66,7 @@ func awaitStart(t *testing.T, done <-chan error) error {
 
 // waitingForJetStream waits until the process's readiness says it waits
 // for JetStream, and checks /readyz and /livez say so too.
-func waitingForJetStream(t *testing.T, tel *telemetry.Telemetry, log *logLines) {
+func waitingForJetStream(t *testing.T, tel *telemetry.Telemetry, log *systemtest.LogBuffer) {
 	t.Helper()
 	want := system.PrepareCheck + ": waiting for JetStream: "
 	systemtest.WaitFor(t, eventually, "readiness reports the wait for JetStream", func() error {
@@ -124,7 +106,7 @@ func TestStartWaitsForAClusterStillFormingThenRunsSagas(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	var log logLines
+	var log systemtest.LogBuffer
 	cfg := systemtest.Config(c.ClientURLs(), 20)
 	cfg.Topology.Replicas = 3
 	cfg.Log = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -173,7 +155,7 @@ func TestStartStopsWaitingForJetStreamWhenItsContextEnds(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	var log logLines
+	var log systemtest.LogBuffer
 	cfg := systemtest.Config(ns.ClientURL(), 0)
 	cfg.Log = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	tel := systemtest.Telemetry(t, ctx, telemetry.Config{})
@@ -198,7 +180,7 @@ func TestStartFailsAtOnceWhenTheUserMayNotCreateTheResources(t *testing.T) {
 	t.Cleanup(srv.Shutdown)
 	roles, _ := srv.Roles()
 
-	var log logLines
+	var log systemtest.LogBuffer
 	cfg := systemtest.Config(srv.ClientURL(), 0)
 	cfg.Connect = func(ctx context.Context, name string) (*nats.Conn, error) {
 		return nats.Connect(srv.ClientURL(), nats.Name(name), nats.UserInfo(roles.Observer.Name, roles.Observer.Password))
