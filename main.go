@@ -353,6 +353,10 @@ func (r runner) run(ctx context.Context) error {
 	defer stopServices()
 	sys, err := system.Start(svcCtx, system.Options{Services: cfg, Telemetry: &r.tel, Server: r.server})
 	if err != nil {
+		if ctx.Err() != nil { // interrupted while waiting for JetStream
+			fmt.Fprintln(r.stdout, "sagascope: stopped cleanly before JetStream was ready")
+			return nil
+		}
 		return err
 	}
 	if addr := sys.Telemetry().Addr(); addr != "" && r.dashboard == nil {

@@ -193,6 +193,16 @@ func (t *Telemetry) Watch(name string, ready func() bool) (stop func()) {
 	return t.probes.Add(name, ready)
 }
 
+// WatchReason adds a readiness check that says why it fails (see
+// probes.Probes.AddReason), such as the process waiting for JetStream
+// before any instance runs, until the returned function is called.
+func (t *Telemetry) WatchReason(name string, notReady func() string) (stop func()) {
+	if t == nil {
+		return func() {}
+	}
+	return t.probes.AddReason(name, notReady)
+}
+
 // InstanceConfig describes one life of a service instance: a crash fault
 // ends a life, and the restart begins another on a new connection.
 type InstanceConfig struct {

@@ -323,8 +323,10 @@ sagascope load --burst N        place N orders at once on top of the rate
 
 // RunLoadCommand implements `sagascope load [--rate N] [--burst N]` (args
 // exclude "load"): without flags it prints the current setting, with them it
-// changes it and prints the new one. A wrong command line returns an error
-// matching cli.ErrUsage.
+// changes it and prints the new one. A second line says what acts on the
+// setting: the effective rate of the load generator that reports on the
+// status feed within GeneratorWait, or NoGenerator. A wrong command line
+// returns an error matching cli.ErrUsage.
 func RunLoadCommand(ctx context.Context, c *Client, args []string, out io.Writer) error {
 	if len(args) == 1 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
 		_, err := io.WriteString(out, LoadUsage)
@@ -367,7 +369,16 @@ func RunLoadCommand(ctx context.Context, c *Client, args []string, out io.Writer
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintln(out, describeLoad(l))
+	if _, err := fmt.Fprintln(out, describeLoad(l)); err != nil {
+		return err
+	}
+	// A setting nothing acts on must say so, or `load --rate 100` on a
+	// system whose orders run with --no-load reads as working.
+	gen, err := c.LoadGenerator(ctx, l.Rate, GeneratorWait)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(out, describeGenerator(gen))
 	return err
 }
 

@@ -100,11 +100,13 @@ func TestTheLoadCommandPrintsAndChangesTheSetting(t *testing.T) {
 		}
 		return out.String()
 	}
-	if out := load(); out != "rate 0 orders/s (paused), never set\n" {
+	// Only the control endpoint serves here: no generator acts on the
+	// setting, and every answer says so.
+	if out := load(); out != "rate 0 orders/s (paused), never set\n"+NoGenerator+"\n" {
 		t.Fatalf("load before any set = %q", out)
 	}
-	if out := load("--rate", "20"); !strings.HasPrefix(out, "rate 20 orders/s, set at ") {
-		t.Fatalf("load --rate 20 = %q", out)
+	if out := load("--rate", "20"); !strings.HasPrefix(out, "rate 20 orders/s, set at ") || !strings.HasSuffix(out, "\n"+NoGenerator+"\n") {
+		t.Fatalf("load --rate 20 = %q, want the setting and that no generator acts on it", out)
 	}
 	if out := load("--burst", "500"); !strings.HasPrefix(out, "rate 20 orders/s, last burst 500 orders (#1), set at ") {
 		t.Fatalf("load --burst 500 = %q", out)

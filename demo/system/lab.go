@@ -17,7 +17,6 @@ import (
 	"github.com/sagascope/sagascope/demo/scenario"
 )
 
-
 // LabOptions configure StartLab.
 type LabOptions struct {
 	// Dir holds the JetStream stores; "" makes a temporary directory that
@@ -96,7 +95,11 @@ func StartLab(ctx context.Context, opts LabOptions) (l *Lab, err error) {
 	cfg.Payment.Breaker.Delay = opts.System.BreakerDelay
 	cfg.Shipping.Breaker.Delay = opts.System.BreakerDelay
 	// The services outlive ctx, which only bounds the start: Close stops
-	// them.
+	// them. So the wait for JetStream is done here, under ctx; Start's own
+	// then finds the resources made.
+	if err := prepareWhenReady(ctx, cfg); err != nil {
+		return l, err
+	}
 	l.System, err = Start(context.WithoutCancel(ctx), Options{Services: cfg, Server: l.server, Cluster: l.cluster})
 	return l, err
 }

@@ -47,8 +47,13 @@ type System struct {
 const telemetryStopTimeout = 10 * time.Second
 
 // Start starts telemetry (when asked), creates or updates the streams,
-// buckets and consumers, and starts every service. The services run until
-// ctx ends or Close is called; it does not wait for them to report running.
+// buckets and consumers, and starts every service. While JetStream is not
+// up yet (no server, no meta leader, a cluster still forming) it waits and
+// retries with back-off, logging each attempt and reporting
+// PrepareCheck's reason on /readyz; it returns the last error when ctx
+// ends first, and a permanent error (a permission refused, a configuration
+// the server will not take) at once. The services run until ctx ends or
+// Close is called; it does not wait for them to report running.
 func Start(ctx context.Context, o Options) (*System, error) {
 	cfg := o.Services
 	if cfg.Connect == nil {

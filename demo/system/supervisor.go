@@ -192,14 +192,15 @@ func (s *Supervisor) Stop(ctx context.Context, svc contract.Service) error {
 	}
 }
 
-// Launch creates or updates cfg's streams, buckets and consumers and runs
+// Launch creates or updates cfg's streams, buckets and consumers, waiting
+// with back-off while JetStream is not up yet (until ctx ends), and runs
 // its services under a Supervisor, and the load generator beside them
 // when cfg asks for one, until ctx ends or stop is called. stop ends the
 // generator, then the services gracefully, and returns once every one is
 // down, with what they ended with; a service that stopped by itself is
 // reported there too. stop may be called more than once.
 func Launch(ctx context.Context, cfg Config) (sup *Supervisor, stop func() error, err error) {
-	if err := Prepare(ctx, cfg); err != nil {
+	if err := prepareWhenReady(ctx, cfg); err != nil {
 		return nil, nil, err
 	}
 	var gen *loadgen.Generator

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sagascope/sagascope/demo/contract"
@@ -61,23 +60,6 @@ func DefaultDependencies(c *Config) {
 	c.Payment.GatewayLatency, c.Payment.GatewayJitter = 5*time.Millisecond, 3*time.Millisecond
 	c.Shipping.CarrierLatency, c.Shipping.CarrierJitter = 8*time.Millisecond, 4*time.Millisecond
 	c.Inventory.Conns, c.Inventory.QueryLatency = 16, 2*time.Millisecond
-}
-
-// Prepare creates or updates the streams, buckets and consumers.
-func Prepare(ctx context.Context, cfg Config) error {
-	nc, err := cfg.Connect(ctx, "sagascope topology")
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
-	if err := topology.Ensure(ctx, js, cfg.Topology); err != nil {
-		return fmt.Errorf("prepare JetStream resources: %w", err)
-	}
-	return nil
 }
 
 // Instances builds the service instances cfg asks for.

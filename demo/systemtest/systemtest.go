@@ -4,10 +4,12 @@
 package systemtest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -164,4 +166,24 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() error
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// LogBuffer collects what a logger writes, for a test to read while the
+// system still writes to it. It is safe for concurrent use.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *LogBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String is everything written so far.
+func (b *LogBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -1,6 +1,8 @@
 // Package probes answers a process's health probes: /livez (the process
 // is up and serving) and /readyz (every service instance is connected to
-// NATS and consuming, and the process is not shutting down).
+// NATS and consuming, nothing the process waits for before its instances
+// run, such as JetStream, is missing, and the process is not shutting
+// down).
 package probes
 
 import (
@@ -28,8 +30,9 @@ type Probes struct {
 }
 
 type check struct {
-	name  string
-	ready func() bool
+	name string
+	// why is "" when the check passes, and otherwise what Ready reports.
+	why func() string
 }
 
 // New returns Probes with no checks; a process with none is not ready.
@@ -39,10 +42,32 @@ func New() *Probes { return &Probes{checks: map[int]check{}} }
 // must be cheap and safe for concurrent use. The returned function
 // removes it.
 func (p *Probes) Add(name string, ready func() bool) (remove func()) {
+	return p.add(check{name, func() string {
+		if ready() {
+			return ""
+		}
+		return name
+	}})
+}
+
+// AddReason adds a readiness check named name (e.g. "prepare") that says
+// why it fails: notReady returns "" when ready, and otherwise the reason,
+// which Ready reports as "name: reason". notReady must be cheap and safe for
+// concurrent use. The returned function removes it.
+func (p *Probes) AddReason(name string, notReady func() string) (remove func()) {
+	return p.add(check{name, func() string {
+		if why := notReady(); why != "" {
+			return name + ": " + why
+		}
+		return ""
+	}})
+}
+
+func (p *Probes) add(c check) (remove func()) {
 	p.mu.Lock()
 	id := p.next
 	p.next++
-	p.checks[id] = check{name, ready}
+	p.checks[id] = c
 	p.mu.Unlock()
 	return func() {
 		p.mu.Lock()
@@ -56,7 +81,8 @@ func (p *Probes) Add(name string, ready func() bool) (remove func()) {
 func (p *Probes) Drain() { p.draining.Store(true) }
 
 // Ready reports whether the process is ready, and why not: the names of
-// the checks that fail, "draining", or "no instances".
+// the checks that fail (with the reason of one added by AddReason),
+// "draining", or "no instances".
 func (p *Probes) Ready() (bool, []string) {
 	var why []string
 	if p.draining.Load() {
@@ -72,8 +98,8 @@ func (p *Probes) Ready() (bool, []string) {
 		why = append(why, "no instances")
 	}
 	for _, c := range checks {
-		if !c.ready() {
-			why = append(why, c.name)
+		if w := c.why(); w != "" {
+			why = append(why, w)
 		}
 	}
 	slices.Sort(why)

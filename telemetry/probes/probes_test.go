@@ -74,3 +74,31 @@ func TestReadinessFollowsItsChecks(t *testing.T) {
 		}
 	}
 }
+
+func TestACheckWithAReasonSaysWhyTheProcessIsNotReady(t *testing.T) {
+	p := probes.New()
+	mux := http.NewServeMux()
+	p.Register(mux)
+	var waiting atomic.Bool
+	waiting.Store(true)
+	remove := p.AddReason("prepare", func() string {
+		if waiting.Load() {
+			return "waiting for JetStream: no meta leader"
+		}
+		return ""
+	})
+	if code, body := get(t, mux, probes.ReadyPath); code != http.StatusServiceUnavailable || body != "not ready: prepare: waiting for JetStream: no meta leader\n" {
+		t.Fatalf("GET /readyz while waiting = %d %q, want 503 with the reason", code, body)
+	}
+	if code, _ := get(t, mux, probes.LivePath); code != http.StatusOK {
+		t.Fatalf("GET /livez while waiting = %d, want 200: a waiting process is alive", code)
+	}
+	waiting.Store(false)
+	if ok, why := p.Ready(); !ok {
+		t.Fatalf("Ready() = false (%v) once the reason is gone, want true", why)
+	}
+	remove()
+	if ok, why := p.Ready(); ok || len(why) != 1 || why[0] != "no instances" {
+		t.Fatalf("Ready() after removing the check = %v %v, want not ready: no instances", ok, why)
+	}
+}
