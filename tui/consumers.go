@@ -49,18 +49,19 @@ func newConsumers(st *Styles, k *KeyMap) *listScreen[*feed.Consumer] {
 			},
 			empty: "no consumers on this server",
 			key:   consumerKey,
+			is:    isConsumer,
 			match: func(f *filter, x *feed.Consumer) bool {
 				return f.matches(x.Stream, x.Name, x.Filter, string(x.Level))
 			},
 			row: consumerRow,
 			sorts: []sortBy[*feed.Consumer]{
-				{coName, func(a, b *feed.Consumer) int {
+				{col: coName, compare: func(a, b *feed.Consumer) int {
 					return cmp.Or(strings.Compare(a.Stream, b.Stream), strings.Compare(a.Name, b.Name))
 				}},
-				{coPending, func(a, b *feed.Consumer) int { return cmp.Compare(a.Pending, b.Pending) }},
-				{coAckPending, func(a, b *feed.Consumer) int { return cmp.Compare(a.AckPending, b.AckPending) }},
-				{coRedelivered, func(a, b *feed.Consumer) int { return cmp.Compare(a.Redelivered, b.Redelivered) }},
-				{coDelivered, func(a, b *feed.Consumer) int { return cmp.Compare(a.DeliveredRate, b.DeliveredRate) }},
+				{col: coPending, value: func(x *feed.Consumer) float64 { return float64(x.Pending) }},
+				{col: coAckPending, value: func(x *feed.Consumer) float64 { return float64(x.AckPending) }},
+				{col: coRedelivered, value: func(x *feed.Consumer) float64 { return float64(x.Redelivered) }},
+				{col: coDelivered, value: func(x *feed.Consumer) float64 { return x.DeliveredRate }},
 			},
 		}, nil),
 		items:       func(s feed.Snapshot) []*feed.Consumer { return pointers(s.Consumers) },
@@ -72,6 +73,13 @@ func newConsumers(st *Styles, k *KeyMap) *listScreen[*feed.Consumer] {
 }
 
 func consumerKey(x *feed.Consumer) string { return x.Stream + "\x00" + x.Name }
+
+// isConsumer reports whether consumerKey(x) is key, without building it:
+// the cursor looks its consumer up among every row after each poll.
+func isConsumer(x *feed.Consumer, key string) bool {
+	n := len(x.Stream)
+	return len(key) == n+1+len(x.Name) && key[:n] == x.Stream && key[n] == 0 && key[n+1:] == x.Name
+}
 
 func consumerRow(x *feed.Consumer) row {
 	state := string(x.Level)

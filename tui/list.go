@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"math"
 	"slices"
 	"strings"
 
@@ -27,6 +28,8 @@ type list[T any] struct {
 	// sort indexes spec.sorts.
 	sort int
 	desc bool
+	// sorted is sortByValue's buffer.
+	sorted []T
 }
 
 // listSpec is what a screen tells its list about the items.
@@ -35,6 +38,8 @@ type listSpec[T any] struct {
 	empty string // what an empty list says
 	// key identifies an item across snapshots: the cursor follows it.
 	key func(T) string
+	// is, if set, reports whether key(x) is k without building key(x).
+	is func(x T, k string) bool
 	// match reports whether the item passes f, with f.matches on the
 	// item's text fields.
 	match func(f *filter, x T) bool
@@ -49,10 +54,62 @@ type listSpec[T any] struct {
 	tail bool
 }
 
-// sortBy orders items by a column, ascending.
+// sortBy orders items by a column, ascending: by compare, or by value
+// with ties in the default order. A value sort is the fast one: 100,000
+// rows are sorted by number keys, without a call per comparison.
 type sortBy[T any] struct {
 	col     int
 	compare func(a, b T) int
+	value   func(T) float64
+}
+
+// keyed is an item's sort key (sortBits of its value) and its place in the
+// default order.
+type keyed struct {
+	k uint64
+	i int32
+}
+
+// sortBits maps a float to bits that sort as the floats do, and the other
+// way round for desc.
+func sortBits(f float64, desc bool) uint64 {
+	u := math.Float64bits(f)
+	if u>>63 == 1 {
+		u = ^u
+	} else {
+		u |= 1 << 63
+	}
+	if desc {
+		u = ^u
+	}
+	return u
+}
+
+// radixSort sorts keys by k, stably (ties keep their order), a byte at a
+// time; passes in which every key has the same byte are skipped. It uses
+// buf, as long as keys, and returns whichever of the two holds the result.
+func radixSort(keys, buf []keyed) []keyed {
+	for shift := 0; shift < 64; shift += 8 {
+		var count [256]int
+		for _, x := range keys {
+			count[byte(x.k>>shift)]++
+		}
+		if count[byte(keys[0].k>>shift)] == len(keys) {
+			continue
+		}
+		pos := 0
+		for b, n := range count {
+			count[b] = pos
+			pos += n
+		}
+		for _, x := range keys {
+			b := byte(x.k >> shift)
+			buf[count[b]] = x
+			count[b]++
+		}
+		keys, buf = buf, keys
+	}
+	return keys
 }
 
 // newList makes a list with a filter of its own, or shared with another
@@ -95,7 +152,10 @@ func (l *list[T]) refresh() {
 			}
 		}
 	}
-	if len(l.spec.sorts) > 0 {
+	if len(l.spec.sorts) > 0 && l.spec.sorts[l.sort].value != nil {
+		l.sortByValue(l.spec.sorts[l.sort].value, l.spec.sorts[0].compare)
+		l.table.sortCol, l.table.desc = l.spec.sorts[l.sort].col, l.desc
+	} else if len(l.spec.sorts) > 0 {
 		by, first := l.spec.sorts[l.sort].compare, l.spec.sorts[0].compare
 		slices.SortStableFunc(l.items, func(a, b T) int {
 			c := by(a, b)
@@ -109,10 +169,41 @@ func (l *list[T]) refresh() {
 		})
 		l.table.sortCol, l.table.desc = l.spec.sorts[l.sort].col, l.desc
 	}
+	l.table.isAt = l.isAt
 	l.table.setLen(len(l.items), l.keyAt, l.rowAt)
 }
 
+// sortByValue sorts the items by value, ties in the default order (first),
+// which the feed gives them in; they are put in it only when they are not.
+func (l *list[T]) sortByValue(value func(T) float64, first func(a, b T) int) {
+	if !slices.IsSortedFunc(l.items, first) {
+		slices.SortStableFunc(l.items, first)
+	}
+	if len(l.items) == 0 {
+		return
+	}
+	keys := make([]keyed, len(l.items))
+	for i, x := range l.items {
+		keys[i] = keyed{k: sortBits(value(x), l.desc), i: int32(i)}
+	}
+	keys = radixSort(keys, make([]keyed, len(keys)))
+	sorted := l.sorted[:0]
+	for _, k := range keys {
+		sorted = append(sorted, l.items[k.i])
+	}
+	// The two swap: no allocation once they are big enough.
+	l.items, l.sorted = sorted, l.items
+}
+
 func (l *list[T]) keyAt(i int) string { return l.spec.key(l.items[i]) }
+
+// isAt reports whether item i has key k.
+func (l *list[T]) isAt(i int, k string) bool {
+	if l.spec.is != nil {
+		return l.spec.is(l.items[i], k)
+	}
+	return l.spec.key(l.items[i]) == k
+}
 func (l *list[T]) rowAt(i int) row    { return l.spec.row(l.items[i]) }
 
 // onView is the items on screen.

@@ -1,7 +1,6 @@
 package tui
 
 import (
-	"cmp"
 	"fmt"
 	"strings"
 
@@ -48,11 +47,11 @@ func newStreams(st *Styles, k *KeyMap) *listScreen[*feed.Stream] {
 			},
 			row: streamRow,
 			sorts: []sortBy[*feed.Stream]{
-				{stName, byName},
-				{stMsgs, func(a, b *feed.Stream) int { return cmp.Compare(a.Messages, b.Messages) }},
-				{stBytes, func(a, b *feed.Stream) int { return cmp.Compare(a.Bytes, b.Bytes) }},
-				{stConsumers, func(a, b *feed.Stream) int { return cmp.Compare(a.Consumers, b.Consumers) }},
-				{stRate, func(a, b *feed.Stream) int { return cmp.Compare(a.Rate, b.Rate) }},
+				{col: stName, compare: byName},
+				{col: stMsgs, value: func(x *feed.Stream) float64 { return float64(x.Messages) }},
+				{col: stBytes, value: func(x *feed.Stream) float64 { return float64(x.Bytes) }},
+				{col: stConsumers, value: func(x *feed.Stream) float64 { return float64(x.Consumers) }},
+				{col: stRate, value: func(x *feed.Stream) float64 { return x.Rate }},
 			},
 		}, nil),
 		items: func(s feed.Snapshot) []*feed.Stream { return pointers(s.Streams) },

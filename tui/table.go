@@ -24,9 +24,11 @@ type table struct {
 	cols []column
 	// n rows; keyAt and rowAt describe row i. rowAt is called only for the
 	// rows on screen, when drawn.
-	n      int
-	keyAt  func(i int) string
-	rowAt  func(i int) row
+	n     int
+	keyAt func(i int) string
+	rowAt func(i int) row
+	// isAt, if set, reports whether row i has key k faster than keyAt.
+	isAt   func(i int, k string) bool
 	cursor int
 	// selKey is the key of the row under the cursor: the cursor follows
 	// it when the rows change.
@@ -148,7 +150,7 @@ func (t *table) setLen(n int, keyAt func(int) string, rowAt func(int) row) {
 	t.n, t.keyAt, t.rowAt = n, keyAt, rowAt
 	if t.selKey != "" {
 		for i := range n {
-			if keyAt(i) == t.selKey {
+			if t.isAt != nil && t.isAt(i, t.selKey) || t.isAt == nil && keyAt(i) == t.selKey {
 				t.cursor = i
 				t.scroll()
 				return
