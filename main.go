@@ -292,7 +292,7 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stdout, "sagascope: embedded NATS server with JetStream on %s (data in %s)\n", srv.ClientURL(), srv.DataDir())
 		login := ""
 		if roles, ok := srv.Roles(); ok {
-			login = " --user " + roles.Operator.Name + " --password " + roles.Operator.Password
+			login = " " + embedded.LoginFlags(roles.Operator)
 		}
 		fmt.Fprintf(stdout, "sagascope: try 'sagascope fault set payment dependency_down --server %s%s' in another terminal\n", srv.ClientURL(), login)
 	}

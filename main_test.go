@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sagascope/sagascope/demo/embedded"
 )
 
 // binary builds sagascope once per test run.
@@ -393,5 +395,53 @@ func waitForBusy(t *testing.T, bin, url, svc string) {
 			t.Fatalf("no %s worker busy within 30s:\n%s", svc, out)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// A shared session prints, for each role, a command line that logs in with
+// the role's inbox prefix: run as printed (the observer's with `fault list`
+// for `tui`, which needs a terminal), each lists the faults; without the
+// prefix the server refuses the answers.
+func TestDefaultPrintsCommandLinesThatWorkForEachRole(t *testing.T) {
+	bin := binary(t)
+	cmd := exec.Command(bin, "--data", t.TempDir(), "--fresh", "--load", "5", "--http", "127.0.0.1:0", "--listen", "127.0.0.1:0")
+	// A given observer password turns logins on on loopback; the
+	// operator's is generated, so its command is printed complete.
+	cmd.Env = append(cmd.Environ(), embedded.ObserverPasswordEnv+"=watch-only", embedded.OperatorPasswordEnv+"=")
+	out := readTranscript(t, cmd)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-out.done; _ = cmd.Wait() })
+	out.start()
+	out.waitFor(t, "sagas completing", false, regexp.MustCompile(`completed [1-9][0-9]*/s`))
+
+	printed := func(pattern string) []string {
+		line := urlIn(t, out.lines(false), pattern)
+		return strings.Fields(strings.ReplaceAll(line, "<observer password>", "watch-only"))
+	}
+	operator := printed(`the operator, on another machine: sagascope fault list (.*)$`)
+	observer := printed(`attendees run: sagascope tui (.*)$`)
+	withoutPrefix := slices.Clone(operator)
+	if i := slices.Index(withoutPrefix, "--inbox-prefix"); i >= 0 {
+		withoutPrefix = slices.Delete(withoutPrefix, i, i+2)
+	}
+	tests := []struct {
+		name  string
+		flags []string
+		says  string
+		fails bool
+	}{
+		{name: "the operator's", flags: operator, says: "no faults"},
+		{name: "the observer's", flags: observer, says: "no faults"},
+		{name: "the operator's without its inbox prefix", flags: withoutPrefix, says: "--inbox-prefix", fails: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := exec.Command(bin, append([]string{"fault", "list"}, tt.flags...)...).CombinedOutput()
+			if (err != nil) != tt.fails || !strings.Contains(string(b), tt.says) {
+				t.Fatalf("sagascope fault list %s: %v, want failure %v saying %q\n%s", strings.Join(tt.flags, " "), err, tt.fails, tt.says, b)
+			}
+		})
 	}
 }

@@ -156,6 +156,7 @@ func (o Options) natsContext() (*natscontext.Context, error) {
 		natscontext.WithCertificate(o.TLSCert),
 		natscontext.WithKey(o.TLSKey),
 		natscontext.WithCA(o.TLSCA),
+		natscontext.WithInboxPrefix(o.InboxPrefix),
 	}
 	if o.Context == "" {
 		// load=false: the selected CLI context is deliberately not used.

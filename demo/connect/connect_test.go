@@ -363,3 +363,52 @@ func TestConnectWithACanceledContextDoesNotDial(t *testing.T) {
 		t.Fatalf("error %v, want context.Canceled", err)
 	}
 }
+
+func TestConnectUsesTheInboxPrefixOfTheFlagOrTheContext(t *testing.T) {
+	// A server that lets alice subscribe only under her own prefix, as a
+	// shared session does, and a responder with every permission.
+	url := plainServer(t, &server.Options{Users: []*server.User{
+		{Username: "alice", Password: "s3cret", Permissions: &server.Permissions{
+			Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX_alice.>"}},
+		}},
+		{Username: "echo", Password: "echo"},
+	}}).ClientURL()
+	echo := mustConnect(t, connect.Options{Servers: url, User: "echo", Password: "echo"}, "echo")
+	if _, err := echo.Subscribe("echo", func(m *nats.Msg) { _ = m.Respond(m.Data) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := echo.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		opts    connect.Options
+		context string // the inbox_prefix of context lab
+		answer  bool
+	}{
+		{name: "the default _INBOX is refused by such a server", opts: connect.Options{Servers: url, User: "alice", Password: "s3cret"}},
+		{name: "--inbox-prefix is used", opts: connect.Options{Servers: url, User: "alice", Password: "s3cret", InboxPrefix: "_INBOX_alice"}, answer: true},
+		{name: "a context's inbox_prefix is used", opts: connect.Options{Context: "lab"}, context: "_INBOX_alice", answer: true},
+		{name: "--inbox-prefix wins over the context's", opts: connect.Options{Context: "lab", InboxPrefix: "_INBOX_alice"}, context: "_INBOX_bob", answer: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := isolate(t)
+			writeContext(t, dir, "lab", map[string]string{"url": url, "user": "alice", "password": "s3cret", "inbox_prefix": tt.context})
+			nc, err := connect.Connect(testContext(t), tt.opts, "inbox", connect.QuietErrors)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(nc.Close)
+			_, err = nc.Request("echo", []byte("hi"), time.Second)
+			switch {
+			case tt.answer && err != nil:
+				t.Fatalf("request with inbox %s: %v", nc.NewInbox(), err)
+			case !tt.answer && err == nil:
+				t.Fatalf("request with inbox %s answered", nc.NewInbox())
+			case !tt.answer && !errors.Is(nc.LastError(), nats.ErrPermissionViolation):
+				t.Fatalf("last error %v, want a permissions violation", nc.LastError())
+			}
+		})
+	}
+}

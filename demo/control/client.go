@@ -208,7 +208,9 @@ func (c *Client) refused(before error, subject, inbox string) error {
 		}
 		return fmt.Errorf("%w to query %s: this connection's user may not publish it (%w)", ErrNotPermitted, subject, last)
 	case strings.Contains(text, `Subscription to "`+inbox+`"`):
-		return fmt.Errorf("%w to receive answers: this connection's user may not subscribe to its reply inbox (%w)", ErrNotPermitted, last)
+		// A shared session gives each user an inbox prefix of its own and
+		// refuses the default one.
+		return fmt.Errorf("%w to receive answers: this connection's user may not subscribe to its reply inbox %s; set the inbox prefix the server gives it (--inbox-prefix) (%w)", ErrNotPermitted, inbox, last)
 	}
 	return nil
 }

@@ -55,15 +55,17 @@ func loadTLS(certFile, keyFile string) (*serverTLS, error) {
 }
 
 // ClientOptions are what an in-process client adds to ClientURL to connect:
-// the service user's login with Auth, and with TLS a check that the server
-// presents exactly this server's certificate. Pinning replaces the usual
-// chain and host name check, which would fail for 127.0.0.1 with a
-// certificate issued for the machine's name, and is stricter than it: no
-// other certificate passes, whoever signed it. nil for a plain open server.
+// the service user's login and inbox prefix with Auth, and with TLS a check
+// that the server presents exactly this server's certificate. Pinning
+// replaces the usual chain and host name check, which would fail for
+// 127.0.0.1 with a certificate issued for the machine's name, and is
+// stricter than it: no other certificate passes, whoever signed it. nil for
+// a plain open server.
 func (s *Server) ClientOptions() []nats.Option {
 	var opts []nats.Option
 	if s.auth != nil {
-		opts = append(opts, nats.UserInfo(s.auth.service.Name, s.auth.service.Password))
+		svc := s.auth.service
+		opts = append(opts, nats.UserInfo(svc.Name, svc.Password), nats.CustomInboxPrefix(svc.InboxPrefix()))
 	}
 	if s.tls != nil {
 		pinned := s.tls.leaf.Raw
@@ -93,9 +95,10 @@ func (s *Server) Roles() (r Roles, ok bool) {
 
 // PrintAccess writes, for whoever started the session, how others reach
 // it: the addresses, each role's login (a generated password is shown here
-// and nowhere else; a given one is not repeated) and the command attendees
-// run, and warns when a session reachable from the network has no TLS. It
-// writes nothing for a server without Auth.
+// and nowhere else; a given one is not repeated) and a command line for
+// each role, with the role's inbox prefix, and warns when a session
+// reachable from the network has no TLS. It writes nothing for a server
+// without Auth.
 func (s *Server) PrintAccess(w io.Writer) {
 	r, ok := s.Roles()
 	if !ok {
@@ -110,28 +113,37 @@ func (s *Server) PrintAccess(w io.Writer) {
 		{r.Observer, "read-only: give it to attendees"},
 		{r.Operator, "faults, load and scenarios: keep it to yourself"},
 	} {
-		pw := "(the password you gave)"
-		if role.u.Generated {
-			pw = role.u.Password
-		}
-		fmt.Fprintf(w, "sagascope:   user %-8s password %s  (%s)\n", role.u.Name, pw, role.what)
+		fmt.Fprintf(w, "sagascope:   user %-8s password %s  (%s)\n", role.u.Name, shownPassword(role.u, "(the password you gave)"), role.what)
 	}
 	url := s.ClientURL()
 	if len(urls) > 0 {
 		url = urls[0]
 	}
-	obsPW := "<observer password>"
-	if r.Observer.Generated {
-		obsPW = r.Observer.Password
-	}
-	cmd := fmt.Sprintf("sagascope tui --server %s --user %s --password %s", url, r.Observer.Name, obsPW)
+	tlsca := ""
 	if s.tls != nil && selfSigned(s.tls.leaf) {
-		cmd += " --tlsca <a copy of the server certificate>"
+		tlsca = " --tlsca <a copy of the server certificate>"
 	}
-	fmt.Fprintf(w, "sagascope: attendees run: %s\n", cmd)
+	fmt.Fprintf(w, "sagascope: attendees run: sagascope tui --server %s %s%s\n", url, LoginFlags(r.Observer), tlsca)
+	fmt.Fprintf(w, "sagascope: the operator, on another machine: sagascope fault list --server %s %s%s\n", url, LoginFlags(r.Operator), tlsca)
 	if s.tls == nil && !isLoopback(s.host) {
 		fmt.Fprintln(w, "sagascope: no TLS: these passwords and everything else cross the network in clear text (--tlscert and --tlskey turn it on)")
 	}
+}
+
+// LoginFlags are the connection flags (demo/connect, the same as the NATS
+// CLI's) that log in as u: user, password and u's inbox prefix, without
+// which the server refuses u every answer. A password u was given is not
+// repeated: it shows as a placeholder.
+func LoginFlags(u User) string {
+	return fmt.Sprintf("--user %s --password %s --inbox-prefix %s", u.Name, shownPassword(u, "<"+u.Name+" password>"), u.InboxPrefix())
+}
+
+// shownPassword is u's password if Start generated it, else placeholder.
+func shownPassword(u User, placeholder string) string {
+	if u.Generated {
+		return u.Password
+	}
+	return placeholder
 }
 
 // selfSigned reports a certificate clients cannot verify without being

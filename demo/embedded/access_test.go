@@ -12,8 +12,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	// cmdline: connect is the name of server_test.go's helper.
+	cmdline "github.com/sagascope/sagascope/demo/connect"
 	"github.com/sagascope/sagascope/demo/control"
 	"github.com/sagascope/sagascope/demo/embedded"
+	"github.com/sagascope/sagascope/demo/embedded/sessiontest"
 	"github.com/sagascope/sagascope/demo/embedded/testcert"
 )
 
@@ -202,8 +205,8 @@ func TestPrintAccessShowsGeneratedPasswordsOnly(t *testing.T) {
 	for _, want := range []string{
 		"user observer password " + roles.Observer.Password,
 		"user operator password (the password you gave)",
-		"sagascope tui --server " + srv.ClientURL() + " --user observer --password " + roles.Observer.Password,
-		"--tlsca",
+		"sagascope tui --server " + srv.ClientURL() + " --user observer --password " + roles.Observer.Password + " --inbox-prefix _INBOX_observer --tlsca",
+		"sagascope fault list --server " + srv.ClientURL() + " --user operator --password <operator password> --inbox-prefix _INBOX_operator --tlsca",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("access notice lacks %q:\n%s", want, out)
@@ -258,4 +261,50 @@ func TestASessionOnEveryInterfaceIsReachedOverLoopbackInProcess(t *testing.T) {
 		t.Fatalf("in-process client: %v", err)
 	}
 	nc.Close()
+}
+
+// TestPrintAccessCommandLinesLogInEachRole connects with the flags PrintAccess prints for
+// each role, parsed as every command parses them, and makes the command's
+// first request: the dashboard's read-only probe, a fault list.
+func TestPrintAccessCommandLinesLogInEachRole(t *testing.T) {
+	s := sessiontest.Start(t)
+	var b strings.Builder
+	s.Server.PrintAccess(&b)
+	tests := []struct {
+		role, command string
+		readOnly      bool
+	}{
+		{role: "attendees run: ", command: "sagascope tui ", readOnly: true},
+		{role: "the operator, on another machine: ", command: "sagascope fault list "},
+	}
+	for _, tt := range tests {
+		t.Run(strings.TrimSuffix(tt.role, ": "), func(t *testing.T) {
+			_, line, ok := strings.Cut(b.String(), tt.role+tt.command)
+			if !ok {
+				t.Fatalf("no %q in:\n%s", tt.role+tt.command, b.String())
+			}
+			line, _, _ = strings.Cut(line, "\n")
+			var opts cmdline.Options
+			fs := flag.NewFlagSet(tt.command, flag.ContinueOnError)
+			opts.Register(fs)
+			if err := fs.Parse(strings.Fields(line)); err != nil {
+				t.Fatalf("parse %q: %v", line, err)
+			}
+			nc, err := cmdline.Dial(t.Context(), opts, tt.command)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(nc.Close)
+			ctx := testContext(t, 10*time.Second)
+			if ro, err := control.ReadOnly(ctx, nc); err != nil || ro != tt.readOnly {
+				t.Fatalf("ReadOnly = %v, %v; want %v", ro, err, tt.readOnly)
+			}
+			if _, err := control.NewClient(nc).Faults(ctx); err != nil {
+				t.Fatalf("fault list: %v", err)
+			}
+			if err := nc.LastError(); err != nil {
+				t.Fatalf("last error %v", err)
+			}
+		})
+	}
 }

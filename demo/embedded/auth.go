@@ -7,6 +7,7 @@ import (
 	"net"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/sagascope/sagascope/demo/contract"
 )
@@ -37,7 +38,8 @@ var ErrExposedWithoutAuth = errors.New("a server reachable from other machines n
 // The server itself enforces the observer's role. An observer may read
 // JetStream state (account, stream and consumer info and lists, stored
 // messages by get and direct get: the dashboard reads streams that way),
-// subscribe to saga, status, log and advisory subjects, and ask the
+// subscribe to saga, status, log and advisory subjects and its own inboxes
+// (every user has its own: User.InboxPrefix), and ask the
 // read-only control endpoints (fault list, load, status) and micro discovery
 // ($SRV). It may not publish anything else: no fault or load change,
 // nothing into the saga streams, no stream change, no delete or purge of a
@@ -91,18 +93,45 @@ func login(name, password string) User {
 	return User{Name: name, Password: rand.Text(), Generated: true}
 }
 
-// users is the server's user list.
+// InboxPrefix is the prefix of the reply subjects u's clients must use
+// (nats.CustomInboxPrefix, the NATS CLI's --inbox-prefix): the only inbox
+// the server lets u subscribe to. Replies to a request go to the
+// requester's inbox, so whoever could subscribe to another user's inboxes
+// would read that user's answers; the default _INBOX is therefore nobody's.
+func (u User) InboxPrefix() string { return "_INBOX_" + u.Name }
+
+// users is the server's user list. Every user may subscribe to its own
+// inbox and to no other. No user needs publish permission to the others'
+// inboxes, or ResponsePermission: only the services answer requests, and
+// their user may publish anywhere.
 func (a *auth) users() []*server.User {
+	all := []User{a.service, a.roles.Operator, a.roles.Observer}
+	// othersInboxes are the inboxes u may not subscribe to. The operator
+	// and the services subscribe to everything else, so theirs is a deny
+	// list; a subscription to a wildcard such as > still takes nothing
+	// from the denied inboxes (the server filters its deliveries).
+	othersInboxes := func(u User) []string {
+		deny := []string{nats.InboxPrefix + ">"}
+		for _, o := range all {
+			if o != u {
+				deny = append(deny, o.InboxPrefix()+".>")
+			}
+		}
+		return deny
+	}
+	onlyOwnInbox := func(u User) *server.Permissions {
+		return &server.Permissions{Subscribe: &server.SubjectPermission{Deny: othersInboxes(u)}}
+	}
 	return []*server.User{
-		{Username: a.service.Name, Password: a.service.Password},
-		{Username: a.roles.Operator.Name, Password: a.roles.Operator.Password},
-		{Username: a.roles.Observer.Name, Password: a.roles.Observer.Password, Permissions: observerPermissions()},
+		{Username: a.service.Name, Password: a.service.Password, Permissions: onlyOwnInbox(a.service)},
+		{Username: a.roles.Operator.Name, Password: a.roles.Operator.Password, Permissions: onlyOwnInbox(a.roles.Operator)},
+		{Username: a.roles.Observer.Name, Password: a.roles.Observer.Password, Permissions: observerPermissions(a.roles.Observer.InboxPrefix())},
 	}
 }
 
-// observerPermissions is the read-only role. Allow lists deny everything
-// they do not name.
-func observerPermissions() *server.Permissions {
+// observerPermissions is the read-only role, whose replies come to inbox.
+// Allow lists deny everything they do not name.
+func observerPermissions(inbox string) *server.Permissions {
 	pub := []string{
 		"$JS.API.INFO",
 		"$JS.API.STREAM.LIST",
@@ -124,7 +153,7 @@ func observerPermissions() *server.Permissions {
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{Allow: pub},
 		Subscribe: &server.SubjectPermission{
-			Allow: []string{contract.Prefix + ".>", "$JS.EVENT.>", "_INBOX.>"},
+			Allow: []string{contract.Prefix + ".>", "$JS.EVENT.>", inbox + ".>"},
 			// A subscriber in the control endpoints' queue group would
 			// take requests away from the services.
 			Deny: []string{contract.ControlPrefix + ".>", "$SRV.>"},

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -353,7 +355,7 @@ func TestRolesSurviveARestart(t *testing.T) {
 	if _, err := svc.JS.AccountInfo(testContext(t, 30*time.Second)); err != nil {
 		t.Fatalf("the services' connection did not log in again after the restart: %v", err)
 	}
-	obs := sessiontest.Dial(t, srv.ClientURL(), "observer", nats.UserInfo(after.Observer.Name, after.Observer.Password))
+	obs := sessiontest.Dial(t, srv.ClientURL(), "observer", nats.UserInfo(after.Observer.Name, after.Observer.Password), nats.CustomInboxPrefix(after.Observer.InboxPrefix()))
 	if _, err := obs.JS.AccountInfo(testContext(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
@@ -399,5 +401,111 @@ func TestStartRefusesAnUnsafeSession(t *testing.T) {
 				t.Fatalf("error spans lines: %q", err)
 			}
 		})
+	}
+}
+
+// TestNoRoleMaySubscribeToAnotherRolesInbox: replies go to the requester's
+// inbox, so a role that could subscribe to another's would read its
+// answers (an observer the operator's, as `nats sub '_INBOX.>'` once did).
+func TestNoRoleMaySubscribeToAnotherRolesInbox(t *testing.T) {
+	s := sessiontest.Start(t)
+	services := embedded.User{Name: embedded.ServiceUser}
+	tests := []struct {
+		name    string
+		as      embedded.User
+		subject string
+	}{
+		{"an observer may not subscribe to the default inboxes", s.Roles.Observer, nats.InboxPrefix + ">"},
+		{"an observer may not subscribe to the operator's inboxes", s.Roles.Observer, s.Roles.Operator.InboxPrefix() + ".>"},
+		{"an observer may not subscribe to the services' inboxes", s.Roles.Observer, services.InboxPrefix() + ".>"},
+		{"an observer may not subscribe to everything", s.Roles.Observer, ">"},
+		{"an observer may not subscribe to every first token", s.Roles.Observer, "*.>"},
+		{"the operator may not subscribe to the default inboxes", s.Roles.Operator, nats.InboxPrefix + ">"},
+		{"the operator may not subscribe to the observers' inboxes", s.Roles.Operator, s.Roles.Observer.InboxPrefix() + ".>"},
+		{"the operator may not subscribe to the services' inboxes", s.Roles.Operator, services.InboxPrefix() + ".>"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := s.Dial(t, tt.as)
+			if _, err := c.NC.SubscribeSync(tt.subject); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.NC.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			c.Refused(t, tt.subject)
+		})
+	}
+}
+
+// TestTheOperatorsRepliesReachNoOneElse sniffs with every subscription the
+// server lets an observer and the operator make that covers another's
+// inbox, while the operator and an observer ask the services: each gets
+// its own answer and nobody another's.
+func TestTheOperatorsRepliesReachNoOneElse(t *testing.T) {
+	s := sessiontest.Start(t)
+	op, obs := s.Dial(t, s.Roles.Operator), s.Dial(t, s.Roles.Observer)
+	// A subscription to > is the operator's to make (it may read every
+	// saga subject); the server keeps the others' inboxes out of it.
+	opSeen := sniff(t, op, ">")
+	obsSeen := sniff(t, obs, contract.Prefix+".>", nats.InboxPrefix+">", s.Roles.Operator.InboxPrefix()+".>")
+	for _, c := range []*sessiontest.Client{op, obs} {
+		if err := c.NC.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	ctx := testContext(t, 10*time.Second)
+	if _, err := control.NewClient(op.NC).SetFault(ctx, contract.Fault{Service: contract.Payment, Kind: contract.FaultDependencyDown}); err != nil {
+		t.Fatalf("the operator's fault: %v", err)
+	}
+	if _, err := control.NewClient(obs.NC).Faults(ctx); err != nil {
+		t.Fatalf("the observer's fault list: %v", err)
+	}
+	if _, err := obs.JS.AccountInfo(ctx); err != nil {
+		t.Fatalf("the observer's account info: %v", err)
+	}
+	// Both connections' deliveries are in order behind these round trips.
+	for _, c := range []*sessiontest.Client{op, obs} {
+		if err := c.NC.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := opSeen(); len(got) > 0 {
+		t.Errorf("the operator read replies to others: %q", got)
+	}
+	if got := obsSeen(); len(got) > 0 {
+		t.Errorf("an observer read replies to others: %q", got)
+	}
+	if v := op.Violations(); len(v) > 0 {
+		t.Errorf("the server refused the operator: %q", v)
+	}
+}
+
+// sniff subscribes c to subjects and returns the subjects of the messages
+// it received in inboxes not its own.
+func sniff(t *testing.T, c *sessiontest.Client, subjects ...string) func() []string {
+	t.Helper()
+	var (
+		mu  sync.Mutex
+		got []string
+	)
+	for _, subj := range subjects {
+		if _, err := c.NC.Subscribe(subj, func(m *nats.Msg) {
+			if strings.HasPrefix(m.Subject, "_INBOX") && !strings.HasPrefix(m.Subject, c.NC.Opts.InboxPrefix+".") {
+				mu.Lock()
+				got = append(got, m.Subject)
+				mu.Unlock()
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
 	}
 }

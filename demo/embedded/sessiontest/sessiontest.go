@@ -95,10 +95,10 @@ func Start(t *testing.T) *Session {
 	return s
 }
 
-// Dial logs in as u.
+// Dial logs in as u, with u's inbox prefix as every client of u must.
 func (s *Session) Dial(t *testing.T, u embedded.User) *Client {
 	t.Helper()
-	return Dial(t, s.Server.ClientURL(), u.Name, nats.UserInfo(u.Name, u.Password))
+	return Dial(t, s.Server.ClientURL(), u.Name, nats.UserInfo(u.Name, u.Password), nats.CustomInboxPrefix(u.InboxPrefix()))
 }
 
 // Client is a connection that records the asynchronous errors the server
