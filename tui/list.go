@@ -204,7 +204,7 @@ func (l *list[T]) isAt(i int, k string) bool {
 	}
 	return l.spec.key(l.items[i]) == k
 }
-func (l *list[T]) rowAt(i int) row    { return l.spec.row(l.items[i]) }
+func (l *list[T]) rowAt(i int) row { return l.spec.row(l.items[i]) }
 
 // onView is the items on screen.
 func (l *list[T]) onView() []T {

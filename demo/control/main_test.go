@@ -5,6 +5,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/nats-io/nats.go"
 	"github.com/sagascope/sagascope/demo/control/endpoint/endpointtest"
 )
 
@@ -22,10 +23,11 @@ func startDemo(t *testing.T) *demo {
 	return withClient(endpointtest.Start(t))
 }
 
-// newDemo creates the demo's resources on the server at url.
-func newDemo(t *testing.T, url string) *demo {
+// newDemo creates the demo's resources on the server at url, logged in
+// with login.
+func newDemo(t *testing.T, url string, login ...nats.Option) *demo {
 	t.Helper()
-	return withClient(endpointtest.New(t, url))
+	return withClient(endpointtest.New(t, url, login...))
 }
 
 func withClient(d *endpointtest.Demo) *demo { return &demo{Demo: d, client: NewClient(d.NC)} }

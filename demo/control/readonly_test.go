@@ -1,7 +1,6 @@
 package control
 
 import (
-	"net/url"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -15,7 +14,7 @@ import (
 
 // sharedSession starts a server with the operator and observer roles and
 // returns its URL with each login in it.
-func sharedSession(t *testing.T) (operatorURL, observerURL string) {
+func sharedSession(t *testing.T) (services []nats.Option, operator, observer login) {
 	t.Helper()
 	srv, err := embedded.Start(embedded.Options{Port: -1, DataDir: t.TempDir(), Auth: &embedded.Auth{}})
 	if err != nil {
@@ -23,22 +22,23 @@ func sharedSession(t *testing.T) (operatorURL, observerURL string) {
 	}
 	t.Cleanup(srv.Shutdown)
 	roles, _ := srv.Roles()
-	withLogin := func(u embedded.User) string {
-		parsed, err := url.Parse(srv.ClientURL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		parsed.User = url.UserPassword(u.Name, u.Password)
-		return parsed.String()
+	as := func(u embedded.User) login {
+		return login{url: srv.ClientURL(), opts: []nats.Option{nats.UserInfo(u.Name, u.Password), nats.CustomInboxPrefix(u.InboxPrefix())}}
 	}
-	return withLogin(roles.Operator), withLogin(roles.Observer)
+	return srv.ClientOptions(), as(roles.Operator), as(roles.Observer)
+}
+
+// login is a server and how to log in to it.
+type login struct {
+	url  string
+	opts []nats.Option
 }
 
 // quietConnect connects with an error handler that does not print, as
 // sagascope's commands do.
-func quietConnect(t *testing.T, url string) *nats.Conn {
+func quietConnect(t *testing.T, l login) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	nc, err := nats.Connect(l.url, append([]nats.Option{nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})}, l.opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,26 +48,26 @@ func quietConnect(t *testing.T, url string) *nats.Conn {
 
 func TestReadOnlyAsksTheServerWithoutChangingAnything(t *testing.T) {
 	t.Parallel()
-	opURL, obsURL := sharedSession(t)
-	d := newDemo(t, opURL)
+	services, op, obs := sharedSession(t)
+	d := newDemo(t, op.url, services...)
 	svc := d.Serve(t, contract.Payment)
 	open := natstest.Server(t)
 	tests := []struct {
-		name string
-		url  string
-		want bool
+		name  string
+		login login
+		want  bool
 		// reaches says the probe gets to the payment service, which
 		// refuses it.
 		reaches bool
 	}{
-		{name: "an observer is read-only", url: obsURL, want: true},
-		{name: "the operator is not", url: opURL, reaches: true},
-		{name: "a user of an open server is not", url: open.ClientURL()},
+		{name: "an observer is read-only", login: obs, want: true},
+		{name: "the operator is not", login: op, reaches: true},
+		{name: "a user of an open server is not", login: login{url: open.ClientURL()}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before, refusedBefore := d.LastSeq(t), faultSetErrors(t, svc)
-			nc := quietConnect(t, tt.url)
+			nc := quietConnect(t, tt.login)
 			got, err := ReadOnly(endpointtest.Context(t), nc)
 			if err != nil {
 				t.Fatalf("ReadOnly: %v", err)
@@ -107,12 +107,12 @@ func faultSetErrors(t *testing.T, svc micro.Service) int {
 
 func TestReadOnlyNeedsNoRunningService(t *testing.T) {
 	t.Parallel()
-	opURL, obsURL := sharedSession(t)
+	_, op, obs := sharedSession(t)
 	for _, tt := range []struct {
-		url  string
-		want bool
-	}{{obsURL, true}, {opURL, false}} {
-		got, err := ReadOnly(endpointtest.Context(t), quietConnect(t, tt.url))
+		login login
+		want  bool
+	}{{obs, true}, {op, false}} {
+		got, err := ReadOnly(endpointtest.Context(t), quietConnect(t, tt.login))
 		if err != nil || got != tt.want {
 			t.Fatalf("ReadOnly with no service = %v, %v; want %v", got, err, tt.want)
 		}
@@ -122,7 +122,7 @@ func TestReadOnlyNeedsNoRunningService(t *testing.T) {
 func TestReadOnlyFailsWhenItCannotTell(t *testing.T) {
 	t.Parallel()
 	srv := natstest.Server(t)
-	closed := quietConnect(t, srv.ClientURL())
+	closed := quietConnect(t, login{url: srv.ClientURL()})
 	closed.Close()
 	if got, err := ReadOnly(endpointtest.Context(t), closed); err == nil {
 		t.Fatalf("ReadOnly on a closed connection = %v, nil; want an error", got)

@@ -62,17 +62,19 @@ func serverLogf(t testing.TB) func(string, ...any) {
 // test, failing the test if it cannot. When the test ends the connection is
 // drained and Cleanup waits until it is closed, so no client goroutine
 // outlives the test.
-func Connect(t testing.TB, url string) *nats.Conn {
+//
+// extra options (a login, an inbox prefix) are applied after these.
+func Connect(t testing.TB, url string, extra ...nats.Option) *nats.Conn {
 	t.Helper()
 	closed := make(chan struct{})
-	nc, err := nats.Connect(url,
-		nats.Name("natstest:"+t.Name()),
+	nc, err := nats.Connect(url, append([]nats.Option{
+		nats.Name("natstest:" + t.Name()),
 		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
 		// Tests that restart the server mid-test want the client to keep
 		// reconnecting, quickly; Cleanup ends it in any case.
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(50*time.Millisecond),
-	)
+		nats.ReconnectWait(50 * time.Millisecond),
+	}, extra...)...)
 	if err != nil {
 		t.Fatalf("natstest: connect to %s: %v", url, err)
 	}

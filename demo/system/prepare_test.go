@@ -183,7 +183,7 @@ func TestStartFailsAtOnceWhenTheUserMayNotCreateTheResources(t *testing.T) {
 	var log systemtest.LogBuffer
 	cfg := systemtest.Config(srv.ClientURL(), 0)
 	cfg.Connect = func(ctx context.Context, name string) (*nats.Conn, error) {
-		return nats.Connect(srv.ClientURL(), nats.Name(name), nats.UserInfo(roles.Observer.Name, roles.Observer.Password))
+		return nats.Connect(srv.ClientURL(), nats.Name(name), nats.UserInfo(roles.Observer.Name, roles.Observer.Password), nats.CustomInboxPrefix(roles.Observer.InboxPrefix()))
 	}
 	cfg.Log = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithTimeout(t.Context(), eventually)

@@ -29,6 +29,9 @@ import (
 // no endpoint running until the test calls Serve.
 type Demo struct {
 	URL string
+	// Login are the connection options of the login that made the
+	// resources; Serve's endpoints connect with them too.
+	Login []nats.Option
 	// KV is the control bucket, opened on NC.
 	KV jetstream.KeyValue
 	// NC is the test's own connection, for a client or raw requests.
@@ -44,10 +47,11 @@ func Start(t *testing.T) *Demo {
 	return New(t, natstest.Server(t).ClientURL())
 }
 
-// New creates the demo's resources on the server at url.
-func New(t *testing.T, url string) *Demo {
+// New creates the demo's resources on the server at url, logged in with
+// login (none: the server's default).
+func New(t *testing.T, url string, login ...nats.Option) *Demo {
 	t.Helper()
-	nc := natstest.Connect(t, url)
+	nc := natstest.Connect(t, url, login...)
 	js := natstest.JetStream(t, nc)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -61,7 +65,7 @@ func New(t *testing.T, url string) *Demo {
 	if err != nil {
 		t.Fatalf("open control bucket: %v", err)
 	}
-	return &Demo{URL: url, KV: kv, NC: nc, Clock: NewClock()}
+	return &Demo{URL: url, Login: login, KV: kv, NC: nc, Clock: NewClock()}
 }
 
 // Serve starts the control endpoint of svc on its own connection, as one
@@ -69,7 +73,7 @@ func New(t *testing.T, url string) *Demo {
 // endpoint stops with the test.
 func (d *Demo) Serve(t *testing.T, svc contract.Service, edit ...func(*endpoint.Config)) micro.Service {
 	t.Helper()
-	nc := natstest.Connect(t, d.URL)
+	nc := natstest.Connect(t, d.URL, d.Login...)
 	js := natstest.JetStream(t, nc)
 	kv, err := js.KeyValue(t.Context(), contract.ControlBucket)
 	if err != nil {
