@@ -93,14 +93,14 @@ const (
 )
 
 // pick returns the streams whose consumers to list now, out of those with
-// consumers, spending the budget; listed is the poller's last lists.
-func (b *budget) pick(infos []*jetstream.StreamInfo, listed map[string]*listing) []*jetstream.StreamInfo {
+// consumers, spending the budget; listed is the poller's last lists, read
+// by the feed's clock, of which now is the time.
+func (b *budget) pick(infos []*jetstream.StreamInfo, listed map[string]*listing, now time.Time) []*jetstream.StreamInfo {
 	type candidate struct {
 		info     *jetstream.StreamInfo
 		priority int
 		read     time.Time
 	}
-	now := time.Now()
 	b.mu.Lock()
 	var cands []candidate
 	for _, info := range infos {

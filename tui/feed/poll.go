@@ -130,7 +130,7 @@ func (f *Feed) gatherAPI(ctx context.Context, p *poller) ([]*jetstream.StreamInf
 	}
 	infos := p.infos
 
-	picked := p.budget.pick(infos, p.listed)
+	picked := p.budget.pick(infos, p.listed, f.opts.Now())
 	var mu sync.Mutex
 	fresh := make(map[string]*listing, len(picked))
 	var listErr error
