@@ -2,18 +2,14 @@ package check
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // failingReport has one of everything Print shows.
 func failingReport() Report {
@@ -44,7 +40,7 @@ func TestPrintMatchesGolden(t *testing.T) {
 	tests := []struct {
 		name   string
 		report Report
-		golden string
+		file   string
 	}{
 		{"a failing report lists counts, warnings and violations", failingReport(), "failing.golden"},
 		{"an empty report says OK and prints none for empty counts", Report{}, "empty.golden"},
@@ -53,19 +49,7 @@ func TestPrintMatchesGolden(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var b bytes.Buffer
 			tt.report.Print(&b)
-			path := filepath.Join("testdata", tt.golden)
-			if *update {
-				if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-					t.Fatalf("update golden: %v", err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("read golden (run with -update to create it): %v", err)
-			}
-			if got := b.String(); got != string(want) {
-				t.Errorf("Print output differs from %s (run with -update if the change is intended)\ngot:\n%s\nwant:\n%s", path, got, want)
-			}
+			golden.Check(t, tt.file, b.String())
 		})
 	}
 }

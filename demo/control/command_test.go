@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,30 +13,8 @@ import (
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/control/endpoint"
 	"github.com/sagascope/sagascope/demo/control/endpoint/endpointtest"
+	"github.com/sagascope/sagascope/demo/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
-
-// golden compares got with testdata/name, or rewrites it under -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run with -update to create it): %v", err)
-	}
-	if got != string(want) {
-		t.Fatalf("output differs from %s (run with -update if the change is intended):\ngot:\n%s\nwant:\n%s", path, got, want)
-	}
-}
 
 func run(t *testing.T, c *Client, args ...string) string {
 	t.Helper()
@@ -64,7 +39,7 @@ func TestTheFaultCommandSetsListsAndClearsFaults(t *testing.T) {
 	run(t, d.client, "set", "orders", "burst")
 	run(t, d.client, "set", "shipping", "crash", "--restart-after", "5s")
 	run(t, d.client, "clear", "payment", "error")
-	golden(t, "list.golden", run(t, d.client, "list"))
+	golden.Check(t, "list.golden", run(t, d.client, "list"))
 
 	var reply contract.FaultReply
 	if err := json.Unmarshal([]byte(run(t, d.client, "list", "--json")), &reply); err != nil || len(reply.Faults) != 3 || reply.V != contract.Version {
@@ -85,7 +60,7 @@ func TestTheFaultCommandSetsListsAndClearsFaults(t *testing.T) {
 func TestTheFaultCommandListsTheKinds(t *testing.T) {
 	t.Parallel()
 	// kinds needs no server: it documents contract.FaultKinds.
-	golden(t, "kinds.golden", run(t, nil, "kinds"))
+	golden.Check(t, "kinds.golden", run(t, nil, "kinds"))
 }
 
 func TestTheLoadCommandPrintsAndChangesTheSetting(t *testing.T) {

@@ -3,34 +3,12 @@ package scenario_test
 import (
 	"bytes"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/sagascope/sagascope/demo/internal/golden"
 	"github.com/sagascope/sagascope/demo/scenario"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Fatalf("output differs from %s (run with -update to accept):\n%s", path, got)
-	}
-}
 
 // The headless transcript shows each phase's narrative, each action, each
 // expectation as PASS or FAIL with what was observed, and the verdict.
@@ -74,5 +52,5 @@ final:
 	} {
 		p.Event(e)
 	}
-	golden(t, "transcript.golden", b.String())
+	golden.Check(t, "transcript.golden", b.String())
 }

@@ -4,36 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/sagascope/sagascope/demo/cli"
+	"github.com/sagascope/sagascope/demo/internal/golden"
 	"github.com/sagascope/sagascope/demo/scenario"
 	"github.com/sagascope/sagascope/demo/scenario/command"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Fatalf("output differs from %s (run with -update to accept):\n%s", path, got)
-	}
-}
 
 // noLab is a LabStarter for a command that must start no system: calling
 // it fails the test.
@@ -51,7 +29,7 @@ func TestListShowsEveryShippedScenario(t *testing.T) {
 	if err := command.Run(context.Background(), []string{"list"}, &b, noLab(t)); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "list.golden", b.String())
+	golden.Check(t, "list.golden", b.String())
 }
 
 // A wrong command line is a usage error that says what to do, and runs
