@@ -286,3 +286,42 @@ func TestTheConsumersScreenSortsEachPollOnce(t *testing.T) {
 		t.Fatalf("a new poll: %s on top, want %s with the most unprocessed", got, want)
 	}
 }
+
+// The feed is told the streams on screen when the Consumers screen comes
+// on view, and none when a screen without streams does.
+func TestTheStreamsOnScreenAreToldToTheFeed(t *testing.T) {
+	var told [][]string
+	a := newApp(appConfig{ctx: t.Context(), styles: plainStyles(), ctl: &fakeControl{},
+		focus: func(streams ...string) { told = append(told, streams) }})
+	a.Update(tea.WindowSizeMsg{Width: 160, Height: 48})
+	a.Update(snapshotMsg{fixtureSnapshot()})
+	run := func(cmds []tea.Cmd) {
+		for _, c := range cmds {
+			runAll(c)
+		}
+	}
+	run(press(a, "3"))
+	if len(told) != 1 || !slices.Contains(told[0], "SAGA_PAYMENT") || !slices.Contains(told[0], "LEGACY") {
+		t.Fatalf("on the Consumers screen the feed was told %q; want the streams of its rows", told)
+	}
+	run(press(a, "1"))
+	if len(told) != 2 || len(told[1]) != 0 {
+		t.Fatalf("on the Overview the feed was told %q; want no stream", told)
+	}
+	run(press(a, "1"))
+	if len(told) != 2 {
+		t.Fatalf("the feed was told again with nothing changed: %q", told)
+	}
+}
+
+// runAll runs cmd and the commands a batch holds, discarding messages.
+func runAll(cmd tea.Cmd) {
+	if cmd == nil {
+		return
+	}
+	if batch, ok := cmd().(tea.BatchMsg); ok {
+		for _, c := range batch {
+			runAll(c)
+		}
+	}
+}
