@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,23 +12,11 @@ import (
 
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/fault"
+	"github.com/sagascope/sagascope/demo/internal/testclock"
 	"github.com/sagascope/sagascope/demo/service/servicetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// clock is a fake clock tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 var t0 = time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
 
@@ -42,7 +29,7 @@ func kinds(fs []contract.Fault) []contract.FaultKind {
 }
 
 func TestAFaultIsInForceUntilItExpiresOrIsRemoved(t *testing.T) {
-	c := &clock{now: t0}
+	c := testclock.At(t0)
 	tab := fault.NewTable(contract.Payment, c.Now)
 	tab.Put(contract.Fault{Service: contract.Payment, Kind: contract.FaultLatency, Latency: time.Second, Set: t0, Expires: t0.Add(time.Minute)})
 	tab.Put(contract.Fault{Service: contract.Payment, Kind: contract.FaultError, Probability: 1, Set: t0})
@@ -53,7 +40,7 @@ func TestAFaultIsInForceUntilItExpiresOrIsRemoved(t *testing.T) {
 	if f, ok := tab.Active(contract.FaultLatency); !ok || f.Latency != time.Second {
 		t.Fatalf("latency = %+v, %v; want in force with its latency", f, ok)
 	}
-	c.Add(time.Minute)
+	c.Advance(time.Minute)
 	if _, ok := tab.Active(contract.FaultLatency); ok {
 		t.Fatal("latency still in force at its expiry")
 	}

@@ -3,31 +3,18 @@ package statusfeed_test
 import (
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/internal/testclock"
 	"github.com/sagascope/sagascope/demo/natstest"
 	"github.com/sagascope/sagascope/demo/statusfeed"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// clock is a fake clock the test moves by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 var t0 = time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 
@@ -37,7 +24,7 @@ func status(svc contract.Service, id string, at time.Time, processed uint64) con
 }
 
 func TestAFleetAddsUpTheLiveInstancesOfEachService(t *testing.T) {
-	c := &clock{now: t0}
+	c := testclock.At(t0)
 	r := statusfeed.New(statusfeed.Options{Now: c.Now})
 	a := status(contract.Payment, "a", t0, 100)
 	a.Breakers = []contract.BreakerStatus{{Name: "gateway", State: contract.BreakerClosed, Failures: 1}}
@@ -48,7 +35,7 @@ func TestAFleetAddsUpTheLiveInstancesOfEachService(t *testing.T) {
 	b.Load = &contract.LoadStatus{Rate: 20, Effective: 40}
 	r.Record(a)
 	r.Record(b)
-	c.add(2 * time.Second)
+	c.Advance(2 * time.Second)
 
 	f := r.Fleet()
 	if len(f.Services) != len(contract.Services) || !f.Reporting {
@@ -70,12 +57,12 @@ func TestAFleetAddsUpTheLiveInstancesOfEachService(t *testing.T) {
 }
 
 func TestAnInstanceSilentPastTheTimeoutIsGoneButItsCountersStillCount(t *testing.T) {
-	c := &clock{now: t0}
+	c := testclock.At(t0)
 	r := statusfeed.New(statusfeed.Options{Now: c.Now, Timeout: 3 * time.Second})
 	r.Record(status(contract.Shipping, "old", t0, 70))
-	c.add(2 * time.Second)
+	c.Advance(2 * time.Second)
 	r.Record(status(contract.Shipping, "new", c.Now(), 5))
-	c.add(2 * time.Second) // old is silent for 4 s, new for 2 s
+	c.Advance(2 * time.Second) // old is silent for 4 s, new for 2 s
 
 	if live := r.Latest(contract.Shipping); len(live) != 1 || live[0].Instance != "new" {
 		t.Fatalf("live %+v: want only the instance heard from within the timeout", live)
@@ -86,14 +73,14 @@ func TestAnInstanceSilentPastTheTimeoutIsGoneButItsCountersStillCount(t *testing
 	if got := r.Totals(contract.Shipping).Processed; got != 75 {
 		t.Fatalf("totals %d processed, want 75: what a gone instance did still counts", got)
 	}
-	c.add(time.Minute)
+	c.Advance(time.Minute)
 	if r.Fleet().Reporting {
 		t.Fatal("the fleet still reports with every instance silent")
 	}
 }
 
 func TestRatesAreMeasuredOverASecondAndRestartWithTheCounters(t *testing.T) {
-	c := &clock{now: t0}
+	c := testclock.At(t0)
 	r := statusfeed.New(statusfeed.Options{Now: c.Now})
 	for i, tt := range []struct {
 		after     time.Duration
@@ -105,7 +92,7 @@ func TestRatesAreMeasuredOverASecondAndRestartWithTheCounters(t *testing.T) {
 		{500 * time.Millisecond, 300, 200}, // 200 over the second since the first
 		{time.Second, 10, 0},               // counters went back: a restart
 	} {
-		c.add(tt.after)
+		c.Advance(tt.after)
 		r.Record(status(contract.Orders, "o", c.Now(), tt.processed))
 		if got := r.Fleet().Services[0].Rates.Processed; got != tt.want {
 			t.Fatalf("step %d: rate %v, want %v", i, got, tt.want)

@@ -11,7 +11,6 @@ package endpointtest
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/control/endpoint"
+	"github.com/sagascope/sagascope/demo/internal/testclock"
 	"github.com/sagascope/sagascope/demo/natstest"
 	"github.com/sagascope/sagascope/demo/topology"
 )
@@ -128,25 +128,8 @@ func Eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// Clock is a settable clock for expiry; it is safe for concurrent use.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// Clock is the settable clock of the endpoints a Demo serves.
+type Clock = testclock.Clock
 
 // NewClock returns a clock stopped at a fixed instant.
-func NewClock() *Clock { return &Clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-// Now is the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock on by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+func NewClock() *Clock { return testclock.At(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) }
