@@ -45,6 +45,17 @@ func TestRunAtTinyScale(t *testing.T) {
 	if len(res.Relay) != 2 {
 		t.Errorf("want the relay before and after the saga, got %d runs", len(res.Relay))
 	}
+	if len(res.BestRelay) != 2 {
+		t.Errorf("want the broker's best relay before and after the saga, got %d runs", len(res.BestRelay))
+	}
+	for _, r := range res.BestRelay {
+		if r.Done == 0 || r.Writes == 0 || r.Msgs == 0 || r.Elapsed <= 0 {
+			t.Errorf("a best relay run measured nothing: %+v", r)
+		}
+	}
+	if !strings.Contains(out.String(), "broker's best") || !strings.Contains(out.String(), "best relay writes/s") {
+		t.Errorf("the report does not show the best relay and its ratio:\n%s", out.String())
+	}
 	for _, r := range res.Relay {
 		if r.Done == 0 || r.Writes == 0 || r.Msgs == 0 || r.Elapsed <= 0 {
 			t.Errorf("a relay run measured nothing: %+v", r)

@@ -163,7 +163,9 @@ func (p Phase) plan(o Options) string {
 	window := o.Warmup + o.Window + 2*time.Second // with the drain and a start
 	for _, s := range p.steps() {
 		switch s {
-		case stepRelay, stepTraced:
+		case stepRelay:
+			d += 2 * window // with the saga's settings, then the broker's best
+		case stepTraced:
 			d += window
 		case stepPlain:
 			d += window

@@ -51,8 +51,18 @@ func relayTopology(o topology.Options) ([]jetstream.StreamConfig, []jetstream.Co
 	return streams, consumers
 }
 
-// relay measures the reference and removes its streams afterwards.
-func (b *bench) relay(ctx context.Context) (t Throughput, err error) {
+// bestWorkers is the workers a hop of the broker's best relay runs: with
+// publishes that do not wait, a few goroutines keep a hop's window full.
+const bestWorkers = 4
+
+// relay measures a reference and removes its streams afterwards. With best
+// false it is the relay with the saga's settings: Workers workers a hop,
+// each publish waiting for its PubAck, a Nats-Msg-Id on every publish. With
+// best true it is the broker's best relay on this machine: bestWorkers a
+// hop, each publish asynchronous (a window of them in flight), the input
+// acked when its output's PubAck arrives, no Nats-Msg-Id. Both ack nothing
+// before its output is stored.
+func (b *bench) relay(ctx context.Context, best bool) (t Throughput, err error) {
 	streams, consumers := relayTopology(b.topo)
 	defer func() {
 		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -100,7 +110,11 @@ func (b *bench) relay(ctx context.Context) (t Throughput, err error) {
 		if err != nil {
 			return t, fmt.Errorf("hop %d: bind consumer: %w", i, err)
 		}
-		g.Go(func() error { return hop(gctx, cons, js, b.o.Workers, relaySubject(i+1), &failed) })
+		if best {
+			g.Go(func() error { return hopAsync(gctx, cons, js, relaySubject(i+1), &failed) })
+		} else {
+			g.Go(func() error { return hop(gctx, cons, js, b.o.Workers, relaySubject(i+1), &failed) })
+		}
 	}
 
 	payload, err := samplePayload(b.topo.Seed)
@@ -111,7 +125,9 @@ func (b *bench) relay(ctx context.Context) (t Throughput, err error) {
 		chain := nuid.Next()
 		msg := nats.NewMsg(relaySubject(0))
 		msg.Data = payload
-		msg.Header.Set(contract.MsgIDHeader, chain+":0")
+		if !best {
+			msg.Header.Set(contract.MsgIDHeader, chain+":0")
+		}
 		msg.Header.Set(contract.SagaHeader, chain)
 		return msg, nil
 	})
@@ -222,6 +238,73 @@ func forward(ctx context.Context, js jetstream.JetStream, msg jetstream.Msg, nex
 		return
 	}
 	_ = msg.Ack()
+}
+
+// hopAsync is one hop of the broker's best relay: bestWorkers workers
+// publish without waiting, and one acker acks each input once its output's
+// PubAck arrived (or NAKs it when the publish failed), in the order
+// published. The pull, as hop's, asks for no more than the consumer's
+// MaxAckPending allows to be in hand.
+func hopAsync(ctx context.Context, cons jetstream.Consumer, js jetstream.JetStream, next string, failed *atomic.Uint64) error {
+	it, err := cons.Messages(worker.PullOptions(bestWorkers)...)
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", cons.CachedInfo().Name, err)
+	}
+	stop := context.AfterFunc(ctx, it.Drain)
+	defer stop()
+	type inFlight struct {
+		in  jetstream.Msg
+		ack jetstream.PubAckFuture
+	}
+	work := make(chan jetstream.Msg, bestWorkers)
+	acks := make(chan inFlight, topology.DefaultMaxAckPending)
+	var acker sync.WaitGroup
+	acker.Go(func() {
+		for f := range acks {
+			select {
+			case <-f.ack.Ok():
+				_ = f.in.Ack()
+			case <-f.ack.Err():
+				failed.Add(1)
+				_ = f.in.Nak()
+			case <-time.After(5 * time.Second):
+				failed.Add(1)
+				_ = f.in.Nak()
+			}
+		}
+	})
+	var wg sync.WaitGroup
+	for range bestWorkers {
+		wg.Go(func() {
+			for msg := range work {
+				out := nats.NewMsg(next)
+				out.Data = msg.Data()
+				out.Header.Set(contract.SagaHeader, msg.Headers().Get(contract.SagaHeader))
+				f, err := js.PublishMsgAsync(out)
+				if err != nil {
+					failed.Add(1)
+					_ = msg.Nak()
+					continue
+				}
+				acks <- inFlight{in: msg, ack: f}
+			}
+		})
+	}
+	for {
+		msg, err := it.Next()
+		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			break
+		}
+		if err != nil {
+			continue
+		}
+		work <- msg
+	}
+	close(work)
+	wg.Wait()
+	close(acks)
+	acker.Wait()
+	return nil
 }
 
 // samplePayload is a saga command as the services exchange it, so relay

@@ -78,7 +78,15 @@ func (r Result) table(w io.Writer) {
 			runs = append(runs, t.PerSec())
 		}
 		ref := r.Reference()
-		rows = append(rows, row{fmt.Sprintf("relay, jetstream %d hops", relayHops), ref, ratio(float64(ref.Writes), float64(ref.Done)), runs})
+		rows = append(rows, row{fmt.Sprintf("relay, jetstream %d hops, saga's settings", relayHops), ref, ratio(float64(ref.Writes), float64(ref.Done)), runs})
+	}
+	if len(r.BestRelay) > 0 {
+		var runs []float64
+		for _, t := range r.BestRelay {
+			runs = append(runs, t.PerSec())
+		}
+		ref := r.BestReference()
+		rows = append(rows, row{fmt.Sprintf("relay, jetstream %d hops, broker's best", relayHops), ref, ratio(float64(ref.Writes), float64(ref.Done)), runs})
 	}
 	add := func(name string, ss []Saturation) {
 		if len(ss) == 0 {
@@ -115,6 +123,10 @@ func (r Result) comparisons(w io.Writer) {
 	if len(r.Relay) > 0 && len(r.Saga) > 0 {
 		fmt.Fprintf(w, "ratio      saga writes/s ÷ relay writes/s %.2f (aim ≥ %.1f); by CPU per write, relay ÷ saga %.2f\n",
 			r.Ratio(), TargetRatio, r.CPURatio())
+	}
+	if len(r.BestRelay) > 0 && len(r.Saga) > 0 {
+		fmt.Fprintf(w, "           saga writes/s ÷ best relay writes/s %.2f; sagas/s ÷ chains/s %.3f (saga's settings) and %.3f (best)\n",
+			r.BestRatio(), ratio(r.SagaPooled().PerSec(), r.Reference().PerSec()), ratio(r.SagaPooled().PerSec(), r.BestReference().PerSec()))
 	}
 	if c, ok := r.TracingCost(); ok {
 		fmt.Fprintf(w, "tracing    every saga traced costs %s of throughput and %s CPU per saga (on vs off, same run)\n",
@@ -162,6 +174,7 @@ func (r Result) notes(w io.Writer) {
 	fmt.Fprintf(w, "how        writes: every message stored, from the growth of every stream's last sequence read in the server (KV buckets included); msgs: the server's in+out message counters\n")
 	if len(r.Relay) > 0 {
 		fmt.Fprintf(w, "           relay: hop i pulls subject i, publishes to i+1 awaiting the PubAck, acks; saga stream and consumer config, %d workers/hop\n", o.Workers)
+		fmt.Fprintf(w, "           best relay: the same streams and consumers, %d workers/hop publishing async, each input acked when its PubAck arrives, no Nats-Msg-Id\n", bestWorkers)
 	}
 	if len(r.Saga) > 0 {
 		var queued []string

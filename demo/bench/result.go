@@ -171,8 +171,12 @@ func (l Latency) Label() string {
 // Result is what a run measured. Fields of phases not run are zero.
 type Result struct {
 	Options Options
-	// Relay is each reference measurement, in the order made.
-	Relay []Throughput
+	// Relay is each measurement of the relay with the saga's settings, in
+	// the order made; BestRelay each of the broker's best relay (async
+	// publish window, input acked after the PubAck, no Nats-Msg-Id,
+	// bestWorkers a hop), made right after each Relay.
+	Relay     []Throughput
+	BestRelay []Throughput
 	// Saga is each window of the saga with tracing off and no dashboard,
 	// Traced each with every saga traced, Dashboard each with the
 	// dashboard's feed attached; all at saturation, in the order made.
@@ -192,6 +196,21 @@ func (r Result) Reference() Throughput {
 		t = t.plus(m)
 	}
 	return t
+}
+
+// BestReference pools the best relay's measurements into one.
+func (r Result) BestReference() Throughput {
+	var t Throughput
+	for _, m := range r.BestRelay {
+		t = t.plus(m)
+	}
+	return t
+}
+
+// BestRatio is the saga's writes per second at saturation over the best
+// relay's; 0 when either was not measured.
+func (r Result) BestRatio() float64 {
+	return ratio(r.SagaPooled().WritesPerSec(), r.BestReference().WritesPerSec())
 }
 
 // SagaPooled pools the saga's plain windows: the headline figures.
