@@ -49,6 +49,9 @@ type budget struct {
 
 	mu    sync.Mutex
 	focus map[string]bool // streams on screen, from Feed.Focus
+	// pinned is the stream of the consumer on screen (Feed.FocusConsumer),
+	// focused whatever Focus says.
+	pinned string
 }
 
 func newBudget(perSecond float64) *budget {
@@ -67,6 +70,13 @@ func (b *budget) setFocus(streams []string) {
 	for _, s := range streams {
 		b.focus[s] = true
 	}
+}
+
+// pin replaces the stream of the consumer on screen; "" for none.
+func (b *budget) pin(stream string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.pinned = stream
 }
 
 // sagaStreams are the streams the Overview reads for the saga: always
@@ -112,7 +122,7 @@ func (b *budget) pick(infos []*jetstream.StreamInfo, listed map[string]*listing,
 		switch {
 		case l == nil || !l.created.Equal(info.Created):
 			c.priority = priorityNew
-		case (b.focus[info.Config.Name] || sagaStreams[info.Config.Name]) && now.Sub(l.read) >= focusFresh:
+		case (b.focus[info.Config.Name] || b.pinned != "" && b.pinned == info.Config.Name || sagaStreams[info.Config.Name]) && now.Sub(l.read) >= focusFresh:
 			c.priority = priorityFocus
 		case l.lastSeq != info.State.LastSeq || l.consumers != info.State.Consumers:
 			c.priority = priorityMoved

@@ -101,6 +101,7 @@ type Feed struct {
 	opts   Options
 	st     *state
 	budget *budget
+	charts *charts
 	// apiPrefix is the JetStream API's subject prefix, for the requests
 	// the feed makes without the jetstream package.
 	apiPrefix string
@@ -116,7 +117,7 @@ func New(nc *nats.Conn, opts Options) (*Feed, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Feed{nc: nc, js: js, opts: opts, st: newState(opts), budget: newBudget(opts.APIBudget), apiPrefix: jetstream.DefaultAPIPrefix}
+	f := &Feed{nc: nc, js: js, opts: opts, st: newState(opts), budget: newBudget(opts.APIBudget), charts: newCharts(), apiPrefix: jetstream.DefaultAPIPrefix}
 	f.gather, f.path = f.gatherAPI, PathAPI
 	if opts.System != nil {
 		f.gather, f.path = f.gatherSystem, PathSystem
@@ -130,6 +131,16 @@ func New(nc *nats.Conn, opts Options) (*Feed, error) {
 // every stream each refresh, their consumers are listed first. It replaces
 // the previous focus and is safe to call from any goroutine.
 func (f *Feed) Focus(streams ...string) { f.budget.setFocus(streams) }
+
+// FocusConsumer names the consumer on screen, "" and "" for none: its
+// stream's consumers are listed every refresh whatever the budget, it
+// keeps a history even when maxCharted others have one, and from the
+// next poll on each snapshot carries its history (Snapshot.Focused). It
+// is safe to call from any goroutine.
+func (f *Feed) FocusConsumer(stream, name string) {
+	f.charts.setFocus(stream, name)
+	f.budget.pin(stream)
+}
 
 // Run watches the system until ctx ends, calling send with a snapshot
 // whenever something changed, at most once per FrameEvery, and at least
@@ -353,6 +364,11 @@ func (s *state) snapshot(now time.Time, conn Connection) Snapshot {
 		Consumers:  s.poll.consumers,
 		Sources:    s.sources,
 		Gathering:  s.poll.gathering,
+		Focused:    s.poll.focused,
+		Diagnoses:  s.poll.diagnoses,
+	}
+	if snap.Diagnoses == nil {
+		snap.Diagnoses = []Diagnosis{} // JSON shows an empty list, not null
 	}
 	snap.Services, snap.Load, snap.Faults, snap.Reporting = s.services(now)
 	snap.History = History{

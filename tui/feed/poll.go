@@ -42,6 +42,10 @@ type pollResult struct {
 	// listed yet: until it is 0 the consumers are not all there.
 	unlisted  int
 	gathering Gathering
+	// focused is the history of the consumer on screen, nil for none.
+	focused *ConsumerHistory
+	// diagnoses are what the rules found at this poll, worst first.
+	diagnoses []Diagnosis
 }
 
 // poller keeps what the next poll compares against. Only the poll
@@ -50,6 +54,8 @@ type poller struct {
 	mu       sync.Mutex                  // guards handles: consumer lists run concurrently
 	handles  map[string]jetstream.Stream // opened once per stream
 	budget   *budget
+	charts   *charts
+	diag     *diagnoser
 	listed   map[string]*listing // each stream's last consumer list
 	requests uint64              // requests made so far (JetStream API, or JSZ on the system path)
 	// infos is the last stream list, made at streamsListed (the
@@ -70,7 +76,8 @@ type poller struct {
 
 // poll polls every RefreshEvery until ctx ends.
 func (f *Feed) poll(ctx context.Context) {
-	p := &poller{handles: map[string]jetstream.Stream{}, lag: map[string]*ring[float64]{}, budget: f.budget, listed: map[string]*listing{}}
+	p := &poller{handles: map[string]jetstream.Stream{}, lag: map[string]*ring[float64]{}, budget: f.budget, listed: map[string]*listing{},
+		charts: f.charts, diag: newDiagnoser()}
 	t := time.NewTicker(f.opts.RefreshEvery)
 	defer t.Stop()
 	for {
@@ -205,6 +212,9 @@ func (f *Feed) recordGathered(ctx context.Context, p *poller, infos []*jetstream
 	}
 	p.prune(consumers)
 	p.streams, p.consumers, p.listed = streams, consumers, listed
+	if stream, name, ok := p.charts.focused(); ok {
+		res.focused = p.charts.history(stream, name)
+	}
 
 	totals, totalsOK := f.sagaTotals(ctx, p)
 	res.gathering = Gathering{Path: f.path, Budget: f.opts.APIBudget, Requests: p.requests, Unlisted: res.unlisted}
@@ -213,6 +223,7 @@ func (f *Feed) recordGathered(ctx context.Context, p *poller, infos []*jetstream
 			res.gathering.Oldest = l.read
 		}
 	}
+	res.diagnoses = f.diagnose(ctx, p, &res, infos, fresh, totals, totalsOK, now)
 	f.st.recordPoll(res, totals, totalsOK)
 }
 
@@ -222,6 +233,7 @@ func (f *Feed) recordGathered(ctx context.Context, p *poller, infos []*jetstream
 func (p *poller) build(l *listing, info *jetstream.StreamInfo, samples map[string]consumerSample) []Consumer {
 	slices.SortFunc(l.cis, func(a, b *jetstream.ConsumerInfo) int { return cmp.Compare(a.Name, b.Name) })
 	out := make([]Consumer, 0, len(l.cis))
+	focusStream, focusName, _ := p.charts.focused()
 	for _, ci := range l.cis {
 		c := consumerFrom(ci, info.State.Msgs)
 		c.Read = l.read
@@ -230,6 +242,7 @@ func (p *poller) build(l *listing, info *jetstream.StreamInfo, samples map[strin
 			c.DeliveredRate, c.AckedRate = consumerRates(prev, ci)
 		}
 		c.LagTrend = p.trend(key, float64(c.Pending))
+		p.charts.record(&c, c.Stream == focusStream && c.Name == focusName)
 		out = append(out, c)
 		samples[key] = consumerSample{ts: ci.TimeStamp, delivered: ci.Delivered.Consumer, ackFloor: ci.AckFloor.Consumer}
 	}
@@ -404,6 +417,7 @@ const lagTrendLen = 60
 
 // prune forgets consumers that are gone.
 func (p *poller) prune(live map[string]consumerSample) {
+	p.charts.prune(live)
 	for k := range p.lag {
 		if _, ok := live[k]; !ok {
 			delete(p.lag, k)

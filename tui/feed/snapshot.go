@@ -60,6 +60,12 @@ type Snapshot struct {
 	// Problems are sources the feed could not read, each with the latest
 	// error. A problem clears itself when the source recovers.
 	Problems []Problem `json:"problems,omitempty"`
+	// Diagnoses say in words what is wrong and why, worst first (see
+	// diagnose.go for the rules); empty when nothing is.
+	Diagnoses []Diagnosis `json:"diagnoses"`
+	// Focused is the history of the consumer on screen
+	// (Feed.FocusConsumer), from the last poll; nil for none.
+	Focused *ConsumerHistory `json:"focused_consumer,omitempty"`
 }
 
 // Connection is the state of the NATS connection the feed reads through.
