@@ -170,12 +170,8 @@ func (s *scenarios) waitingLine() string {
 
 // evidence are the observations that answer phase's question, as lines.
 func (r *scenarioRun) evidence(phase int) []string {
-	var checks []scenario.Check
-	for _, c := range r.checks {
-		checks = append(checks, c)
-	}
 	var out []string
-	for _, c := range scenario.Evidence(r.sc, checks, phase) {
+	for _, c := range scenario.Evidence(r.sc, r.checks, phase) {
 		out = append(out, strings.TrimSpace(c.Expectation.String()+": "+c.Observed))
 	}
 	return out
