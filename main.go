@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -398,6 +399,7 @@ func runTUI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	sys.Register(fs)
 	readOnly := fs.Bool("read-only", false, "watch only: send no fault or load requests")
 	refresh := fs.Duration("refresh", time.Second, "how often streams and consumers are polled")
+	name := fs.String("name", attendeeName(), "who your answers to a scenario's questions come from")
 	if err := cli.Parse(fs, args, stderr); err != nil {
 		return err
 	}
@@ -418,7 +420,7 @@ func runTUI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	ro, err := control.ReadOnly(cctx, nc)
-	dash := tui.Options{Title: nc.ConnectedUrlRedacted(), RefreshEvery: *refresh, ReadOnly: *readOnly || (err == nil && ro), System: sysNC}
+	dash := tui.Options{Title: nc.ConnectedUrlRedacted(), RefreshEvery: *refresh, ReadOnly: *readOnly || (err == nil && ro), System: sysNC, Name: *name}
 	if !dash.ReadOnly {
 		// Scenarios drive an attached system through the control API only;
 		// the ones that stop processes are marked as needing the embedded
@@ -590,4 +592,12 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errViolated
 	}
 	return nil
+}
+
+// attendeeName is the OS user's name, the default of tui --name.
+func attendeeName() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return os.Getenv("USER")
 }

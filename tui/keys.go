@@ -44,6 +44,12 @@ type KeyMap struct {
 	RunScenario key.Binding
 	Confirm     key.Binding
 	CancelRun   key.Binding
+	// StepMode, NextPhase, Reveal and Answer pace a run and its questions
+	// (a workshop): the first three are the instructor's.
+	StepMode  key.Binding
+	NextPhase key.Binding
+	Reveal    key.Binding
+	Answer    key.Binding
 }
 
 // DefaultKeyMap returns the dashboard's keys.
@@ -86,6 +92,10 @@ func DefaultKeyMap() KeyMap {
 		RunScenario: b("enter", "run scenario", "enter"),
 		Confirm:     b("enter/y", "run it", "enter", "y"),
 		CancelRun:   b("x/esc", "cancel the run", "x", "esc"),
+		StepMode:    b("m", "step mode on/off", "m"),
+		NextPhase:   b("n", "next phase", "n"),
+		Reveal:      b("v", "reveal the answer", "v"),
+		Answer:      b("a", "answer (then a-d)", "a"),
 	}
 }
 

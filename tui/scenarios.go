@@ -10,6 +10,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 
+	"github.com/sagascope/sagascope/demo/control"
 	"github.com/sagascope/sagascope/demo/scenario"
 	"github.com/sagascope/sagascope/tui/feed"
 )
@@ -40,6 +41,14 @@ type scenarios struct {
 	// run is the run on view, going or finished; nil shows the catalogue.
 	run   *scenarioRun
 	runID int
+	// room, name, instructor: see scenarioConfig. step is the step mode
+	// of the runs this screen starts; answering is set while the keys a
+	// to d pick an answer.
+	room       *control.Client
+	name       string
+	instructor bool
+	step       bool
+	answering  bool
 
 	snap          feed.Snapshot
 	width, height int
@@ -101,10 +110,18 @@ type scenarioConfig struct {
 	opt    scenario.Options
 	send   func(tea.Msg)
 	runs   *runGuard
+	// room sends answers, and an instructor's next and reveal requests;
+	// nil in tests without a server.
+	room *control.Client
+	// name is who answers; instructor is set for a dashboard that may
+	// pace runs (not read-only).
+	name       string
+	instructor bool
 }
 
 func newScenarios(ctx context.Context, st *Styles, k *KeyMap, cfg scenarioConfig) *scenarios {
-	s := &scenarios{ctx: ctx, st: st, keys: k, target: cfg.target, opt: cfg.opt, send: cfg.send, runs: cfg.runs}
+	s := &scenarios{ctx: ctx, st: st, keys: k, target: cfg.target, opt: cfg.opt, send: cfg.send, runs: cfg.runs,
+		room: cfg.room, name: cfg.name, instructor: cfg.instructor}
 	if s.runs == nil {
 		s.runs = &runGuard{}
 	}
@@ -166,26 +183,41 @@ func (s *scenarios) Keys() []key.Binding {
 	case s.confirm != nil:
 		return []key.Binding{s.keys.Confirm, s.keys.Back}
 	case s.run != nil && s.run.result == nil:
-		return []key.Binding{s.keys.CancelRun}
+		ks := []key.Binding{}
+		if s.run.local {
+			ks = append(ks, s.keys.CancelRun)
+		}
+		if s.instructor {
+			ks = append(ks, s.keys.NextPhase, s.keys.Reveal)
+		}
+		if s.run.openQuestion() >= 0 {
+			ks = append(ks, s.keys.Answer)
+		}
+		return ks
 	case s.run != nil:
 		return []key.Binding{s.keys.Back}
 	}
-	return []key.Binding{s.keys.RunScenario, s.keys.Filter}
+	return []key.Binding{s.keys.RunScenario, s.keys.StepMode, s.keys.Filter}
 }
 
-func (s *scenarios) Capturing() bool { return s.run == nil && s.list.typing() }
+func (s *scenarios) Capturing() bool { return (s.run == nil && s.list.typing()) || s.answering }
 func (s *scenarios) Focus() tea.Cmd  { return nil }
 
 // Back cancels the question, then cancels a run going, then leaves a
 // finished run for the catalogue, then clears the filter.
 func (s *scenarios) Back() bool {
 	switch {
+	case s.answering:
+		s.answering = false
+		return true
 	case s.confirm != nil:
 		s.confirm = nil
 		return true
-	case s.run != nil && s.run.result == nil:
+	case s.run != nil && s.run.result == nil && s.run.local:
 		s.cancelRun()
 		return true
+	case s.run != nil && s.run.result == nil:
+		return false
 	case s.run != nil:
 		s.run = nil
 		return true
@@ -205,12 +237,20 @@ func (s *scenarios) Update(msg tea.Msg) tea.Cmd {
 	case snapshotMsg:
 		s.snap = msg.snap
 	case scenarioEventMsg:
-		if s.run != nil && msg.run == s.run.id {
+		if s.run != nil && msg.run == s.run.id && s.run.local {
 			s.run.event(msg.e)
 		}
 	case scenarioDoneMsg:
-		if s.run != nil && msg.run == s.run.id {
+		if s.run != nil && msg.run == s.run.id && s.run.local {
 			s.run.done(msg.res, msg.err)
+		}
+	case runEventMsg:
+		s.follow(msg.e)
+	case roomMsg:
+		if msg.err != nil {
+			s.note = "✗ " + msg.err.Error()
+		} else {
+			s.note = "✓ " + msg.text
 		}
 	case tea.KeyMsg:
 		return s.key(msg)
@@ -229,9 +269,16 @@ func (s *scenarios) key(msg tea.KeyMsg) tea.Cmd {
 		}
 		return nil
 	case s.run != nil:
-		if s.run.result == nil && key.Matches(msg, k.CancelRun) {
+		if cmd, ok := s.roomKey(msg); ok {
+			return cmd
+		}
+		if s.run.result == nil && s.run.local && key.Matches(msg, k.CancelRun) {
 			s.cancelRun()
 		}
+		return nil
+	}
+	if key.Matches(msg, k.StepMode) && !s.list.typing() {
+		s.step = !s.step
 		return nil
 	}
 	if s.list.typing() {
@@ -262,6 +309,7 @@ func (s *scenarios) start(e *scenarioEntry) tea.Cmd {
 	ctx, cancel := context.WithCancel(s.ctx)
 	s.run = newScenarioRun(id, e.sc, cancel)
 	target, guard, send, sc, opt := s.target, s.runs, s.send, e.sc, s.opt
+	opt.Step = s.step
 	opt.OnEvent = func(ev scenario.Event) {
 		if send != nil {
 			send(scenarioEventMsg{run: id, e: ev})
@@ -296,6 +344,9 @@ func (s *scenarios) catalogueView() string {
 		head += "  " + st.Muted.Render("on the embedded demo · enter runs one")
 	default:
 		head += "  " + st.Muted.Render("on the attached system, through the control API · enter runs one")
+	}
+	if s.step && s.target != nil {
+		head += "  " + st.Degraded.Render("step mode: stops at each phase")
 	}
 	if f := s.list.filterView(st, s.width-lipgloss.Width(head)-3); f != "" {
 		head += "   " + f

@@ -8,6 +8,7 @@ import (
 
 	"github.com/charmbracelet/lipgloss"
 
+	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/scenario"
 )
 
@@ -33,7 +34,33 @@ type scenarioRun struct {
 
 	result *scenario.Result
 	err    error
+
+	// runID names the run on the system; local is set for a run this
+	// screen started (its events come from the runner, not the stream).
+	runID string
+	local bool
+	// waiting is set while the run waits for the instructor.
+	waiting bool
+	// question is the phase whose question was asked last, -1 for none;
+	// answers are this dashboard's, tally the live counts, revealed the
+	// counts at the reveal; checks are the outcomes so far.
+	question int
+	answers  map[int]int
+	tally    map[int]contract.Tally
+	revealed map[int]contract.Tally
+	checks   []scenario.Check
 }
+
+// openQuestion is the phase whose question takes answers, -1 for none.
+func (r *scenarioRun) openQuestion() int {
+	if _, done := r.revealed[r.question]; done || r.result != nil {
+		return -1
+	}
+	return r.question
+}
+
+// shownQuestion is the question on view: the last asked, revealed or not.
+func (r *scenarioRun) shownQuestion() int { return r.question }
 
 // timelineStep is one line of the timeline: a phase heading or a step.
 type timelineStep struct {
@@ -68,7 +95,8 @@ func (s stepState) mark() string {
 }
 
 func newScenarioRun(id int, sc *scenario.Scenario, cancel context.CancelFunc) *scenarioRun {
-	return &scenarioRun{id: id, sc: sc, cancel: cancel, phase: -1, base: map[int]int{}, settle: -1}
+	return &scenarioRun{id: id, sc: sc, cancel: cancel, phase: -1, base: map[int]int{}, settle: -1, local: cancel != nil,
+		question: -1, answers: map[int]int{}, tally: map[int]contract.Tally{}, revealed: map[int]contract.Tally{}}
 }
 
 // event takes one event of the run.
@@ -77,6 +105,28 @@ func (r *scenarioRun) event(e scenario.Event) {
 		r.start = e.Time
 	}
 	r.now = e.Time
+	if e.Run != "" {
+		r.runID = e.Run
+	}
+	switch e.Kind {
+	case scenario.Waiting:
+		r.waiting = true
+		return
+	case scenario.TallyChanged:
+		if e.Tally != nil {
+			r.tally[e.Tally.Phase] = *e.Tally
+		}
+		return
+	case scenario.Revealed:
+		if e.Tally != nil {
+			r.revealed[e.Tally.Phase] = *e.Tally
+		}
+		return
+	}
+	r.waiting = false
+	if e.Kind == scenario.StepDone && e.Check != nil {
+		r.checks = append(r.checks, *e.Check)
+	}
 	switch e.Kind {
 	case scenario.PhaseStarted:
 		if e.Phase < 0 || e.Phase >= len(r.sc.Phases) {
@@ -84,6 +134,9 @@ func (r *scenarioRun) event(e scenario.Event) {
 		}
 		r.phase = e.Phase
 		ph := r.sc.Phases[e.Phase]
+		if ph.Question != nil {
+			r.question = e.Phase
+		}
 		r.steps = append(r.steps, timelineStep{heading: ph.Name})
 		r.base[e.Phase] = len(r.steps)
 		for _, s := range ph.Steps {
@@ -213,7 +266,14 @@ func (s *scenarios) headline() string {
 	case r.cancelling:
 		return st.Degraded.Render("… cancelling "+name) + st.Muted.Render(": clearing its faults and restoring the load")
 	}
-	return st.Accent.Render("▶ "+name) + "  " + st.Muted.Render(clean(r.sc.Teaches, 40)) + elapsed + st.Muted.Render("  · x cancels")
+	head := st.Accent.Render("▶ "+name) + "  " + st.Muted.Render(clean(r.sc.Teaches, 40)) + elapsed
+	if r.waiting {
+		head += "  " + s.waitingLine()
+	}
+	if r.local {
+		head += st.Muted.Render("  · x cancels")
+	}
+	return head
 }
 
 // storyLines are the left column: the phase's narrative, or the final
@@ -234,11 +294,13 @@ func (s *scenarios) storyLines(width int) []string {
 		para(r.err.Error(), roleFailing)
 	case r.result != nil:
 		s.verdictLines(width, title, para)
+		out = append(out, s.questionLines(width)...)
 	case r.phase >= 0:
 		ph := r.sc.Phases[r.phase]
 		title(fmt.Sprintf("%s (%d of %d)", strings.ToUpper(ph.Name), r.phase+1, len(r.sc.Phases)))
 		out = append(out, "")
 		para(ph.Narrative, roleNone)
+		out = append(out, s.questionLines(width)...)
 	case r.final:
 		title("FINAL")
 		out = append(out, "")
@@ -247,6 +309,10 @@ func (s *scenarios) storyLines(width int) []string {
 		title(strings.ToUpper(clean(r.sc.Name, width)))
 		out = append(out, "")
 		para(r.sc.Title, roleNone)
+	}
+	if s.note != "" {
+		out = append(out, "")
+		para(s.note, roleMuted)
 	}
 	return out
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/sagascope/sagascope/demo/connect"
+	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/scenario"
 )
 
@@ -101,6 +102,81 @@ func TestScenariosGolden(t *testing.T) {
 						a.Update(scenarioEventMsg{run: 1, e: e})
 					}
 				}
+				view := a.View()
+				checkFits(t, view, sz.w, sz.h)
+				golden(t, fmt.Sprintf("%s_%dx%d", tt.name, sz.w, sz.h), view)
+			})
+		}
+	}
+}
+
+// workshopEvents are a gateway-down run in step mode as the run stream
+// carries it: started, the first phase waiting with its question, and
+// then, when to is later, the answers counted, revealed and the run done.
+func workshopEvents(t *testing.T, to string) []contract.RunEvent {
+	t.Helper()
+	sc, err := scenario.Lookup("gateway-down")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(s int) time.Time { return fixtureTime.Add(time.Duration(s) * time.Second) }
+	tally := &contract.Tally{Phase: 0, Counts: []int{3, 5, 1}}
+	evs := []scenario.Event{
+		{Kind: scenario.ScenarioStarted, Time: at(0), Phase: -1},
+		{Kind: scenario.PhaseStarted, Time: at(0), Phase: 0},
+		{Kind: scenario.Waiting, Time: at(0), Phase: 0},
+	}
+	if to == "tally" || to == "debrief" {
+		evs = append(evs, scenario.Event{Kind: scenario.TallyChanged, Time: at(10), Phase: 0, Tally: tally})
+	}
+	if to == "debrief" {
+		lag := scenario.Check{Expectation: *sc.Phases[1].Steps[4].Expect, Phase: "observe", Pass: true, Observed: "2"}
+		evs = append(evs,
+			scenario.Event{Kind: scenario.StepDone, Time: at(30), Phase: 1, Step: 4, Check: &lag},
+			scenario.Event{Kind: scenario.Revealed, Time: at(40), Phase: 0, Tally: tally},
+			scenario.Event{Kind: scenario.ScenarioFinished, Time: at(60), Phase: -1,
+				Result: &scenario.Result{Scenario: sc.Name, Checks: []scenario.Check{lag}, Duration: time.Minute, Tallies: []contract.Tally{*tally}}})
+	}
+	var out []contract.RunEvent
+	for i, e := range evs {
+		e.Scenario, e.Run, e.StepMode = sc, "run\x1b[2J1", true // a hostile run id is only a key
+		out = append(out, e.Wire(uint64(i+1)))
+	}
+	return out
+}
+
+// A workshop on the Scenarios screen: an attendee's read-only dashboard
+// follows a run started elsewhere (waiting for the instructor), answers
+// its question; the instructor sees the live tally; after the reveal and
+// the end, the debrief puts the right answer beside what the system did.
+func TestWorkshopGolden(t *testing.T) {
+	tests := []struct {
+		name       string
+		instructor bool
+		to         string
+		keys       []string
+	}{
+		{name: "workshop_follow", to: "follow"},
+		{name: "workshop_question", to: "follow", keys: []string{"a", "b"}},
+		{name: "workshop_tally", instructor: true, to: "tally"},
+		{name: "workshop_debrief", to: "debrief"},
+	}
+	for _, tt := range tests {
+		for _, sz := range sizes {
+			t.Run(fmt.Sprintf("%s %dx%d", tt.name, sz.w, sz.h), func(t *testing.T) {
+				var ctl controller
+				if tt.instructor {
+					ctl = &fakeControl{}
+				}
+				a := newApp(appConfig{ctx: t.Context(), title: "tls://10.0.0.5:4222", styles: plainStyles(), ctl: ctl,
+					scenarios: scenarioConfig{name: "ada", instructor: tt.instructor}})
+				a.Update(tea.WindowSizeMsg{Width: sz.w, Height: sz.h})
+				a.Update(snapshotMsg{fixtureSnapshot()})
+				press(a, "9")
+				for _, e := range workshopEvents(t, tt.to) {
+					a.Update(runEventMsg{e})
+				}
+				press(a, tt.keys...)
 				view := a.View()
 				checkFits(t, view, sz.w, sz.h)
 				golden(t, fmt.Sprintf("%s_%dx%d", tt.name, sz.w, sz.h), view)

@@ -19,6 +19,7 @@ import (
 	"github.com/muesli/termenv"
 	"github.com/nats-io/nats.go"
 
+	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/control"
 	"github.com/sagascope/sagascope/demo/scenario"
 	"github.com/sagascope/sagascope/tui/feed"
@@ -58,6 +59,9 @@ type Options struct {
 	// and consumers are read from the servers' monitoring (one request a
 	// server a refresh) instead of the JetStream API. The caller closes it.
 	System *nats.Conn
+	// Name is who this dashboard's answers to a scenario's questions come
+	// from (sagascope tui --name); "" is "anonymous".
+	Name string
 	// Input and Output default to the terminal (stdin and stdout).
 	Input  io.Reader
 	Output io.Writer
@@ -114,7 +118,7 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 	var p *tea.Program
 	runs := &runGuard{}
 	scen := scenarioConfig{target: opts.Scenarios, opt: scenario.Options{Scale: opts.ScenarioScale}, runs: runs,
-		send: func(msg tea.Msg) { p.Send(msg) }}
+		send: func(msg tea.Msg) { p.Send(msg) }, room: control.NewClient(nc), name: opts.Name, instructor: !opts.ReadOnly}
 	m := newApp(appConfig{ctx: pctx, title: opts.Title, styles: NewStyles(r), ctl: ctl, burst: opts.BurstSize, scenarios: scen, focus: f.Focus})
 
 	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithAltScreen(), tea.WithOutput(out), tea.WithFPS(30)}
@@ -125,10 +129,12 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 
 	// The status feed and, for the Traces and Logs screens, the telemetry
 	// feed: a failure of either is shown, not kept until the user quits.
-	done := make(chan error, 2)
+	done := make(chan error, 3)
 	feeds := []func() error{
 		func() error { return f.Run(pctx, func(s feed.Snapshot) { p.Send(snapshotMsg{s}) }) },
 		func() error { return runTelemetry(pctx, nc, frame, p) },
+		// Scenario runs, whoever started them, for the Scenarios screen.
+		func() error { return feed.FollowRuns(pctx, nc, func(e contract.RunEvent) { p.Send(runEventMsg{e}) }) },
 	}
 	for _, run := range feeds {
 		go func() {
@@ -142,7 +148,7 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 	return p, func() error {
 		stop()
 		runs.close()
-		return errors.Join(<-done, <-done)
+		return errors.Join(<-done, <-done, <-done)
 	}, nil
 }
 

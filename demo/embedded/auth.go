@@ -41,7 +41,8 @@ var ErrExposedWithoutAuth = errors.New("a server reachable from other machines n
 // subscribe to saga, status, log and advisory subjects and its own inboxes
 // (every user has its own: User.InboxPrefix), and ask the
 // read-only control endpoints (fault list, load, status) and micro discovery
-// ($SRV). It may not publish anything else: no fault or load change,
+// ($SRV), and answer a scenario's questions (contract.ScenarioAnswerSubject,
+// which it may not read). It may not publish anything else: no fault or load change,
 // nothing into the saga streams, no stream change, no delete or purge of a
 // stream or a message, and no consumer on any stream. A consumer would be
 // more than a read: the server does not check a push consumer's deliver
@@ -149,14 +150,19 @@ func observerPermissions(inbox string) *server.Permissions {
 		contract.StatusQuerySubject("*"),
 		// micro discovery (PING, INFO, STATS) only reads.
 		"$SRV.>",
+		// An attendee's prediction: the one thing an observer may say. The
+		// runner counts it, sanitized and rate-limited per attendee.
+		contract.ScenarioAnswerSubject,
 	}
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{Allow: pub},
 		Subscribe: &server.SubjectPermission{
 			Allow: []string{contract.Prefix + ".>", "$JS.EVENT.>", inbox + ".>"},
 			// A subscriber in the control endpoints' queue group would
-			// take requests away from the services.
-			Deny: []string{contract.ControlPrefix + ".>", "$SRV.>"},
+			// take requests away from the services; the control prefix
+			// also keeps the live tally and the instructor's requests from
+			// attendees. Nor does one attendee read the others' answers.
+			Deny: []string{contract.ControlPrefix + ".>", "$SRV.>", contract.ScenarioAnswerSubject},
 		},
 	}
 }

@@ -111,6 +111,32 @@ func changes() []change {
 			},
 		},
 		{
+			name:          "start a scenario run",
+			subject:       contract.ScenarioStartSubject,
+			fireAndForget: true,
+			do:            publish(contract.ScenarioStartSubject),
+			unchanged:     noRunEvents,
+		},
+		{
+			name:          "publish a scenario run's event",
+			subject:       contract.ScenarioEventSubject,
+			fireAndForget: true,
+			do:            publish(contract.ScenarioEventSubject),
+			unchanged:     noRunEvents,
+		},
+		{
+			name:          "move a scenario run on to its next phase",
+			subject:       contract.ScenarioNextSubject,
+			fireAndForget: true,
+			do:            publish(contract.ScenarioNextSubject),
+		},
+		{
+			name:          "reveal a question's answer",
+			subject:       contract.ScenarioRevealSubject,
+			fireAndForget: true,
+			do:            publish(contract.ScenarioRevealSubject),
+		},
+		{
 			name:    "create a consumer on a service's stream",
 			subject: "$JS.API.CONSUMER.CREATE." + ordersStream + ".spy",
 			do: func(ctx context.Context, c *sessiontest.Client) error {
@@ -198,6 +224,28 @@ func changes() []change {
 			unchanged: streamKept("KV_" + contract.SagaBucket),
 		},
 	}
+}
+
+// publish is a core publish of an empty run message on subject.
+func publish(subject string) func(context.Context, *sessiontest.Client) error {
+	return func(ctx context.Context, c *sessiontest.Client) error {
+		if err := c.NC.Publish(subject, []byte(`{"v":1}`)); err != nil {
+			return err
+		}
+		return c.NC.FlushWithContext(ctx)
+	}
+}
+
+// noRunEvents checks that the scenario run stream stored nothing.
+func noRunEvents(ctx context.Context, s *sessiontest.Session) error {
+	st, err := s.Services.JS.Stream(ctx, contract.ScenarioRunStream)
+	if err != nil {
+		return err
+	}
+	if n := st.CachedInfo().State.Msgs; n != 0 {
+		return fmt.Errorf("%s holds %d events", contract.ScenarioRunStream, n)
+	}
+	return nil
 }
 
 // noConsumers checks that stream has no consumer.
@@ -507,5 +555,49 @@ func sniff(t *testing.T, c *sessiontest.Client, subjects ...string) func() []str
 		mu.Lock()
 		defer mu.Unlock()
 		return slices.Clone(got)
+	}
+}
+
+// An attendee predicts: an observer's answer reaches whoever counts the
+// answers (the runner, as the services' or the operator's login), but the
+// observer may not read the others' answers nor the live tally, and a run's
+// events reach it. What else it may not do is TestTheServerRefusesAnObserverEveryChange.
+func TestAnObserverMayAnswerAQuestionAndFollowARun(t *testing.T) {
+	s := sessiontest.Start(t)
+	obs := s.Dial(t, s.Roles.Observer)
+	ctx := testContext(t, 10*time.Second)
+
+	answers, err := s.Services.NC.SubscribeSync(contract.ScenarioAnswerSubject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := obs.NC.SubscribeSync(contract.ScenarioRunSubjects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(s.Services.NC.FlushWithContext(ctx), obs.NC.FlushWithContext(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	if err := obs.NC.Publish(contract.ScenarioAnswerSubject, []byte(`{"v":1,"run":"r","phase":1,"choice":0,"name":"ada"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := answers.NextMsgWithContext(ctx); err != nil {
+		t.Fatalf("the observer's answer did not reach the runner: %v", err)
+	}
+	if err := s.Services.NC.Publish(contract.ScenarioEventSubject, []byte(`{"v":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runs.NextMsgWithContext(ctx); err != nil {
+		t.Fatalf("a run's event did not reach the observer: %v", err)
+	}
+	if v := obs.Violations(); len(v) > 0 {
+		t.Fatalf("the server refused the observer an answer or a run's event: %q", v)
+	}
+
+	for _, subject := range []string{contract.ScenarioAnswerSubject, contract.ScenarioTallySubject} {
+		if _, err := obs.NC.SubscribeSync(subject); err != nil {
+			t.Fatal(err)
+		}
+		obs.Refused(t, subject)
 	}
 }

@@ -1,6 +1,10 @@
 package scenario
 
-import "time"
+import (
+	"time"
+
+	"github.com/sagascope/sagascope/demo/contract"
+)
 
 // EventKind says what an Event reports.
 type EventKind int
@@ -19,26 +23,55 @@ const (
 	StepDone
 	FinalStarted
 	ScenarioFinished
+	// Waiting: in step mode the run stopped at a phase boundary until the
+	// instructor moves on; Phase is the phase that started and waits, or
+	// -1 before the final part.
+	Waiting
+	// Revealed: the instructor revealed the answer to Phase's question;
+	// Tally is the count it had.
+	Revealed
+	// TallyChanged is the live count of the answers to Phase's question.
+	TallyChanged
 )
 
+// String is the kind in words, as contract.RunEvent.Kind names it.
 func (k EventKind) String() string {
 	switch k {
 	case ScenarioStarted:
-		return "scenario started"
+		return contract.RunStarted
 	case PhaseStarted:
-		return "phase started"
+		return contract.RunPhase
 	case StepStarted:
-		return "step started"
+		return contract.RunStep
 	case Progress:
-		return "progress"
+		return contract.RunProgress
 	case StepDone:
-		return "step done"
+		return contract.RunStepDone
 	case FinalStarted:
-		return "final started"
+		return contract.RunFinal
 	case ScenarioFinished:
-		return "scenario finished"
+		return contract.RunFinished
+	case Waiting:
+		return contract.RunWaiting
+	case Revealed:
+		return contract.RunRevealed
+	case TallyChanged:
+		return contract.RunTally
 	}
 	return "unknown event"
+}
+
+// lastKind is the last EventKind, for parseKind.
+const lastKind = TallyChanged
+
+// parseKind is the kind String names; ok is false for none.
+func parseKind(s string) (EventKind, bool) {
+	for k := ScenarioStarted; k <= lastKind; k++ {
+		if k.String() == s {
+			return k, true
+		}
+	}
+	return 0, false
 }
 
 // Event is one moment of a run, for a printer or a dashboard screen to
@@ -48,6 +81,11 @@ type Event struct {
 	Kind     EventKind
 	Time     time.Time
 	Scenario *Scenario
+	// Run identifies the run, the same in every event of it.
+	Run string
+	// StepMode reports that the run stops at each phase boundary (set on
+	// every event).
+	StepMode bool
 	// Phase is the index in Scenario.Phases of the phase running, or -1
 	// before the first phase and in the final part.
 	Phase int
@@ -64,6 +102,9 @@ type Event struct {
 	Err error
 	// Result is the run's outcome, on ScenarioFinished.
 	Result *Result
+	// Tally counts the answers to Phase's question, on Revealed and
+	// TallyChanged.
+	Tally *contract.Tally
 }
 
 // Check is the outcome of one expectation.
@@ -91,6 +132,9 @@ type Result struct {
 	// run fails when it is set.
 	Err      error
 	Duration time.Duration
+	// Tallies are the final counts of the answers to every question
+	// asked, in phase order.
+	Tallies []contract.Tally
 }
 
 // Pass reports whether every expectation held and no action failed.

@@ -2,8 +2,9 @@ package scenario
 
 import (
 	"context"
-	"github.com/sagascope/sagascope/demo/wait"
 	"time"
+
+	"github.com/sagascope/sagascope/demo/wait"
 )
 
 // expect checks one expectation: once, until it holds (Within), or at

@@ -29,6 +29,12 @@ func (p Printer) Event(e Event) {
 		ph := e.Scenario.Phases[e.Phase]
 		fmt.Fprintf(w, "\n-- %s\n", ph.Name)
 		p.wrap(ph.Narrative)
+		if q := ph.Question; q != nil {
+			fmt.Fprintf(w, "   ? %s\n", q.Ask)
+			for i, c := range q.Choices {
+				fmt.Fprintf(w, "     %s) %s\n", Letter(i), c)
+			}
+		}
 	case StepDone:
 		switch {
 		case e.Check != nil:
@@ -40,6 +46,13 @@ func (p Printer) Event(e Event) {
 		}
 	case FinalStarted:
 		fmt.Fprintf(w, "\n-- final: %s\n", e.What)
+	case Waiting:
+		fmt.Fprintf(w, "   .. waiting for the instructor (sagascope scenario next)\n")
+	case Revealed:
+		if e.Tally != nil && e.Phase >= 0 {
+			q := e.Scenario.Phases[e.Phase].Question
+			fmt.Fprintf(w, "   ? %s: %d answered; right: %s) %s\n", q.Ask, e.Tally.Total(), Letter(q.Answer-1), q.Choices[q.Answer-1])
+		}
 	case ScenarioFinished:
 		r := e.Result
 		verdict := "PASS"

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/control"
@@ -51,6 +53,11 @@ type Options struct {
 	// Now is the clock of event times (nil: time.Now). Deadlines always use
 	// the wall clock, since they wait for a real system.
 	Now func() time.Time
+	// Step stops the run at each phase boundary (before each phase's
+	// steps, and before the final part) until the instructor moves on
+	// with a contract.ScenarioNextSubject request. The wait counts against
+	// no deadline: an expectation's deadline starts when its step does.
+	Step bool
 }
 
 func (o Options) withDefaults() Options {
@@ -98,6 +105,20 @@ type run struct {
 	// loadScale multiplies every load and burst the run sets (see
 	// loadScale).
 	loadScale float64
+
+	// id names the run in its events; room publishes them and takes the
+	// room's answers and the instructor's requests.
+	id   string
+	room *room
+	// mu orders the events, which come from the runner's goroutine and
+	// from the room's, and guards what follows.
+	mu       sync.Mutex
+	seq      uint64
+	finished bool
+	// waiting is set while the run waits at the boundary of phase
+	// waitPhase for the instructor.
+	waiting   bool
+	waitPhase int
 }
 
 // Run runs sc against target and returns what it found. It returns an
@@ -108,7 +129,7 @@ type run struct {
 func Run(ctx context.Context, sc *Scenario, target Target, opt Options) (Result, error) {
 	opt = opt.withDefaults()
 	start := time.Now()
-	r := &run{sc: sc, target: target, opt: opt, phase: -1, result: Result{Scenario: sc.Name}, loadScale: 1}
+	r := &run{sc: sc, target: target, opt: opt, phase: -1, result: Result{Scenario: sc.Name}, loadScale: 1, id: nuid.Next()}
 	nc, err := target.Connect(ctx, "sagascope scenario "+sc.Name)
 	if err != nil {
 		return Result{}, fmt.Errorf("scenario %s: %w", sc.Name, err)
@@ -122,24 +143,77 @@ func Run(ctx context.Context, sc *Scenario, target Target, opt Options) (Result,
 	}
 	defer r.obs.close()
 	r.ctl = control.NewClient(nc)
+	if r.room, err = openRoom(ctx, r, nc, r.js); err != nil {
+		return Result{}, fmt.Errorf("scenario %s: %w", sc.Name, err)
+	}
+	defer r.room.close()
 
 	r.emit(Event{Kind: ScenarioStarted})
 	r.result.Err = r.story(ctx)
 	r.cleanUp(ctx)
 	r.result.Duration = time.Since(start)
+	r.room.close()
+	r.result.Tallies = r.room.ans.tallies()
 	r.emit(Event{Kind: ScenarioFinished, Result: &r.result})
 	return r.result, nil
 }
 
+// emit hands e to Options.OnEvent and publishes it, one event at a time;
+// nothing is emitted after ScenarioFinished.
 func (r *run) emit(e Event) {
-	e.Time = r.opt.Now()
-	e.Scenario = r.sc
-	if e.Kind != FinalStarted && e.Kind != ScenarioFinished && e.Kind != ScenarioStarted {
-		e.Phase = r.phase
-	} else {
-		e.Phase = -1
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.finished {
+		return
 	}
+	e.Time = r.opt.Now()
+	e.Scenario, e.Run, e.StepMode = r.sc, r.id, r.opt.Step
+	switch e.Kind {
+	case FinalStarted, ScenarioFinished, ScenarioStarted:
+		e.Phase = -1
+	case Waiting, Revealed, TallyChanged:
+		// the phase they are about
+	default:
+		e.Phase = r.phase
+	}
+	r.finished = e.Kind == ScenarioFinished
+	r.seq++
 	r.opt.OnEvent(e)
+	r.room.publish(e, r.seq)
+}
+
+func (r *run) setPhase(i int) {
+	r.mu.Lock()
+	r.phase = i
+	r.mu.Unlock()
+}
+
+func (r *run) setWaiting(w bool) {
+	r.mu.Lock()
+	r.waiting = w
+	r.mu.Unlock()
+}
+
+// waitingAt is the phase boundary the run waits at, if it does.
+func (r *run) waitingAt() (int, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.waitPhase, r.waiting
+}
+
+// pause waits at the boundary before phase (-1: before the final part)
+// in step mode.
+func (r *run) pause(ctx context.Context, phase int) error {
+	if !r.opt.Step {
+		return nil
+	}
+	r.room.drainNext() // a next sent before the run waited does not count
+	r.mu.Lock()
+	r.waitPhase, r.waiting = phase, true
+	r.mu.Unlock()
+	defer r.setWaiting(false)
+	r.emit(Event{Kind: Waiting, Phase: phase})
+	return r.room.awaitNext(ctx)
 }
 
 // story runs the phases and the final part; it returns the error that
@@ -149,15 +223,24 @@ func (r *run) story(ctx context.Context) error {
 		return err
 	}
 	for i, p := range r.sc.Phases {
-		r.phase = i
+		r.setPhase(i)
+		if p.Question != nil {
+			r.room.ans.ask(i)
+		}
 		r.emit(Event{Kind: PhaseStarted})
+		if err := r.pause(ctx, i); err != nil {
+			return err
+		}
 		for j, s := range p.Steps {
 			if err := r.step(ctx, p.Name, j, s); err != nil {
 				return err
 			}
 		}
 	}
-	r.phase = -1
+	r.setPhase(-1)
+	if err := r.pause(ctx, -1); err != nil {
+		return err
+	}
 	return r.final(ctx)
 }
 

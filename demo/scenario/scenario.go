@@ -39,6 +39,9 @@ type Scenario struct {
 	// System tunes the system when the runner starts its own; an attached
 	// system runs as it was started.
 	System System `yaml:"system,omitempty"`
+	// Panels are what a presenter shows beside the narrative: the parts
+	// of the system that tell this story (see Panel).
+	Panels []Panel `yaml:"panels,omitempty"`
 	// Phases run in order.
 	Phases []Phase `yaml:"phases"`
 	// Final runs after the last phase: the load stops, the system settles,
@@ -89,7 +92,10 @@ type Phase struct {
 	// once.
 	Name      string `yaml:"name"`
 	Narrative string `yaml:"narrative"`
-	Steps     []Step `yaml:"steps,omitempty"`
+	// Question, when set, asks the room to predict what this phase will
+	// show before it runs (see Question).
+	Question *Question `yaml:"question,omitempty"`
+	Steps    []Step    `yaml:"steps,omitempty"`
 }
 
 // Step is one action or one expectation: exactly one field is set.

@@ -33,6 +33,11 @@ func (sc *Scenario) validate() error {
 	if err := sc.System.validate(); err != nil {
 		return err
 	}
+	for i, p := range sc.Panels {
+		if err := p.validate([]any{"panels", i}); err != nil {
+			return err
+		}
+	}
 	last := -1
 	for i, p := range sc.Phases {
 		path := []any{"phases", i}
@@ -46,6 +51,11 @@ func (sc *Scenario) validate() error {
 			return at(path, "phase %s needs a narrative", p.Name)
 		}
 		last = idx
+		if p.Question != nil {
+			if err := p.Question.validate(append(path, "question")); err != nil {
+				return err
+			}
+		}
 		for j, s := range p.Steps {
 			if err := s.validate(sc.System, append(path, "steps", j)); err != nil {
 				return err

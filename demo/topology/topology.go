@@ -106,8 +106,26 @@ func Streams(o Options) []jetstream.StreamConfig {
 			AllowDirect: true,
 		},
 		wire.StreamConfig(contract.Prefix, o.Replicas),
+		RunStream(o.Replicas),
 	)
 	return out
+}
+
+// RunStream is the configuration of contract.ScenarioRunStream: every
+// scenario run's events, so a dashboard that attaches during a run follows
+// it from its start. A runner that finds it missing creates it.
+func RunStream(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        contract.ScenarioRunStream,
+		Description: "sagascope scenario runs, so a dashboard that attaches during a run follows it from its start",
+		Subjects:    []string{contract.ScenarioRunSubjects},
+		Storage:     jetstream.FileStorage,
+		MaxAge:      contract.ScenarioRunMaxAge,
+		MaxMsgs:     contract.ScenarioRunMaxMsgs,
+		MaxBytes:    contract.ScenarioRunMaxSize,
+		Replicas:    max(replicas, 1),
+		AllowDirect: true,
+	}
 }
 
 // Buckets returns the configuration of every KV bucket.

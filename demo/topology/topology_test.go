@@ -109,9 +109,9 @@ func TestEnsureDeploysTheDocumentedContract(t *testing.T) {
 		}
 	}
 	slices.Sort(streamNames)
-	tests = append(tests, setting{"the server holds exactly the seven streams the README lists",
+	tests = append(tests, setting{"the server holds exactly the eight streams the README lists",
 		func(deployed) any { return streamNames },
-		[]string{"SAGA_ADVISORIES", "SAGA_DEADLETTER", "SAGA_INVENTORY", "SAGA_ORDERS", "SAGA_PAYMENT", "SAGA_SHIPPING", "SAGA_TELEMETRY"}})
+		[]string{"SAGA_ADVISORIES", "SAGA_DEADLETTER", "SAGA_INVENTORY", "SAGA_ORDERS", "SAGA_PAYMENT", "SAGA_SHIPPING", "SAGA_TELEMETRY", "SCENARIO_RUNS"}})
 	for _, svc := range []string{"orders", "payment", "inventory", "shipping"} {
 		name := "SAGA_" + strings.ToUpper(svc)
 		of := stream(name)
@@ -138,6 +138,10 @@ func TestEnsureDeploysTheDocumentedContract(t *testing.T) {
 		setting{"SAGA_TELEMETRY keeps 10 min", tel(func(c jetstream.StreamConfig) any { return c.MaxAge }), 10 * time.Minute},
 		setting{"SAGA_TELEMETRY keeps 64 MiB", tel(func(c jetstream.StreamConfig) any { return c.MaxBytes }), int64(64 << 20)},
 		setting{"SAGA_TELEMETRY allows direct gets", tel(allowDirect), true},
+		setting{"SCENARIO_RUNS holds saga.v1.scenario.runs.>", stream("SCENARIO_RUNS")(func(c jetstream.StreamConfig) any { return c.Subjects }), []string{"saga.v1.scenario.runs.>"}},
+		setting{"SCENARIO_RUNS keeps 12 h", stream("SCENARIO_RUNS")(func(c jetstream.StreamConfig) any { return c.MaxAge }), 12 * time.Hour},
+		setting{"SCENARIO_RUNS keeps 50,000 events", stream("SCENARIO_RUNS")(func(c jetstream.StreamConfig) any { return c.MaxMsgs }), int64(50_000)},
+		setting{"SCENARIO_RUNS allows direct gets", stream("SCENARIO_RUNS")(allowDirect), true},
 	)
 
 	// Durable consumers.

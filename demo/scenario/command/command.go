@@ -28,6 +28,8 @@ var ErrFailed = errors.New("scenario failed")
 const Usage = `Usage:
   sagascope scenario list                 the shipped scenarios and what each teaches
   sagascope scenario run NAME [flags]     run one (or --all, or --file FILE)
+  sagascope scenario next [--server ...]  move a run in --step mode on to its next phase
+  sagascope scenario reveal [--server ...]   reveal the answer of the question open
 
 Without --server the run starts its own NATS server (or cluster) and demo
 services in a temporary directory, so it can also kill and restart them;
@@ -55,6 +57,8 @@ func Run(ctx context.Context, args []string, stdout io.Writer, startLab scenario
 		return list(stdout)
 	case "run":
 		return runCommand(ctx, args[1:], stdout, startLab)
+	case "next", "reveal":
+		return runControl(ctx, args[0], args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, Usage)
 		runFlags(&runConfig{}).PrintDefaults()
@@ -86,6 +90,7 @@ type runConfig struct {
 	conn     connect.Options
 	attach   bool
 	startLab scenario.LabStarter
+	workshop workshopFlags
 }
 
 func runFlags(c *runConfig) *flag.FlagSet {
@@ -97,6 +102,7 @@ func runFlags(c *runConfig) *flag.FlagSet {
 	fs.DurationVar(&c.duration, "duration", 0, "stretch the waits so the run lasts about this long (a soak, e.g. 10m)")
 	fs.Float64Var(&c.patience, "patience", 1, "multiply every deadline, for a slow or busy machine")
 	c.conn.Register(fs)
+	c.workshop.register(fs)
 	return fs
 }
 
@@ -134,6 +140,7 @@ func runCommand(ctx context.Context, args []string, stdout io.Writer, startLab s
 		c.scale = scaleFor(scenarios, c.duration)
 		fmt.Fprintf(stdout, "sagascope: waits stretched x%.1f to last about %s\n", c.scale, c.duration)
 	}
+	defer c.workshop.report(stdout)
 	failed := 0
 	for _, sc := range scenarios {
 		ok, err := c.runOne(ctx, sc, stdout)
@@ -213,7 +220,7 @@ func scaleFor(scenarios []*scenario.Scenario, d time.Duration) float64 {
 // prints it. It returns an error only when the run could not start.
 func (c runConfig) runOne(ctx context.Context, sc *scenario.Scenario, stdout io.Writer) (bool, error) {
 	p := scenario.Printer{W: stdout}
-	opt := scenario.Options{Scale: c.scale, Patience: c.patience, OnEvent: p.Event}
+	opt := c.workshop.options(scenario.Options{Scale: c.scale, Patience: c.patience, OnEvent: p.Event})
 	if c.attach {
 		res, err := scenario.Run(ctx, sc, scenario.Attached{Dial: c.dial}, opt)
 		return res.Pass(), err
