@@ -187,23 +187,22 @@ func (b *bench) window(ctx context.Context, withSagas bool, stream string, done 
 	}
 }
 
-// hop is one relay hop: a pool of workers over one pull consumer, pulling
-// only what the workers can take, as worker.Pool does.
-func hop(ctx context.Context, cons jetstream.Consumer, js jetstream.JetStream, workers int, next string, failed *atomic.Uint64) error {
+// pump runs workers over one pull consumer, pulling only what the workers
+// can take (as worker.Pool does), and hands each message to handle. It
+// returns when ctx ends and the workers have finished what they hold.
+func pump(ctx context.Context, cons jetstream.Consumer, workers int, handle func(jetstream.Msg)) error {
 	it, err := cons.Messages(worker.PullOptions(workers)...)
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", cons.CachedInfo().Name, err)
 	}
 	stop := context.AfterFunc(ctx, it.Drain)
 	defer stop()
-	// Messages in hand are finished after ctx ends, as the saga's are.
-	finish := context.WithoutCancel(ctx)
 	work := make(chan jetstream.Msg, workers)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
 			for msg := range work {
-				forward(finish, js, msg, next, failed)
+				handle(msg)
 			}
 		})
 	}
@@ -220,6 +219,14 @@ func hop(ctx context.Context, cons jetstream.Consumer, js jetstream.JetStream, w
 	close(work)
 	wg.Wait()
 	return nil
+}
+
+// hop is one relay hop with the saga's settings: each worker publishes,
+// waits for the PubAck, then acks its input.
+func hop(ctx context.Context, cons jetstream.Consumer, js jetstream.JetStream, workers int, next string, failed *atomic.Uint64) error {
+	// Messages in hand are finished after ctx ends, as the saga's are.
+	finish := context.WithoutCancel(ctx)
+	return pump(ctx, cons, workers, func(msg jetstream.Msg) { forward(finish, js, msg, next, failed) })
 }
 
 // forward publishes msg's payload to next, waits for the PubAck, then acks
@@ -243,20 +250,12 @@ func forward(ctx context.Context, js jetstream.JetStream, msg jetstream.Msg, nex
 // hopAsync is one hop of the broker's best relay: bestWorkers workers
 // publish without waiting, and one acker acks each input once its output's
 // PubAck arrived (or NAKs it when the publish failed), in the order
-// published. The pull, as hop's, asks for no more than the consumer's
-// MaxAckPending allows to be in hand.
+// published.
 func hopAsync(ctx context.Context, cons jetstream.Consumer, js jetstream.JetStream, next string, failed *atomic.Uint64) error {
-	it, err := cons.Messages(worker.PullOptions(bestWorkers)...)
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", cons.CachedInfo().Name, err)
-	}
-	stop := context.AfterFunc(ctx, it.Drain)
-	defer stop()
 	type inFlight struct {
 		in  jetstream.Msg
 		ack jetstream.PubAckFuture
 	}
-	work := make(chan jetstream.Msg, bestWorkers)
 	acks := make(chan inFlight, topology.DefaultMaxAckPending)
 	var acker sync.WaitGroup
 	acker.Go(func() {
@@ -273,38 +272,21 @@ func hopAsync(ctx context.Context, cons jetstream.Consumer, js jetstream.JetStre
 			}
 		}
 	})
-	var wg sync.WaitGroup
-	for range bestWorkers {
-		wg.Go(func() {
-			for msg := range work {
-				out := nats.NewMsg(next)
-				out.Data = msg.Data()
-				out.Header.Set(contract.SagaHeader, msg.Headers().Get(contract.SagaHeader))
-				f, err := js.PublishMsgAsync(out)
-				if err != nil {
-					failed.Add(1)
-					_ = msg.Nak()
-					continue
-				}
-				acks <- inFlight{in: msg, ack: f}
-			}
-		})
-	}
-	for {
-		msg, err := it.Next()
-		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-			break
-		}
+	err := pump(ctx, cons, bestWorkers, func(msg jetstream.Msg) {
+		out := nats.NewMsg(next)
+		out.Data = msg.Data()
+		out.Header.Set(contract.SagaHeader, msg.Headers().Get(contract.SagaHeader))
+		f, err := js.PublishMsgAsync(out)
 		if err != nil {
-			continue
+			failed.Add(1)
+			_ = msg.Nak()
+			return
 		}
-		work <- msg
-	}
-	close(work)
-	wg.Wait()
+		acks <- inFlight{in: msg, ack: f}
+	})
 	close(acks)
 	acker.Wait()
-	return nil
+	return err
 }
 
 // samplePayload is a saga command as the services exchange it, so relay
