@@ -9,7 +9,8 @@ import (
 // It is for one goroutine. Frames it returns stay valid after later calls.
 type Cursor struct {
 	r      *Reader
-	chunk  int // the chunk frames came from
+	chunk  int    // the chunk frames came from
+	raw    []byte // its decompressed body, the next chunk's dictionary
 	frames []Frame
 	pos    int
 }
@@ -17,11 +18,16 @@ type Cursor struct {
 // Seek returns a cursor whose first frame is where showing t starts: the
 // last keyframe at or before t, or the recording's first frame if no
 // keyframe comes that early. The caller reads frames up to t from there.
-// Seek decompresses one chunk; a damaged one is an error wrapping
+// Seek decompresses the chunk of that keyframe and the chunks its body
+// depends on (Options.KeyEvery bounds them); damage is an error wrapping
 // ErrCorrupt.
 func (r *Reader) Seek(t time.Time) (*Cursor, error) {
 	i := r.startChunk(t)
-	frames, err := r.body(i)
+	raw, err := r.rawAt(i)
+	if err != nil {
+		return nil, err
+	}
+	frames, err := r.frames(i, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -34,22 +40,26 @@ func (r *Reader) Seek(t time.Time) (*Cursor, error) {
 			pos = j
 		}
 	}
-	return &Cursor{r: r, chunk: i, frames: frames, pos: pos}, nil
+	return &Cursor{r: r, chunk: i, raw: raw, frames: frames, pos: pos}, nil
 }
 
 // Next returns the next frame, or io.EOF after the last whole chunk's
 // last frame.
 func (c *Cursor) Next() (Frame, error) {
 	for c.pos >= len(c.frames) {
-		if c.chunk+1 >= len(c.r.chunks) {
+		next := c.chunk + 1
+		if next >= len(c.r.chunks) {
 			return Frame{}, io.EOF
 		}
-		frames, err := c.r.body(c.chunk + 1)
+		raw, err := c.r.raw(next, c.raw)
 		if err != nil {
 			return Frame{}, err
 		}
-		c.chunk++
-		c.frames, c.pos = frames, 0
+		frames, err := c.r.frames(next, raw)
+		if err != nil {
+			return Frame{}, err
+		}
+		c.chunk, c.raw, c.frames, c.pos = next, raw, frames, 0
 	}
 	f := c.frames[c.pos]
 	c.pos++
@@ -60,8 +70,13 @@ func (c *Cursor) Next() (Frame, error) {
 // damage found (a *DamageError) or nil. Open checks only the heads, so
 // this is for `replay --info` and tests, not for every replay.
 func (r *Reader) Verify() error {
+	var raw []byte
 	for i := range r.chunks {
-		if _, err := r.body(i); err != nil {
+		var err error
+		if raw, err = r.raw(i, raw); err != nil {
+			return err
+		}
+		if _, err := r.frames(i, raw); err != nil {
 			return err
 		}
 	}

@@ -13,10 +13,14 @@
 //	        body (bodyLen bytes: one zstd frame)
 //
 // Integers are big-endian; the head and the body's records use varints. A
-// head is: start (unix ns, varint), span, frames, raw body length, flags,
-// first keyframe offset, then labels (count, then offset, length, bytes
-// each). The decompressed body is frames, each: offset from start, flags,
-// length, bytes. Offsets are nanoseconds after the chunk's start.
+// head is: start (unix ns, varint), span, frames, raw body length, flags
+// (1: holds a keyframe, 2: standalone), first keyframe offset, then labels
+// (count, then offset, length, bytes each). The decompressed body is
+// frames, each: offset from start, flags (1: keyframe), length, bytes.
+// Offsets are nanoseconds after the chunk's start. A standalone body is
+// one zstd frame on its own; any other is one zstd frame whose raw
+// dictionary (id 1) is the previous chunk's decompressed body. The first
+// chunk is standalone.
 //
 // # The version rule
 //
@@ -136,8 +140,17 @@ type Mark struct {
 
 const (
 	chunkHasKeyframe = 1 << 0
-	frameKeyframe    = 1 << 0
+	// chunkStandalone marks a body compressed on its own. Any other body
+	// is compressed with the previous chunk's decompressed body as a raw
+	// zstd dictionary (id chainDict): consecutive frames of a dashboard
+	// are mostly the same bytes (the recent sagas shift by the few that
+	// started), so a chained chunk stores about what changed.
+	chunkStandalone = 1 << 1
+	frameKeyframe   = 1 << 0
 )
+
+// chainDict is the zstd dictionary id of a chained chunk's dictionary.
+const chainDict = 1
 
 // encodeHeader returns the file header for meta.
 func encodeHeader(meta Meta) ([]byte, error) {
@@ -160,13 +173,14 @@ func encodeHeader(meta Meta) ([]byte, error) {
 // chunkHead is what a chunk's head says, enough to index and seek without
 // touching the body.
 type chunkHead struct {
-	start    time.Time
-	span     time.Duration // last frame or label after start
-	frames   int
-	rawLen   int
-	keyframe bool          // the body holds at least one keyframe
-	firstKey time.Duration // the first keyframe's offset, if keyframe
-	marks    []Mark
+	start      time.Time
+	span       time.Duration // last frame or label after start
+	frames     int
+	rawLen     int
+	keyframe   bool          // the body holds at least one keyframe
+	firstKey   time.Duration // the first keyframe's offset, if keyframe
+	standalone bool          // the body is compressed without a dictionary
+	marks      []Mark
 }
 
 func (h *chunkHead) end() time.Time { return h.start.Add(h.span) }
@@ -179,6 +193,9 @@ func (h *chunkHead) encode() []byte {
 	var flags uint64
 	if h.keyframe {
 		flags |= chunkHasKeyframe
+	}
+	if h.standalone {
+		flags |= chunkStandalone
 	}
 	b = binary.AppendUvarint(b, flags)
 	b = binary.AppendUvarint(b, uint64(h.firstKey))
@@ -202,6 +219,7 @@ func decodeChunkHead(b []byte) (chunkHead, error) {
 	h.rawLen = int(d.bounded(maxChunkRaw))
 	flags := d.uvarint()
 	h.keyframe = flags&chunkHasKeyframe != 0
+	h.standalone = flags&chunkStandalone != 0
 	h.firstKey = time.Duration(d.bounded(uint64(h.span)))
 	n := d.bounded(maxLabels)
 	if d.err != nil {

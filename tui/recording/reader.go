@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -24,7 +25,12 @@ type Reader struct {
 	minor  int
 	chunks []chunkIndex
 	damage error
-	dec    *zstd.Decoder
+
+	// mu guards the decoders: chained is re-armed with each chunk's
+	// dictionary before it decodes.
+	mu      sync.Mutex
+	plain   *zstd.Decoder
+	chained *zstd.Decoder
 }
 
 // chunkIndex is one whole chunk: its head and where its body is.
@@ -73,12 +79,8 @@ func NewReader(src io.ReaderAt, size int64) (*Reader, error) {
 		}
 		return nil, fmt.Errorf("%w: a header and no chunks", ErrEmpty)
 	}
-	// One decoder, shared by DecodeAll calls; its output is bounded by
-	// the capacity handed to it, which the head's raw length sets.
-	r.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecodeAllCapLimit(true),
-		zstd.WithDecoderMaxMemory(maxChunkRaw))
-	if err != nil {
-		return nil, fmt.Errorf("start recording decompressor: %w", err)
+	if err := r.startDecoders(); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -183,6 +185,9 @@ func (r *Reader) index(off, size int64) error {
 		if n := len(r.chunks); n > 0 && h.start.Before(r.chunks[n-1].end()) {
 			return bad("starts before the chunk it follows ends")
 		}
+		if len(r.chunks) == 0 && !h.standalone {
+			return bad("the first chunk depends on one before it")
+		}
 		r.chunks = append(r.chunks, chunkIndex{chunkHead: h, body: headEnd, bodyLen: int(bodyLen), bodyCRC: bodyCRC})
 		off = headEnd + bodyLen
 	}
@@ -275,10 +280,14 @@ func (r *Reader) Marks() []Mark {
 
 // Close releases the decoder and closes the file Open opened.
 func (r *Reader) Close() error {
-	if r.dec != nil {
-		r.dec.Close()
-		r.dec = nil
+	r.mu.Lock()
+	for _, d := range []*zstd.Decoder{r.plain, r.chained} {
+		if d != nil {
+			d.Close()
+		}
 	}
+	r.plain, r.chained = nil, nil
+	r.mu.Unlock()
 	if r.close != nil {
 		c := r.close
 		r.close = nil
@@ -299,45 +308,4 @@ func (r *Reader) startChunk(t time.Time) int {
 		}
 	}
 	return 0
-}
-
-// body decompresses and checks chunk i's frames.
-func (r *Reader) body(i int) ([]Frame, error) {
-	c := &r.chunks[i]
-	fail := func(format string, args ...any) error {
-		return &DamageError{After: c.start.Sub(r.Start()), Kind: ErrCorrupt, Detail: fmt.Sprintf("chunk %d: %s", i+1, fmt.Sprintf(format, args...))}
-	}
-	comp := make([]byte, c.bodyLen)
-	if _, err := r.src.ReadAt(comp, c.body); err != nil {
-		return nil, fmt.Errorf("read recording chunk %d: %w", i+1, err)
-	}
-	if checksum(comp) != c.bodyCRC {
-		return nil, fail("body checksum does not match")
-	}
-	if r.dec == nil {
-		return nil, errors.New("read recording: reader closed")
-	}
-	raw, err := r.dec.DecodeAll(comp, make([]byte, 0, c.rawLen))
-	if err != nil {
-		return nil, fail("decompress: %v", err)
-	}
-	if len(raw) != c.rawLen {
-		return nil, fail("%d bytes decompressed, head says %d", len(raw), c.rawLen)
-	}
-	frames := make([]Frame, 0, c.frames)
-	d := varints{b: raw}
-	for range c.frames {
-		off := time.Duration(d.bounded(uint64(c.span)))
-		flags := d.uvarint()
-		data := d.bytes(MaxFrame)
-		if d.err != nil {
-			return nil, fail("frame %d: %v", len(frames)+1, d.err)
-		}
-		t := c.start.Add(off)
-		if n := len(frames); n > 0 && t.Before(frames[n-1].Time) {
-			return nil, fail("frame %d goes back in time", n+1)
-		}
-		frames = append(frames, Frame{Time: t, Keyframe: flags&frameKeyframe != 0, Data: data})
-	}
-	return frames, nil
 }

@@ -37,28 +37,39 @@ func (s script) frames() []Frame {
 	return out
 }
 
-// encode writes frames (and a mark at every keyframe) to bytes.
-func encode(t testing.TB, meta Meta, frames []Frame) []byte {
+// written returns what write wrote to a recording in memory.
+func written(t testing.TB, meta Meta, opts Options, write func(*Writer) error) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	w, err := NewWriter(&buf, meta, Options{})
+	w, err := NewWriter(&buf, meta, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range frames {
-		if err := w.Append(f); err != nil {
-			t.Fatal(err)
-		}
-		if f.Keyframe {
-			if err := w.Mark(f.Time, "keyframe at "+f.Time.Sub(t0).String()); err != nil {
-				t.Fatal(err)
-			}
-		}
+	if err := write(w); err != nil {
+		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// encode writes frames, and a mark at every keyframe, to bytes.
+func encode(t testing.TB, meta Meta, frames []Frame) []byte {
+	t.Helper()
+	return written(t, meta, Options{}, func(w *Writer) error {
+		for _, f := range frames {
+			if err := w.Append(f); err != nil {
+				return err
+			}
+			if f.Keyframe {
+				if err := w.Mark(f.Time, "keyframe at "+f.Time.Sub(t0).String()); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 }
 
 func open(t testing.TB, b []byte) (*Reader, error) {
@@ -200,19 +211,8 @@ func TestTheWriterKeepsTimeInOrderWhenTheClockStepsBack(t *testing.T) {
 }
 
 func TestALongLabelIsCutOnARuneBoundary(t *testing.T) {
-	var buf bytes.Buffer
-	w, err := NewWriter(&buf, Meta{}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	long := strings.Repeat("é", 150) // 300 bytes
-	if err := w.Mark(t0, long); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	r, err := open(t, buf.Bytes())
+	r, err := open(t, written(t, Meta{}, Options{}, func(w *Writer) error { return w.Mark(t0, long) }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,4 +285,34 @@ func TestFormatDuration(t *testing.T) {
 			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
 		}
 	}
+}
+
+func TestAChunkIsCompressedOnItsOwnEveryKeyEvery(t *testing.T) {
+	frames := script{seconds: 10, perSecond: 2, keyEvery: 1}.frames()
+	r, err := open(t, written(t, Meta{}, Options{KeyEvery: 3 * time.Second}, func(w *Writer) error {
+		for _, f := range frames {
+			if err := w.Append(f); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var standalone []int
+	for i, c := range r.chunks {
+		if c.standalone {
+			standalone = append(standalone, i)
+		}
+	}
+	if fmt.Sprint(standalone) != "[0 3 6 9]" {
+		t.Errorf("standalone chunks %v, want every third", standalone)
+	}
+	// A seek into the middle of a chain decompresses from its start.
+	c, err := r.Seek(t0.Add(8 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameFrames(t, readAll(t, c), frames[16:])
 }
