@@ -1,6 +1,8 @@
 package feed
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
 	"strconv"
 	"time"
@@ -149,7 +151,9 @@ type History struct {
 
 // Series is a sequence of samples, oldest first. NaN marks an interval
 // without a sample (no saga completed, so there is no latency); it encodes
-// as JSON null.
+// as JSON null and decodes back to NaN. Samples encode in the fewest digits
+// that decode to the same float, so a recorded snapshot (tui/timeline)
+// comes back exactly as it was drawn.
 type Series []float64
 
 // MarshalJSON encodes NaN samples as null, which encoding/json refuses to do.
@@ -167,9 +171,27 @@ func (s Series) MarshalJSON() ([]byte, error) {
 			b = append(b, "null"...)
 			continue
 		}
-		b = strconv.AppendFloat(b, v, 'g', 6, 64)
+		b = strconv.AppendFloat(b, v, 'g', -1, 64)
 	}
 	return append(b, ']'), nil
+}
+
+// UnmarshalJSON decodes null samples as NaN, the inverse of MarshalJSON
+// (encoding/json would make them 0, a sample that was never taken).
+func (s *Series) UnmarshalJSON(b []byte) error {
+	var raw []*float64
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return fmt.Errorf("decode series: %w", err)
+	}
+	out := make(Series, len(raw))
+	for i, v := range raw {
+		out[i] = math.NaN()
+		if v != nil {
+			out[i] = *v
+		}
+	}
+	*s = out
+	return nil
 }
 
 // Last returns the newest sample that is not NaN; ok is false if none is.

@@ -1,0 +1,153 @@
+package timeline_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/statusfeed"
+	"github.com/sagascope/sagascope/tui/feed"
+	"github.com/sagascope/sagascope/tui/timeline"
+)
+
+// poll is the i-th snapshot of a steady system, one a second from t0:
+// Placed counts the polls, so a frame says which poll it holds.
+func poll(i int) feed.Snapshot {
+	return feed.Snapshot{Time: t0.Add(time.Duration(i) * time.Second), Sagas: feed.SagaTotals{Known: true, Placed: uint64(i)},
+		Services: []feed.Service{{Service: statusfeed.Service{Name: contract.Payment, Breakers: []feed.Breaker{{Name: "gateway", State: contract.BreakerClosed}}}}}}
+}
+
+func TestSeekFindsTheFrameAtOrBeforeATime(t *testing.T) {
+	h := timeline.NewHistory(timeline.Options{})
+	if _, err := h.Seek(t0); !errors.Is(err, timeline.ErrEmpty) {
+		t.Fatalf("Seek on an empty history = %v, want ErrEmpty", err)
+	}
+	// Ten snapshots a second for 35 s: one frame a second is kept, the
+	// newest state at its time, in four groups.
+	for i := range 350 {
+		s := poll(0)
+		s.Time = t0.Add(time.Duration(i) * 100 * time.Millisecond)
+		s.Sagas.Placed = uint64(i)
+		h.AddSnapshot(s)
+	}
+	if st := h.Stats(); st.Frames != 35 || st.Err != nil {
+		t.Fatalf("stats %+v, want 35 frames", st)
+	}
+	for _, tt := range []struct {
+		name   string
+		at     time.Duration
+		placed uint64
+	}{
+		{"before the first frame: the first", -time.Minute, 0},
+		{"at a keyframe", 10 * time.Second, 100},
+		{"between frames: the one before", 12*time.Second + 500*time.Millisecond, 120},
+		{"in the last group", 34 * time.Second, 340},
+		{"after the last: the last", time.Hour, 340},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := h.Seek(t0.Add(tt.at))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Snapshot.Sagas.Placed != tt.placed || !f.Time.Equal(f.Snapshot.Time) {
+				t.Fatalf("frame at %s holds poll %d, want %d", f.Time.Format(time.TimeOnly), f.Snapshot.Sagas.Placed, tt.placed)
+			}
+		})
+	}
+}
+
+func TestTheHistoryKeepsItsWindowAndItsBytes(t *testing.T) {
+	h := timeline.NewHistory(timeline.Options{Keep: 30 * time.Second})
+	for i := range 120 {
+		h.AddSnapshot(poll(i))
+	}
+	oldest, newest := h.Span()
+	if got := newest.Sub(oldest); got < 30*time.Second || got > 40*time.Second {
+		t.Fatalf("history spans %v, want 30s to 40s (a group more at most)", got)
+	}
+	small := timeline.NewHistory(timeline.Options{MaxBytes: 1})
+	for i := range 60 {
+		small.AddSnapshot(poll(i))
+	}
+	if oldest, newest := small.Span(); newest.Sub(oldest) >= 10*time.Second {
+		t.Fatalf("a history over its bytes kept %v, want only its newest group", newest.Sub(oldest))
+	}
+}
+
+func TestNotableEventsAreFoundBothWays(t *testing.T) {
+	h := timeline.NewHistory(timeline.Options{})
+	open := func(s *feed.Snapshot) { s.Services[0].Breakers[0].State = contract.BreakerOpen }
+	changes := map[int]func(s *feed.Snapshot){
+		5: open,
+		6: open,
+		20: func(s *feed.Snapshot) {
+			s.Faults = []contract.Fault{{Service: contract.Payment, Kind: contract.FaultDependencyDown}}
+		},
+		21: func(s *feed.Snapshot) {
+			s.Faults = []contract.Fault{{Service: contract.Payment, Kind: contract.FaultDependencyDown}}
+			s.Advisories = []*feed.Advisory{{ID: "a1", Kind: "stream_leader_elected", Stream: "ORDERS", Detail: "leader n2"}}
+		},
+		22: func(s *feed.Snapshot) {
+			s.Advisories = []*feed.Advisory{{ID: "a1", Kind: "stream_leader_elected", Stream: "ORDERS"}}
+			for seq := range 6 {
+				s.DeadLetters = append([]*feed.DeadLetter{{Seq: uint64(seq + 1)}}, s.DeadLetters...)
+			}
+		},
+	}
+	for i := range 30 {
+		s := poll(i)
+		if change := changes[i]; change != nil {
+			change(&s)
+		}
+		if i == 25 {
+			h.AddRun(contract.RunEvent{Kind: contract.RunPhase, What: "gateway down"})
+			h.AddRun(contract.RunEvent{Kind: contract.RunProgress})
+		}
+		h.AddSnapshot(s)
+	}
+	want := []struct {
+		at   int
+		what string
+	}{
+		{5, "[breaker payment/gateway open]"},
+		{7, "[breaker payment/gateway closed]"},
+		{20, "[fault payment dependency_down set]"},
+		{21, "[leader elected for ORDERS: leader n2]"},
+		{22, "[fault payment dependency_down cleared; 6 dead letters]"},
+		{25, "[phase started: gateway down]"},
+	}
+	at := t0
+	for _, w := range want {
+		m, ok := h.NextNotable(at)
+		if !ok || m.Time.Sub(t0) != time.Duration(w.at)*time.Second || whats(m) != w.what {
+			t.Fatalf("next notable after %s: %v %s, want %ds %s", at.Sub(t0), m.Time.Sub(t0), whats(m), w.at, w.what)
+		}
+		at = m.Time
+	}
+	if m, ok := h.NextNotable(at); ok {
+		t.Fatalf("a notable after the last: %s", whats(m))
+	}
+	for i := len(want) - 1; i >= 0; i-- {
+		m, ok := h.PrevNotable(at)
+		if i == len(want)-1 {
+			m, ok = h.PrevNotable(at.Add(time.Nanosecond))
+		}
+		if !ok || m.Time.Sub(t0) != time.Duration(want[i].at)*time.Second {
+			t.Fatalf("previous notable before %s: %v, want %ds", at.Sub(t0), m.Time.Sub(t0), want[i].at)
+		}
+		at = m.Time
+	}
+	if _, ok := h.PrevNotable(at); ok {
+		t.Fatal("a notable before the first")
+	}
+}
+
+func whats(m timeline.Mark) string {
+	var out []string
+	for _, n := range m.Notable {
+		out = append(out, n.What)
+	}
+	return "[" + strings.Join(out, "; ") + "]"
+}
