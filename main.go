@@ -68,6 +68,8 @@ Usage:
   sagascope scenario <list|run NAME|run --all|run --file F> [--scale X|--duration D] [--server ...]
                                     scripted fault stories, checked as they run
   sagascope bench [flags]           saga throughput and latency against a raw JetStream relay
+  sagascope record [flags] FILE     write what the dashboard sees to FILE (--duration D, or until Ctrl-C)
+  sagascope replay --info FILE      what a recording holds: header, length, notable events
   sagascope version
 
 Run 'sagascope <command> -h' for a command's flags.
@@ -102,6 +104,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = command.Run(ctx, args, stdout, startLab)
 	case "bench":
 		err = runBench(ctx, args, stdout, stderr)
+	case "record":
+		err = runRecord(ctx, args, stdout, stderr)
+	case "replay":
+		err = runReplay(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "sagascope", version)
 	case "help":

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sagascope/sagascope/demo/cli"
+	"github.com/sagascope/sagascope/demo/connect"
+	"github.com/sagascope/sagascope/tui"
+	"github.com/sagascope/sagascope/tui/recording"
+	"github.com/sagascope/sagascope/tui/sanitize"
+)
+
+// runRecord is `sagascope record [connection flags] [--duration D] FILE`:
+// the dashboard's feeds without the dashboard, written to FILE.
+func runRecord(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("record", flag.ContinueOnError)
+	var opts connect.Options
+	opts.Register(fs)
+	var sys connect.System
+	sys.Register(fs)
+	duration := fs.Duration("duration", 0, "stop after this long (default: until Ctrl-C)")
+	title := fs.String("title", "", "a name for the recording, shown when it is replayed")
+	refresh := fs.Duration("refresh", time.Second, "how often streams and consumers are polled")
+	noTelemetry := fs.Bool("no-telemetry", false, "leave traces and logs out (at the demo's load they are most of the file)")
+	path, err := parseFile(fs, args, stderr)
+	if err != nil {
+		return err
+	}
+	if *duration < 0 {
+		return cli.Usagef("--duration %v is negative", *duration)
+	}
+	if *refresh < 100*time.Millisecond {
+		return cli.Usagef("--refresh %v is below 100ms", *refresh)
+	}
+	nc, sysNC, err := dialWatcher(ctx, opts, sys, "sagascope record")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	w, err := recording.Create(path, recordingMeta(nc.ConnectedUrlRedacted(), *title), recording.Options{})
+	if err != nil {
+		return err
+	}
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+	fmt.Fprintf(stderr, "sagascope: recording %s to %s (Ctrl-C stops)\n", nc.ConnectedUrlRedacted(), path)
+	err = tui.Record(ctx, nc, w, tui.RecordOptions{RefreshEvery: *refresh, System: sysNC, NoTelemetry: *noTelemetry})
+	if err = errors.Join(err, w.Close()); err != nil {
+		return fmt.Errorf("record to %s: %w", path, err)
+	}
+	r, err := recording.Open(path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	fmt.Fprintf(stdout, "recorded %s in %d chunks to %s (%s)\n", recording.FormatDuration(r.Duration()), r.Chunks(), path, fileSize(path))
+	return nil
+}
+
+// recordingMeta is the header of a recording made now by this sagascope.
+func recordingMeta(server, title string) recording.Meta {
+	return recording.Meta{Created: time.Now(), Server: server, Version: version, Title: title, FrameFormat: tui.FrameFormat}
+}
+
+// runReplay is `sagascope replay --info FILE`: what a recording holds.
+func runReplay(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	info := fs.Bool("info", false, "print what the recording holds (header, length, chunks, notable events) and check every chunk")
+	path, err := parseFile(fs, args, stderr)
+	if err != nil {
+		return err
+	}
+	if !*info {
+		return cli.Usagef("replay: only --info is built yet; the dashboard on a recording is not")
+	}
+	r, err := recording.Open(path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	printRecording(stdout, path, r)
+	// What is damaged is said after what is whole, in one line; the whole
+	// part stays usable, so it is not a failure.
+	damage := r.Damage()
+	if damage == nil {
+		damage = r.Verify()
+	}
+	if damage != nil {
+		fmt.Fprintln(stderr, "sagascope:", damage)
+	}
+	return nil
+}
+
+// printRecording prints a recording's header, length and notable events.
+// Every string in it came from the file, so each is cleaned.
+func printRecording(w io.Writer, path string, r *recording.Reader) {
+	m := r.Meta()
+	major, minor := r.Version()
+	clean := func(s string) string { return sanitize.Line(s, 200) }
+	fmt.Fprintf(w, "%s: sagascope recording, format %d.%d, frames %s\n", clean(path), major, minor, orNone(clean(m.FrameFormat)))
+	if m.Title != "" {
+		fmt.Fprintf(w, "title    %s\n", clean(m.Title))
+	}
+	fmt.Fprintf(w, "server   %s\n", orNone(clean(m.Server)))
+	fmt.Fprintf(w, "made by  sagascope %s on %s\n", orNone(clean(m.Version)), m.Created.UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "length   %s, %s to %s UTC, %d chunks, %s\n", recording.FormatDuration(r.Duration()),
+		r.Start().UTC().Format(time.TimeOnly), r.End().UTC().Format(time.TimeOnly), r.Chunks(), fileSize(path))
+	marks := r.Marks()
+	if len(marks) == 0 {
+		fmt.Fprintln(w, "notable  none")
+		return
+	}
+	fmt.Fprintf(w, "notable  %d\n", len(marks))
+	for _, mk := range marks {
+		fmt.Fprintf(w, "  %8s  %s\n", recording.FormatDuration(mk.Time.Sub(r.Start())), clean(mk.Label))
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func fileSize(path string) string {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "size unknown"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(st.Size())/(1<<20))
+}
+
+// parseFile parses fs's flags, wherever they stand, and returns the one
+// FILE argument.
+func parseFile(fs *flag.FlagSet, args []string, stderr io.Writer) (string, error) {
+	own, other, err := cli.Split(fs, args)
+	if err != nil {
+		return "", err
+	}
+	if err := cli.Parse(fs, own, stderr); err != nil {
+		return "", err
+	}
+	for _, a := range other {
+		if strings.HasPrefix(a, "-") && a != "-" {
+			return "", cli.Usagef("%s: flag provided but not defined: %s (see '%s -h')", fs.Name(), a, cli.CommandLine(fs))
+		}
+	}
+	if len(other) != 1 {
+		return "", cli.Usagef("%s: one FILE wanted, %d given (see '%s -h')", fs.Name(), len(other), cli.CommandLine(fs))
+	}
+	return other[0], nil
+}

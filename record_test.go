@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sagascope/sagascope/demo/natstest"
+	"github.com/sagascope/sagascope/tui/recording"
+)
+
+// A recording made by `record` is read back by `replay --info`.
+func TestRecordThenReplayInfo(t *testing.T) {
+	srv := natstest.Server(t)
+	path := filepath.Join(t.TempDir(), "two-seconds.rec")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"record", "--server", srv.ClientURL(), path, "--duration", "2500ms", "--title", "two \x1b[31mseconds"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("record exit %d: %s", code, stderr.String())
+	}
+	if !strings.HasPrefix(stdout.String(), "recorded ") {
+		t.Errorf("record printed %q", stdout.String())
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := run([]string{"replay", "--info", path}, &stdout, &stderr); code != 0 || stderr.Len() > 0 {
+		t.Fatalf("replay --info exit %d: %s", code, stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{"format 1.0, frames sagascope-timeline/1", "title    two seconds", "server   nats://127.0.0.1:", "length   "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("replay --info does not say %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestReplayOfABadFileIsOneLine(t *testing.T) {
+	dir := t.TempDir()
+	var whole bytes.Buffer
+	w, err := recording.NewWriter(&whole, recordingMeta("nats://x", "t"), recording.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 12, 2, 16, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		if err := w.Append(recording.Frame{Time: t0.Add(time.Duration(i) * time.Second), Keyframe: true, Data: bytes.Repeat([]byte("frame "), 40)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	valid := whole.Bytes()
+	future := bytes.Clone(valid)
+	future[len("SAGASCOPE-REC\n")+1] = 2 // major 2
+	tests := []struct {
+		name string
+		file []byte
+		code int
+		says string
+	}{
+		{"an empty file", nil, 1, "recording is empty"},
+		{"a file that is not a recording", []byte("hello\n"), 1, "not a sagascope recording"},
+		{"a recording of a newer major", future, 1, "recorded by a newer sagascope (format 2.x); this one reads 1.x"},
+		{"a file cut in its first chunk", valid[:len(valid)-len(valid)/2], 1, "cut short"},
+		{"a file cut later keeps what is whole", valid[:len(valid)-3], 0, "recording cut short after 1s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-"))
+			if err := os.WriteFile(path, tt.file, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr bytes.Buffer
+			code := run([]string{"replay", "--info", path}, &stdout, &stderr)
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			if code != tt.code || len(lines) != 1 || !strings.Contains(lines[0], tt.says) {
+				t.Fatalf("exit %d (want %d), stderr not one line saying %q:\n%s", code, tt.code, tt.says, stderr.String())
+			}
+		})
+	}
+}
