@@ -254,7 +254,12 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var share embedded.Share
 	share.Register(fs)
 	noTUI := fs.Bool("no-tui", false, "print one status line a second instead of opening the dashboard (the default when stdout is not a terminal)")
+	history := historyFlag(fs)
 	if err := cli.Parse(fs, args, stderr); err != nil {
+		return err
+	}
+	keep, err := history()
+	if err != nil {
 		return err
 	}
 	if *port < 0 || *port > 65535 {
@@ -305,7 +310,7 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	run := runner{cfg: cfg, tel: d.telemetry(cfg.Log), conn: connect.Options{Servers: srv.ClientURL()}, extra: srv.ClientOptions(), stdout: stdout, server: srv}
 	if withTUI {
-		run.dashboard = &tui.Options{Title: "embedded demo on " + srv.ClientURL()}
+		run.dashboard = &tui.Options{Title: "embedded demo on " + srv.ClientURL(), History: keep}
 	}
 	return run.run(ctx)
 }
@@ -406,7 +411,12 @@ func runTUI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	readOnly := fs.Bool("read-only", false, "watch only: send no fault or load requests")
 	refresh := fs.Duration("refresh", time.Second, "how often streams and consumers are polled")
 	name := fs.String("name", attendeeName(), "who your answers to a scenario's questions come from")
+	history := historyFlag(fs)
 	if err := cli.Parse(fs, args, stderr); err != nil {
+		return err
+	}
+	keep, err := history()
+	if err != nil {
 		return err
 	}
 	if *refresh < 100*time.Millisecond {
@@ -426,7 +436,7 @@ func runTUI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	ro, err := control.ReadOnly(cctx, nc)
-	dash := tui.Options{Title: nc.ConnectedUrlRedacted(), RefreshEvery: *refresh, ReadOnly: *readOnly || (err == nil && ro), System: sysNC, Name: *name}
+	dash := tui.Options{Title: nc.ConnectedUrlRedacted(), RefreshEvery: *refresh, ReadOnly: *readOnly || (err == nil && ro), System: sysNC, Name: *name, History: keep}
 	if !dash.ReadOnly {
 		// Scenarios drive an attached system through the control API only;
 		// the ones that stop processes are marked as needing the embedded
@@ -436,6 +446,22 @@ func runTUI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}}
 	}
 	return tui.Run(ctx, nc, dash)
+}
+
+// historyFlag registers --history on fs; the function it returns, called
+// after parsing, checks it and gives tui.Options.History (negative for
+// none).
+func historyFlag(fs *flag.FlagSet) func() (time.Duration, error) {
+	d := fs.Duration("history", 15*time.Minute, "how far back the dashboard can rewind (p pauses, ',' and '.' step); 0 keeps no history")
+	return func() (time.Duration, error) {
+		switch {
+		case *d < 0:
+			return 0, cli.Usagef("--history %v is negative", *d)
+		case *d == 0:
+			return -1, nil
+		}
+		return *d, nil
+	}
 }
 
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -50,6 +50,7 @@ func TestCommandLineErrorsAreOneClearLine(t *testing.T) {
 		{"a trace ratio above 1 is a usage error", []string{"--trace-ratio", "2"}, 2, "--trace-ratio 2 is not in 0..1"},
 		{"an unknown log format is a usage error", []string{"demo", "--log-format", "xml"}, 2, "--log-format"},
 		{"the dashboard needs a terminal", []string{"tui"}, 2, "stdout is not a terminal"},
+		{"a negative history is a usage error", []string{"tui", "--history", "-1m"}, 2, "--history -1m0s is negative"},
 		{"status without a server fails", []string{"status", "--json", "--server", "nats://127.0.0.1:1"}, 1, "no server is listening there"},
 		{"a fault command without a server fails", []string{"fault", "list", "--server", "nats://127.0.0.1:1"}, 1, "no server is listening there"},
 	}

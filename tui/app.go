@@ -14,6 +14,7 @@ import (
 
 	"github.com/sagascope/sagascope/tui/feed"
 	"github.com/sagascope/sagascope/tui/sanitize"
+	"github.com/sagascope/sagascope/tui/timeline"
 )
 
 // screen is one full-size view of the dashboard. The root model sends it
@@ -99,6 +100,9 @@ type app struct {
 		role role
 		id   int
 	}
+	// travel is pause and rewind: while it holds, snap and tel are the
+	// frame on screen and the newest ones wait in travel.
+	travel travel
 }
 
 // appConfig is what newApp needs.
@@ -113,6 +117,9 @@ type appConfig struct {
 	// focus, if set, tells the feed which streams are on screen, so a
 	// system larger than the API budget has those read first.
 	focus func(streams ...string)
+	// history is what the dashboard saw, to rewind through; nil keeps
+	// none (pause still works).
+	history *timeline.History
 }
 
 // streamsOnView is a screen that shows streams or their consumers, and
@@ -121,6 +128,7 @@ type streamsOnView interface{ StreamsOnView() []string }
 
 func newApp(cfg appConfig) *app {
 	a := &app{ctx: cfg.ctx, title: cfg.title, st: cfg.styles, keys: DefaultKeyMap(), ctl: cfg.ctl, burst: cfg.burst, focus: cfg.focus}
+	a.travel.hist = cfg.history
 	if a.ctx == nil {
 		a.ctx = context.Background()
 	}
@@ -189,11 +197,19 @@ func (a *app) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return a, nil
 	case snapshotMsg:
+		if a.travel.holding() {
+			a.travel.live = msg.snap
+			return a, nil
+		}
 		a.snap = msg.snap
 		return a, a.screens[a.active].Update(msg)
 	case telemetryMsg:
 		// Like snapshots, only the screen on view takes it: the trace
 		// and log lists are rebuilt from it, up to ten times a second.
+		if a.travel.holding() {
+			a.travel.liveTel = msg.snap
+			return a, nil
+		}
 		a.tel = msg.snap
 		return a, a.screens[a.active].Update(msg)
 	case feedStoppedMsg:
@@ -224,6 +240,8 @@ func (a *app) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return a, a.setFlash(roleHealthy, "✓ "+msg.op)
 	case openTraceMsg:
 		return a, a.openTrace(msg)
+	case frameMsg:
+		return a, a.showFrame(msg)
 	case tea.KeyMsg:
 		return a, a.key(msg)
 	}
@@ -255,6 +273,9 @@ func (a *app) key(msg tea.KeyMsg) tea.Cmd {
 			return tea.Quit
 		}
 		return nil
+	}
+	if cmd, ok := a.travelKey(msg); ok {
+		return cmd
 	}
 	switch {
 	case key.Matches(msg, k.Quit):
@@ -353,7 +374,7 @@ func (a *app) View() string {
 	b.WriteByte('\n')
 	b.WriteString(a.statusView())
 	b.WriteByte('\n')
-	b.WriteString(a.help.ShortHelpView(helpKeys{k: &a.keys, screen: a.screens[a.active].Keys(), readOnly: a.ctl == nil}.ShortHelp()))
+	b.WriteString(a.help.ShortHelpView(helpKeys{k: &a.keys, screen: a.screens[a.active].Keys(), readOnly: a.ctl == nil, travelling: a.travel.holding()}.ShortHelp()))
 	return clip(b.String(), a.width, a.height)
 }
 
@@ -370,7 +391,12 @@ func (a *app) headerView() string {
 		}
 		right += "  " + st.Strong.Render(load)
 	}
-	if !a.snap.Time.IsZero() {
+	switch {
+	case a.travel.mode == travelRewound:
+		right += "  " + a.travelView() // it says the time
+	case a.travel.mode == travelPaused:
+		right += "  " + a.travelView() + "  " + st.Muted.Render(a.snap.Time.Format(time.TimeOnly))
+	case !a.snap.Time.IsZero():
 		right += "  " + st.Muted.Render(a.snap.Time.Format(time.TimeOnly))
 	}
 	left := st.AppName.Render("sagascope")
@@ -440,6 +466,8 @@ func (a *app) statusView() string {
 		return st.paint(a.flash.role, sanitize.Line(a.flash.text, w))
 	case a.feedErr != nil:
 		return st.Failing.Render(sanitize.Line("✗ feed stopped: "+a.feedErr.Error(), w))
+	case a.notableView() != "":
+		return st.Strong.Render(sanitize.Line(a.notableView(), w))
 	case len(a.snap.Problems) > 0:
 		p := a.snap.Problems[0]
 		text := "⚠ " + p.Source + ": " + p.Error
@@ -457,8 +485,10 @@ func (a *app) helpView() string {
 	h := a.help
 	h.ShowAll = true
 	groups := helpKeys{k: &a.keys, screen: a.screens[a.active].Keys(), readOnly: a.ctl == nil}.FullHelp()
-	// Two columns of groups fit 80 columns; four do not.
-	body := h.FullHelpView(groups[:2]) + "\n\n" + h.FullHelpView(groups[2:])
+	// Two columns of groups fit 80 columns; four do not. The time travel
+	// keys are the third column of the second row.
+	body := h.FullHelpView(groups[:2]) + "\n\n" + h.FullHelpView(groups[2:]) +
+		"\n" + a.st.Muted.Render("rewound: screens show the past, faults and load change the live system")
 	title := a.st.Section.Render(a.screens[a.active].Title()+" keys") + a.st.Muted.Render("   ? or esc closes")
 	return a.st.Box.Render(title + "\n\n" + body)
 }

@@ -50,6 +50,17 @@ type KeyMap struct {
 	NextPhase key.Binding
 	Reveal    key.Binding
 	Answer    key.Binding
+
+	// Time travel (travel.go): pause, step through the history, return to
+	// live. The system stays live: control keys still change it.
+	Pause       key.Binding
+	StepBack    key.Binding
+	StepForward key.Binding
+	JumpBack    key.Binding
+	JumpForward key.Binding
+	PrevNotable key.Binding
+	NextNotable key.Binding
+	Live        key.Binding
 }
 
 // DefaultKeyMap returns the dashboard's keys.
@@ -96,6 +107,15 @@ func DefaultKeyMap() KeyMap {
 		NextPhase:   b("n", "next phase", "n"),
 		Reveal:      b("v", "reveal the answer", "v"),
 		Answer:      b("a", "answer (then a-d)", "a"),
+
+		Pause:       b("p", "pause / resume", "p"),
+		StepBack:    b(",", "1s back", ","),
+		StepForward: b(".", "1s forward", "."),
+		JumpBack:    b("<", "10s back", "<"),
+		JumpForward: b(">", "10s forward", ">"),
+		PrevNotable: b("[", "previous event", "["),
+		NextNotable: b("]", "next event", "]"),
+		Live:        b("L", "back to live", "L"),
 	}
 }
 
@@ -105,18 +125,31 @@ func (k *KeyMap) controls() []key.Binding {
 	return []key.Binding{k.Apply, k.ClearFault, k.ResetAll, k.LoadUp, k.LoadDown, k.Burst}
 }
 
+// travel are the time travel keys, in the order help shows them.
+func (k *KeyMap) travel() []key.Binding {
+	return []key.Binding{k.Pause, k.StepBack, k.StepForward, k.JumpBack, k.JumpForward, k.PrevNotable, k.NextNotable, k.Live}
+}
+
 // helpKeys adapts the bindings of the screen on view to help.KeyMap: the
 // screen's own keys first, then the ones that work everywhere.
 type helpKeys struct {
 	k        *KeyMap
 	screen   []key.Binding
 	readOnly bool
+	// travelling puts the keys that move through the history first in
+	// the help bar: the dashboard is paused or rewound.
+	travelling bool
 }
 
 func (h helpKeys) ShortHelp() []key.Binding {
 	// Help and quit come right after the screen's keys, so a narrow
 	// terminal that cuts the bar still shows them.
-	out := append([]key.Binding{}, h.screen...)
+	var out []key.Binding
+	if h.travelling {
+		k := h.k
+		out = append(out, k.Live, k.StepBack, k.StepForward, k.PrevNotable, k.NextNotable)
+	}
+	out = append(out, h.screen...)
 	return h.shown(append(out, h.k.Help, h.k.Quit, h.k.Screens, h.k.LoadUp, h.k.LoadDown))
 }
 
@@ -127,6 +160,7 @@ func (h helpKeys) FullHelp() [][]key.Binding {
 		h.shown(h.screen),
 		{k.Screens, k.NextScreen, k.PrevScreen, k.Back},
 		h.shown([]key.Binding{k.LoadUp, k.LoadDown, k.Burst, k.Help, k.Quit}),
+		k.travel(),
 	}
 }
 

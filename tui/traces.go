@@ -22,16 +22,16 @@ import (
 // screen coming on view; the Traces and Logs screens keep it.
 type telemetryMsg struct{ snap feed.TelemetrySnapshot }
 
-// runTelemetry follows the spans and logs on nc until ctx ends, sending
-// the program a telemetryMsg at most once per frame. The feed decodes and
-// sanitizes on its own goroutines: the program only receives finished
-// snapshots.
-func runTelemetry(ctx context.Context, nc *nats.Conn, frame time.Duration, p *tea.Program) error {
+// runTelemetry follows the spans and logs on nc until ctx ends, calling
+// send at most once per frame (start sends the program a telemetryMsg).
+// The feed decodes and sanitizes on its own goroutines: the program only
+// receives finished snapshots.
+func runTelemetry(ctx context.Context, nc *nats.Conn, frame time.Duration, send func(feed.TelemetrySnapshot)) error {
 	f, err := feed.NewTelemetry(nc, feed.TelemetryOptions{FrameEvery: frame})
 	if err != nil {
 		return err
 	}
-	return f.Run(ctx, func(s feed.TelemetrySnapshot) { p.Send(telemetryMsg{s}) })
+	return f.Run(ctx, send)
 }
 
 // traces lists recent traces; enter shows one as a waterfall of its spans

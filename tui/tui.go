@@ -23,6 +23,7 @@ import (
 	"github.com/sagascope/sagascope/demo/control"
 	"github.com/sagascope/sagascope/demo/scenario"
 	"github.com/sagascope/sagascope/tui/feed"
+	"github.com/sagascope/sagascope/tui/timeline"
 )
 
 // Options configure Run. The zero value is usable.
@@ -62,6 +63,10 @@ type Options struct {
 	// Name is who this dashboard's answers to a scenario's questions come
 	// from (sagascope tui --name); "" is "anonymous".
 	Name string
+	// History is how far back the dashboard can rewind (default 15m);
+	// negative keeps no history (p still pauses). What it costs is
+	// measured by BenchmarkHistory.
+	History time.Duration
 	// Input and Output default to the terminal (stdin and stdout).
 	Input  io.Reader
 	Output io.Writer
@@ -119,7 +124,14 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 	runs := &runGuard{}
 	scen := scenarioConfig{target: opts.Scenarios, opt: scenario.Options{Scale: opts.ScenarioScale}, runs: runs,
 		send: func(msg tea.Msg) { p.Send(msg) }, room: control.NewClient(nc), name: opts.Name, instructor: !opts.ReadOnly}
-	m := newApp(appConfig{ctx: pctx, title: opts.Title, styles: NewStyles(r), ctl: ctl, burst: opts.BurstSize, scenarios: scen, focus: f.Focus})
+	// Every snapshot, telemetry frame and run event goes into the history
+	// on its feed's goroutine, before the program has it: a paused
+	// dashboard misses nothing.
+	var hist *timeline.History
+	if opts.History >= 0 {
+		hist = timeline.NewHistory(timeline.Options{Keep: opts.History})
+	}
+	m := newApp(appConfig{ctx: pctx, title: opts.Title, styles: NewStyles(r), ctl: ctl, burst: opts.BurstSize, scenarios: scen, focus: f.Focus, history: hist})
 
 	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithAltScreen(), tea.WithOutput(out), tea.WithFPS(30)}
 	if opts.Input != nil {
@@ -131,10 +143,16 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 	// feed: a failure of either is shown, not kept until the user quits.
 	done := make(chan error, 3)
 	feeds := []func() error{
-		func() error { return f.Run(pctx, func(s feed.Snapshot) { p.Send(snapshotMsg{s}) }) },
-		func() error { return runTelemetry(pctx, nc, frame, p) },
+		func() error {
+			return f.Run(pctx, func(s feed.Snapshot) { record(hist, s); p.Send(snapshotMsg{s}) })
+		},
+		func() error {
+			return runTelemetry(pctx, nc, frame, func(s feed.TelemetrySnapshot) { record(hist, s); p.Send(telemetryMsg{s}) })
+		},
 		// Scenario runs, whoever started them, for the Scenarios screen.
-		func() error { return feed.FollowRuns(pctx, nc, func(e contract.RunEvent) { p.Send(runEventMsg{e}) }) },
+		func() error {
+			return feed.FollowRuns(pctx, nc, func(e contract.RunEvent) { record(hist, e); p.Send(runEventMsg{e}) })
+		},
 	}
 	for _, run := range feeds {
 		go func() {
@@ -150,6 +168,22 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 		runs.close()
 		return errors.Join(<-done, <-done, <-done)
 	}, nil
+}
+
+// record adds what a feed sends to h, unless the dashboard keeps no
+// history.
+func record(h *timeline.History, msg any) {
+	if h == nil {
+		return
+	}
+	switch m := msg.(type) {
+	case feed.Snapshot:
+		h.AddSnapshot(m)
+	case feed.TelemetrySnapshot:
+		h.AddTelemetry(m)
+	case contract.RunEvent:
+		h.AddRun(m)
+	}
 }
 
 // Snapshot reads the system once, as the dashboard would show it, by the

@@ -263,10 +263,49 @@ func (h *History) Seek(t time.Time) (Frame, error) {
 	if len(h.groups) == 0 {
 		return Frame{}, ErrEmpty
 	}
-	gi := sort.Search(len(h.groups), func(i int) bool { return h.groups[i].frames[0].t.After(t) }) - 1
-	gi = max(gi, 0)
+	gi, fi := h.atOrBefore(t)
+	return h.decode(gi, fi)
+}
+
+// SeekAfter is Seek(t) for a cursor moving forward from from: the newest
+// frame at or before t if it is later than from, else the first frame
+// after from (frames are not evenly spaced: stepping a second forward
+// must not stay in place). ok is false when no frame is later than from:
+// the cursor has reached the present.
+func (h *History) SeekAfter(from, t time.Time) (f Frame, ok bool, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.groups) == 0 {
+		return Frame{}, false, ErrEmpty
+	}
+	gi, fi := h.atOrBefore(t)
+	if !h.groups[gi].frames[fi].t.After(from) {
+		gi, fi = h.atOrBefore(from)
+		if !h.groups[gi].frames[fi].t.After(from) { // else from is before the oldest
+			if fi++; fi == len(h.groups[gi].frames) {
+				gi, fi = gi+1, 0
+			}
+			if gi == len(h.groups) {
+				return Frame{}, false, nil
+			}
+		}
+	}
+	f, err = h.decode(gi, fi)
+	return f, err == nil, err
+}
+
+// atOrBefore locates the newest frame at or before t, else the oldest.
+// Called with h.mu held and at least one group.
+func (h *History) atOrBefore(t time.Time) (gi, fi int) {
+	gi = max(sort.Search(len(h.groups), func(i int) bool { return h.groups[i].frames[0].t.After(t) })-1, 0)
 	g := h.groups[gi]
-	fi := max(sort.Search(len(g.frames), func(i int) bool { return g.frames[i].t.After(t) })-1, 0)
+	fi = max(sort.Search(len(g.frames), func(i int) bool { return g.frames[i].t.After(t) })-1, 0)
+	return gi, fi
+}
+
+// decode returns frame fi of group gi. Called with h.mu held.
+func (h *History) decode(gi, fi int) (Frame, error) {
+	g := h.groups[gi]
 	raw, err := h.keyJSON(g)
 	if err != nil {
 		return Frame{}, err
