@@ -68,7 +68,8 @@ Usage:
   sagascope scenario <list|run NAME|run --all|run --file F> [--scale X|--duration D] [--server ...]
                                     scripted fault stories, checked as they run
   sagascope bench [flags]           saga throughput and latency against a raw JetStream relay
-  sagascope record [flags] FILE     write what the dashboard sees to FILE (--duration D, or until Ctrl-C)
+  sagascope record [flags] FILE     write what the dashboard sees to FILE (--duration D, or until Ctrl-C);
+                                    --record FILE on the default command and tui does it beside the dashboard
   sagascope replay --info FILE      what a recording holds: header, length, notable events
   sagascope version
 
@@ -255,6 +256,7 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	share.Register(fs)
 	noTUI := fs.Bool("no-tui", false, "print one status line a second instead of opening the dashboard (the default when stdout is not a terminal)")
 	history := historyFlag(fs)
+	recordTo := recordFlag(fs)
 	if err := cli.Parse(fs, args, stderr); err != nil {
 		return err
 	}
@@ -266,6 +268,9 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return cli.Usagef("--port %d is not a port", *port)
 	}
 	withTUI := !*noTUI && isTerminal(stdout)
+	if *recordTo != "" && !withTUI {
+		return cli.Usagef("--record writes what the dashboard sees: without it, run 'sagascope record --server URL FILE' beside")
+	}
 	// Check the flags before starting anything; the real logger comes once
 	// the data directory (where the dashboard's log file lives) is known.
 	if _, err := d.config(io.Discard); err != nil {
@@ -312,7 +317,14 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if withTUI {
 		run.dashboard = &tui.Options{Title: "embedded demo on " + srv.ClientURL(), History: keep}
 	}
-	return run.run(ctx)
+	rec, stopRecording, err := startRecording(*recordTo, srv.ClientURL(), "embedded demo")
+	if err != nil {
+		return err
+	}
+	if rec != nil {
+		run.dashboard.Record = rec
+	}
+	return errors.Join(run.run(ctx), stopRecording())
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -412,6 +424,7 @@ func runTUI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	refresh := fs.Duration("refresh", time.Second, "how often streams and consumers are polled")
 	name := fs.String("name", attendeeName(), "who your answers to a scenario's questions come from")
 	history := historyFlag(fs)
+	recordTo := recordFlag(fs)
 	if err := cli.Parse(fs, args, stderr); err != nil {
 		return err
 	}
@@ -445,7 +458,12 @@ func runTUI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return connect.Dial(ctx, opts, name)
 		}}
 	}
-	return tui.Run(ctx, nc, dash)
+	rec, stopRecording, err := startRecording(*recordTo, nc.ConnectedUrlRedacted(), "")
+	if err != nil {
+		return err
+	}
+	dash.Record = rec
+	return errors.Join(tui.Run(ctx, nc, dash), stopRecording())
 }
 
 // historyFlag registers --history on fs; the function it returns, called

@@ -72,6 +72,25 @@ func recordingMeta(server, title string) recording.Meta {
 	return recording.Meta{Created: time.Now(), Server: server, Version: version, Title: title, FrameFormat: tui.FrameFormat}
 }
 
+// recordFlag registers --record on the commands that open the dashboard.
+func recordFlag(fs *flag.FlagSet) *string {
+	return fs.String("record", "", "also write what the dashboard sees to this recording file (see 'sagascope replay')")
+}
+
+// startRecording creates the recording --record names, fed by the
+// dashboard; stop writes its last chunk and closes it. For "" there is
+// none and stop does nothing.
+func startRecording(path, server, title string) (rec *tui.Recorder, stop func() error, err error) {
+	if path == "" {
+		return nil, func() error { return nil }, nil
+	}
+	w, err := recording.Create(path, recordingMeta(server, title), recording.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return tui.NewRecorder(w), w.Close, nil
+}
+
 // runReplay is `sagascope replay --info FILE`: what a recording holds.
 func runReplay(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)

@@ -123,25 +123,32 @@ func Record(ctx context.Context, nc *nats.Conn, w *recording.Writer, opts Record
 		g.Go(func() error { return tel.Run(gctx, rec.AddTelemetry) })
 	}
 	g.Go(func() error { return feed.FollowRuns(gctx, nc, rec.AddRun) })
-	g.Go(func() error {
-		// The chunk being filled reaches the disk within a second even
-		// when no frame comes to push it out.
-		t := time.NewTicker(recording.DefaultChunkSpan)
-		defer t.Stop()
-		for {
-			select {
-			case <-gctx.Done():
-				return nil
-			case <-t.C:
-				if err := rec.Flush(); err != nil {
-					return fmt.Errorf("record: %w", err)
-				}
-			}
-		}
-	})
+	g.Go(func() error { return rec.Run(gctx) })
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		err = nil
 	}
-	return errors.Join(err, rec.Flush())
+	return err
+}
+
+// Run flushes the recording every second until ctx ends, so the chunk
+// being filled reaches the disk even when no frame comes to push it out,
+// then once more. It returns the first write error, which stops the
+// recording (the dashboard shows it as a stopped feed).
+func (r *Recorder) Run(ctx context.Context) error {
+	t := time.NewTicker(recording.DefaultChunkSpan)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if err := r.Flush(); err != nil {
+				return fmt.Errorf("record: %w", err)
+			}
+			return nil
+		case <-t.C:
+			if err := r.Flush(); err != nil {
+				return fmt.Errorf("record: %w", err)
+			}
+		}
+	}
 }

@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/natstest"
+	"github.com/sagascope/sagascope/demo/systemtest"
 	"github.com/sagascope/sagascope/tui/feed"
 	"github.com/sagascope/sagascope/tui/recording"
 	"github.com/sagascope/sagascope/tui/timeline"
@@ -104,4 +106,34 @@ func TestARecordersNotableEventsAreTheChunksLabels(t *testing.T) {
 	if len(marks) != 1 || marks[0].Label != "scenario: "+contract.RunStarted+": slow-database\x1b[2J" || !marks[0].Time.Equal(t0.Add(time.Second)) {
 		t.Fatalf("marks %q", marks)
 	}
+}
+
+// The dashboard with --record writes what it is sent as it runs: the
+// file holds whole chunks while the dashboard is still open.
+func TestTheDashboardRecordsWhileItRuns(t *testing.T) {
+	srv := natstest.Server(t)
+	nc := natstest.Connect(t, srv.ClientURL())
+	path := filepath.Join(t.TempDir(), "dashboard.rec")
+	w, err := recording.Create(path, recording.Meta{FrameFormat: FrameFormat}, recording.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := w.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	d := drive(t, nc, 80, 24, func(o *Options) { o.Record = NewRecorder(w) })
+	d.waitView(t, "the overview explains", "No sagascope services report")
+	systemtest.WaitFor(t, systemtest.Eventually, "two whole chunks on disk", func() error {
+		r, err := recording.Open(path)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		if r.Chunks() < 2 {
+			return fmt.Errorf("%d chunks", r.Chunks())
+		}
+		return nil
+	})
 }

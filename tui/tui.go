@@ -67,6 +67,10 @@ type Options struct {
 	// negative keeps no history (p still pauses). What it costs is
 	// measured by BenchmarkHistory.
 	History time.Duration
+	// Record, when set, is also given every snapshot, telemetry frame and
+	// run event (--record); Run flushes it every second. The caller
+	// closes its writer after Run returns.
+	Record *Recorder
 	// Input and Output default to the terminal (stdin and stdout).
 	Input  io.Reader
 	Output io.Writer
@@ -131,6 +135,14 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 	if opts.History >= 0 {
 		hist = timeline.NewHistory(timeline.Options{Keep: opts.History})
 	}
+	// A recording (--record) takes the same, on the same goroutines.
+	var sinks []frameSink
+	if hist != nil {
+		sinks = append(sinks, hist)
+	}
+	if opts.Record != nil {
+		sinks = append(sinks, opts.Record)
+	}
 	m := newApp(appConfig{ctx: pctx, title: opts.Title, styles: NewStyles(r), ctl: ctl, burst: opts.BurstSize, scenarios: scen, focus: f.Focus, history: hist})
 
 	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithAltScreen(), tea.WithOutput(out), tea.WithFPS(30)}
@@ -141,19 +153,22 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 
 	// The status feed and, for the Traces and Logs screens, the telemetry
 	// feed: a failure of either is shown, not kept until the user quits.
-	done := make(chan error, 3)
 	feeds := []func() error{
 		func() error {
-			return f.Run(pctx, func(s feed.Snapshot) { record(hist, s); p.Send(snapshotMsg{s}) })
+			return f.Run(pctx, func(s feed.Snapshot) { record(sinks, s); p.Send(snapshotMsg{s}) })
 		},
 		func() error {
-			return runTelemetry(pctx, nc, frame, func(s feed.TelemetrySnapshot) { record(hist, s); p.Send(telemetryMsg{s}) })
+			return runTelemetry(pctx, nc, frame, func(s feed.TelemetrySnapshot) { record(sinks, s); p.Send(telemetryMsg{s}) })
 		},
 		// Scenario runs, whoever started them, for the Scenarios screen.
 		func() error {
-			return feed.FollowRuns(pctx, nc, func(e contract.RunEvent) { record(hist, e); p.Send(runEventMsg{e}) })
+			return feed.FollowRuns(pctx, nc, func(e contract.RunEvent) { record(sinks, e); p.Send(runEventMsg{e}) })
 		},
 	}
+	if opts.Record != nil {
+		feeds = append(feeds, func() error { return opts.Record.Run(pctx) })
+	}
+	done := make(chan error, len(feeds))
 	for _, run := range feeds {
 		go func() {
 			err := run()
@@ -166,23 +181,33 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 	return p, func() error {
 		stop()
 		runs.close()
-		return errors.Join(<-done, <-done, <-done)
+		var errs []error
+		for range feeds {
+			errs = append(errs, <-done)
+		}
+		return errors.Join(errs...)
 	}, nil
 }
 
-// record adds what a feed sends to h, unless the dashboard keeps no
-// history.
-func record(h *timeline.History, msg any) {
-	if h == nil {
-		return
-	}
-	switch m := msg.(type) {
-	case feed.Snapshot:
-		h.AddSnapshot(m)
-	case feed.TelemetrySnapshot:
-		h.AddTelemetry(m)
-	case contract.RunEvent:
-		h.AddRun(m)
+// frameSink takes what the feeds send: the dashboard's history
+// (timeline.History) and a recording (Recorder).
+type frameSink interface {
+	AddSnapshot(feed.Snapshot)
+	AddTelemetry(feed.TelemetrySnapshot)
+	AddRun(contract.RunEvent)
+}
+
+// record adds what a feed sends to each sink.
+func record(sinks []frameSink, msg any) {
+	for _, h := range sinks {
+		switch m := msg.(type) {
+		case feed.Snapshot:
+			h.AddSnapshot(m)
+		case feed.TelemetrySnapshot:
+			h.AddTelemetry(m)
+		case contract.RunEvent:
+			h.AddRun(m)
+		}
 	}
 }
 
