@@ -113,6 +113,9 @@ type appConfig struct {
 	// focus, if set, tells the feed which streams are on screen, so a
 	// system larger than the API budget has those read first.
 	focus func(streams ...string)
+	// browse reads streams' messages and buckets' keys for the views the
+	// Streams screen opens; nil leaves them closed.
+	browse browser
 }
 
 // streamsOnView is a screen that shows streams or their consumers, and
@@ -133,7 +136,7 @@ func newApp(cfg appConfig) *app {
 	// The screens in tab order.
 	a.screens = []screen{
 		newOverview(a.st, k),
-		newStreams(a.st, k),
+		newStreams(a.ctx, a.st, k, cfg.browse),
 		newConsumers(a.st, k),
 		newFaults(a.ctx, a.st, k, a.ctl),
 		newSagas(a.st, k),

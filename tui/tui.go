@@ -101,6 +101,10 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 	if err != nil {
 		return nil, nil, err
 	}
+	br, err := feed.NewBrowser(nc)
+	if err != nil {
+		return nil, nil, err
+	}
 	r := lipgloss.NewRenderer(out)
 	if opts.NoColor || os.Getenv("NO_COLOR") != "" {
 		r.SetColorProfile(termenv.Ascii)
@@ -119,7 +123,7 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 	runs := &runGuard{}
 	scen := scenarioConfig{target: opts.Scenarios, opt: scenario.Options{Scale: opts.ScenarioScale}, runs: runs,
 		send: func(msg tea.Msg) { p.Send(msg) }, room: control.NewClient(nc), name: opts.Name, instructor: !opts.ReadOnly}
-	m := newApp(appConfig{ctx: pctx, title: opts.Title, styles: NewStyles(r), ctl: ctl, burst: opts.BurstSize, scenarios: scen, focus: f.Focus})
+	m := newApp(appConfig{ctx: pctx, title: opts.Title, styles: NewStyles(r), ctl: ctl, burst: opts.BurstSize, scenarios: scen, focus: f.Focus, browse: br})
 
 	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithAltScreen(), tea.WithOutput(out), tea.WithFPS(30)}
 	if opts.Input != nil {
