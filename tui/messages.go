@@ -166,7 +166,14 @@ func (m *messages) land(p page, err error, land landing) {
 func (m *messages) keyAt(i int) string { return strconv.FormatUint(m.msgs[i].Seq, 10) }
 
 func (m *messages) Update(msg tea.Msg) tea.Cmd {
-	again := func() tea.Cmd { return m.read(feed.MsgQuery{From: m.lastSeq() + 1}, landFollow, "") }
+	again := func() tea.Cmd {
+		// A stream written faster than a page a second is followed at
+		// its end, not read through.
+		if m.bounds.Last > m.lastSeq()+messagePage {
+			return m.read(feed.MsgQuery{Before: math.MaxUint64}, landBottom, "")
+		}
+		return m.read(feed.MsgQuery{From: m.lastSeq() + 1}, landFollow, "")
+	}
 	if cmd, ok := m.take(m, msg, again); ok {
 		return cmd
 	}
