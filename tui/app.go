@@ -120,6 +120,9 @@ type appConfig struct {
 	// history is what the dashboard saw, to rewind through; nil keeps
 	// none (pause still works).
 	history *timeline.History
+	// browse reads streams' messages and buckets' keys for the views the
+	// Streams screen opens; nil leaves them closed.
+	browse browser
 }
 
 // streamsOnView is a screen that shows streams or their consumers, and
@@ -141,7 +144,7 @@ func newApp(cfg appConfig) *app {
 	// The screens in tab order.
 	a.screens = []screen{
 		newOverview(a.st, k),
-		newStreams(a.st, k),
+		newStreams(a.ctx, a.st, k, cfg.browse),
 		newConsumers(a.st, k),
 		newFaults(a.ctx, a.st, k, a.ctl),
 		newSagas(a.st, k),

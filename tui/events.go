@@ -1,21 +1,16 @@
 package tui
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/tui/feed"
-	"github.com/sagascope/sagascope/tui/sanitize"
 )
 
 // events shows JetStream advisories and dead letters, one pane each;
@@ -146,18 +141,7 @@ func (e *events) Update(msg tea.Msg) tea.Cmd {
 		}
 		k := e.keys
 		if e.inspecting != "" {
-			switch {
-			case key.Matches(msg, k.Up):
-				e.scroll = max(0, e.scroll-1)
-			case key.Matches(msg, k.Down):
-				e.scroll++
-			case key.Matches(msg, k.PageUp):
-				e.scroll = max(0, e.scroll-e.height/2)
-			case key.Matches(msg, k.PageDown):
-				e.scroll += e.height / 2
-			case key.Matches(msg, k.Top):
-				e.scroll = 0
-			}
+			e.scroll = scrollKey(msg, k, e.scroll, e.height)
 			return nil
 		}
 		switch {
@@ -286,50 +270,10 @@ func (e *events) inspectView() string {
 		lines = append(lines, st.Muted.Render(fit("reason", 10))+st.Failing.Render(clean(d.Reason, e.width-10)))
 		kv("from", d.From)
 		lines = append(lines, "", st.Section.Render("HEADERS"))
-		names := make([]string, 0, len(d.Headers))
-		for n := range d.Headers {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		for _, n := range names {
-			for _, v := range d.Headers[n] {
-				lines = append(lines, "  "+st.Accent.Render(clean(n, 32))+": "+clean(v, e.width-36))
-			}
-		}
+		lines = append(lines, headerLines(st, d.Headers, e.width)...)
 		payload, size = d.Payload, d.Size
 	}
 	lines = append(lines, "", st.Section.Render(fmt.Sprintf("PAYLOAD (%s)", bytesize(uint64(size)))))
 	lines = append(lines, payloadLines(payload, size, e.width-2)...)
-	// Scroll, keeping the title line.
-	body := lines[1:]
-	room := max(1, e.height-2)
-	e.scroll = min(e.scroll, max(0, len(body)-room))
-	body = body[e.scroll:]
-	return lines[0] + "\n" + strings.Join(body[:min(len(body), room)], "\n")
-}
-
-// payloadLines renders a payload for reading: indented if it is JSON,
-// sanitized text if it is text, a note if it is binary.
-func payloadLines(p []byte, size, width int) []string {
-	if len(p) == 0 {
-		return []string{"  (empty)"}
-	}
-	var out []string
-	var pretty bytes.Buffer
-	text := ""
-	switch {
-	case json.Valid(p) && json.Indent(&pretty, p, "", "  ") == nil:
-		text = pretty.String()
-	case utf8.Valid(p):
-		text = string(p)
-	default:
-		return []string{fmt.Sprintf("  (%d bytes of binary data)", size)}
-	}
-	for _, l := range strings.Split(sanitize.Text(text, feed.MaxPayload*2), "\n") {
-		out = append(out, "  "+sanitize.Line(l, width))
-	}
-	if size > len(p) {
-		out = append(out, fmt.Sprintf("  … %d more bytes not kept", size-len(p)))
-	}
-	return out
+	return scrolled(lines, &e.scroll, e.height-1)
 }

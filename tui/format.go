@@ -125,6 +125,14 @@ func since(now, t time.Time) string {
 	return age(now.Sub(t))
 }
 
+// sinceAgo is since in a sentence: "3s ago", "now", "never".
+func sinceAgo(now, t time.Time) string {
+	if s := since(now, t); s != "now" && s != "never" {
+		return s + " ago"
+	}
+	return since(now, t)
+}
+
 // bar draws used/capacity in width cells.
 func (s *Styles) bar(used, capacity, width int) string {
 	if width <= 0 {

@@ -33,6 +33,14 @@ type KeyMap struct {
 	// OpenTrace opens the trace of a log line (enter and t do the same).
 	OpenTrace key.Binding
 
+	// Browse opens a stream's messages (a KV bucket's keys); Jump,
+	// SubjectFilter, Follow and Raw are the keys of those views.
+	Browse        key.Binding
+	Jump          key.Binding
+	SubjectFilter key.Binding
+	Follow        key.Binding
+	Raw           key.Binding
+
 	Apply      key.Binding
 	ClearFault key.Binding
 	ResetAll   key.Binding
@@ -91,6 +99,12 @@ func DefaultKeyMap() KeyMap {
 		Inspect:   b("enter", "inspect", "enter"),
 		Trace:     b("t", "open the trace", "t"),
 		OpenTrace: b("enter/t", "open its trace", "enter", "t"),
+
+		Browse:        b("enter", "open", "enter"),
+		Jump:          b(":", "jump to seq/time", ":"),
+		SubjectFilter: b("/", "subject", "/"),
+		Follow:        b("F", "follow", "F"),
+		Raw:           b("r", "raw messages", "r"),
 
 		Apply:      b("enter", "inject fault", "enter"),
 		ClearFault: b("x", "clear selected fault", "x", "delete"),

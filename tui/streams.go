@@ -1,8 +1,12 @@
 package tui
 
 import (
+	"context"
 	"fmt"
 	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/sagascope/sagascope/tui/feed"
 )
@@ -21,9 +25,114 @@ const (
 	stStorage
 )
 
-// newStreams is the table of every stream on the server, sortable by name,
-// messages, bytes, consumers and rate.
-func newStreams(st *Styles, k *KeyMap) *listScreen[*feed.Stream] {
+// streams is the table of every stream on the server, sortable by name,
+// messages, bytes, consumers and rate; enter opens a stream's messages, or
+// a KV bucket's keys, over it.
+type streams struct {
+	*listScreen[*feed.Stream]
+	ctx context.Context
+	br  browser
+	// views are the views opened over the list, the one on view last.
+	views []browseView
+}
+
+func newStreams(ctx context.Context, st *Styles, k *KeyMap, br browser) *streams {
+	return &streams{listScreen: newStreamList(st, k), ctx: ctx, br: br}
+}
+
+func (s *streams) top() browseView {
+	if len(s.views) == 0 {
+		return nil
+	}
+	return s.views[len(s.views)-1]
+}
+
+func (s *streams) SetSize(w, h int) {
+	s.listScreen.SetSize(w, h)
+	for _, v := range s.views {
+		v.SetSize(w, h)
+	}
+}
+
+func (s *streams) Keys() []key.Binding {
+	if v := s.top(); v != nil {
+		return v.Keys()
+	}
+	return append([]key.Binding{s.keys.Browse}, s.listScreen.Keys()...)
+}
+
+func (s *streams) Capturing() bool {
+	if v := s.top(); v != nil {
+		return v.Capturing()
+	}
+	return s.listScreen.Capturing()
+}
+
+// Back closes what the view on top has open, else the view itself.
+func (s *streams) Back() bool {
+	if v := s.top(); v != nil {
+		if !v.Back() {
+			s.views = s.views[:len(s.views)-1]
+		}
+		return true
+	}
+	return s.listScreen.Back()
+}
+
+func (s *streams) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case openBrowseMsg:
+		return s.open(msg.view)
+	case tea.KeyMsg:
+		if v := s.top(); v != nil {
+			return v.Update(msg)
+		}
+		if key.Matches(msg, s.keys.Browse) && !s.list.typing() {
+			return s.browse()
+		}
+		return s.listScreen.Update(msg)
+	case snapshotMsg:
+		cmd := s.listScreen.Update(msg)
+		for _, v := range s.views {
+			v.Update(msg)
+		}
+		return cmd
+	}
+	// Answers to the views' reads and their timers.
+	cmds := make([]tea.Cmd, 0, len(s.views))
+	for _, v := range s.views {
+		cmds = append(cmds, v.Update(msg))
+	}
+	return tea.Batch(cmds...)
+}
+
+// browse opens the selected stream: a KV bucket's keys, else its messages.
+func (s *streams) browse() tea.Cmd {
+	x, ok := s.list.selected()
+	if !ok || s.br == nil {
+		return nil
+	}
+	if bucket := feed.KVBucket(x.Name); bucket != "" {
+		return s.open(newKV(s.ctx, s.st, s.keys, s.br, bucket, s.snap.Time))
+	}
+	return s.open(newMessages(s.ctx, s.st, s.keys, s.br, x.Name, "", s.snap.Time))
+}
+
+func (s *streams) open(v browseView) tea.Cmd {
+	v.SetSize(s.width, s.height)
+	s.views = append(s.views, v)
+	return v.Focus()
+}
+
+func (s *streams) View() string {
+	if v := s.top(); v != nil {
+		return v.View()
+	}
+	return s.listScreen.View()
+}
+
+// newStreamList is the list of streams.
+func newStreamList(st *Styles, k *KeyMap) *listScreen[*feed.Stream] {
 	byName := func(a, b *feed.Stream) int { return strings.Compare(a.Name, b.Name) }
 	return &listScreen[*feed.Stream]{
 		st: st, keys: k, title: "Streams",

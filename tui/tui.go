@@ -110,6 +110,10 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 	if err != nil {
 		return nil, nil, err
 	}
+	br, err := feed.NewBrowser(nc)
+	if err != nil {
+		return nil, nil, err
+	}
 	r := lipgloss.NewRenderer(out)
 	if opts.NoColor || os.Getenv("NO_COLOR") != "" {
 		r.SetColorProfile(termenv.Ascii)
@@ -143,7 +147,7 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 	if opts.Record != nil {
 		sinks = append(sinks, opts.Record)
 	}
-	m := newApp(appConfig{ctx: pctx, title: opts.Title, styles: NewStyles(r), ctl: ctl, burst: opts.BurstSize, scenarios: scen, focus: f.Focus, history: hist})
+	m := newApp(appConfig{ctx: pctx, title: opts.Title, styles: NewStyles(r), ctl: ctl, burst: opts.BurstSize, scenarios: scen, focus: f.Focus, history: hist, browse: br})
 
 	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithAltScreen(), tea.WithOutput(out), tea.WithFPS(30)}
 	if opts.Input != nil {
