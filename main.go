@@ -59,6 +59,7 @@ const usage = `sagascope: watch a saga system on NATS JetStream live
 
 Usage:
   sagascope [flags]                 embedded NATS server + demo services + load, in the dashboard
+  sagascope --cluster 3 [flags]     the same on three embedded servers clustered, R3 streams and buckets
   sagascope demo [flags]            run the demo services against an existing NATS server
   sagascope tui [flags]             open the dashboard on any NATS server or cluster
   sagascope status [--json]         print one snapshot of what the dashboard shows
@@ -248,17 +249,26 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var share embedded.Share
 	share.Register(fs)
 	noTUI := fs.Bool("no-tui", false, "print one status line a second instead of opening the dashboard (the default when stdout is not a terminal)")
+	nodes := fs.Int("cluster", 0, "run 3 (or 5) embedded servers as one JetStream cluster in this process, with R3 streams and buckets: the Servers screen (0) and the node-loss scenario work on it")
 	if err := cli.Parse(fs, args, stderr); err != nil {
 		return err
 	}
 	if *port < 0 || *port > 65535 {
 		return cli.Usagef("--port %d is not a port", *port)
 	}
+	if *nodes != 0 {
+		if err := clusterFlags(fs, *nodes, &d); err != nil {
+			return err
+		}
+	}
 	withTUI := !*noTUI && isTerminal(stdout)
 	// Check the flags before starting anything; the real logger comes once
 	// the data directory (where the dashboard's log file lives) is known.
 	if _, err := d.config(io.Discard); err != nil {
 		return err
+	}
+	if *nodes != 0 {
+		return runCluster(ctx, clusterRun{nodes: *nodes, dir: *dataDir, fresh: *fresh, withTUI: withTUI, d: d}, stdout, stderr)
 	}
 	srvOpts := embedded.Options{Port: *port, DataDir: *dataDir, Fresh: *fresh}
 	if err := share.Apply(&srvOpts); err != nil {
@@ -272,19 +282,11 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	// Who may attach, with generated passwords: printed once, before the
 	// dashboard takes the screen (it is on the terminal's scrollback).
 	srv.PrintAccess(stdout)
-	logOut := stderr
-	if withTUI {
-		// The dashboard owns the terminal: logs go to a file beside the
-		// data, and warnings also reach the dashboard over NATS.
-		path := filepath.Join(srv.DataDir(), "sagascope.log")
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-		if err != nil {
-			return fmt.Errorf("open log file: %w", err)
-		}
-		defer f.Close()
-		defer fmt.Fprintf(stdout, "sagascope: logs are in %s\n", path)
-		logOut = f
+	logOut, closeLog, err := logTo(withTUI, srv.DataDir(), stdout, stderr)
+	if err != nil {
+		return err
 	}
+	defer closeLog()
 	cfg, err := d.config(logOut)
 	if err != nil {
 		return err
@@ -302,6 +304,24 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		run.dashboard = &tui.Options{Title: "embedded demo on " + srv.ClientURL()}
 	}
 	return run.run(ctx)
+}
+
+// logTo is where the demo's logs go: stderr, or with the dashboard, which
+// owns the terminal, a file in dir (warnings also reach the dashboard over
+// NATS). close closes the file and says where it is.
+func logTo(withTUI bool, dir string, stdout, stderr io.Writer) (w io.Writer, close func(), err error) {
+	if !withTUI {
+		return stderr, func() {}, nil
+	}
+	path := filepath.Join(dir, "sagascope.log")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open log file: %w", err)
+	}
+	return f, func() {
+		_ = f.Close()
+		fmt.Fprintf(stdout, "sagascope: logs are in %s\n", path)
+	}, nil
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -334,9 +354,11 @@ type runner struct {
 	// dashboard, when set, opens the dashboard on the terminal; quitting
 	// it stops the services.
 	dashboard *tui.Options
-	// server is the embedded server the services use, when this process
-	// runs it: the dashboard's scenarios may restart it.
-	server *embedded.Server
+	// server or cluster is the embedded server (or cluster) the services
+	// use, when this process runs it: the dashboard's scenarios may
+	// restart it, or stop and start its nodes.
+	server  *embedded.Server
+	cluster *embedded.Cluster
 }
 
 func (r runner) run(ctx context.Context) error {
@@ -352,7 +374,7 @@ func (r runner) run(ctx context.Context) error {
 	defer nc.Close()
 	svcCtx, stopServices := context.WithCancel(ctx)
 	defer stopServices()
-	sys, err := system.Start(svcCtx, system.Options{Services: cfg, Telemetry: &r.tel, Server: r.server})
+	sys, err := system.Start(svcCtx, system.Options{Services: cfg, Telemetry: &r.tel, Server: r.server, Cluster: r.cluster})
 	if err != nil {
 		if ctx.Err() != nil { // interrupted while waiting for JetStream
 			fmt.Fprintln(r.stdout, "sagascope: stopped cleanly before JetStream was ready")
