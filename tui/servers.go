@@ -268,13 +268,18 @@ func (s *servers) memberRow(m memberRow) row {
 	case m.replica.Lag == 0:
 		lag.role = roleMuted
 	}
+	// The leader reports no time for a replica it never heard from.
+	active := cell{text: dur(m.replica.Active)}
+	if m.replica.Active == 0 && m.replica.Offline {
+		active = cell{text: "—", role: roleMuted}
+	}
 	return row{cells: []cell{
 		{text: name},
 		{text: clean(m.replica.Name, 64), role: r},
 		{text: "replica", role: roleMuted},
 		{text: state, role: r},
 		lag,
-		{text: dur(m.replica.Active)},
+		active,
 		{text: ""},
 	}}
 }
