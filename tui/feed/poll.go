@@ -67,9 +67,12 @@ type poller struct {
 	streamsListed time.Time
 	streams       map[string]Stream
 	streamList    []Stream // the last poll's streams, by name
-	servers       *serverWatch
-	consumers     map[string]consumerSample
-	lag           map[string]*ring[float64]
+	// leaders is each stream's leader when one was last known, for the
+	// leader_changed events.
+	leaders   map[string]string
+	servers   *serverWatch
+	consumers map[string]consumerSample
+	lag       map[string]*ring[float64]
 	// account is the account the system path reads, once asked of the
 	// server.
 	account string
@@ -205,12 +208,17 @@ func (f *Feed) recordGathered(ctx context.Context, p *poller, infos []*jetstream
 	streams := make(map[string]Stream, len(infos))
 	consumers := map[string]consumerSample{}
 	listed := make(map[string]*listing, len(infos))
+	leaders := make(map[string]string, len(infos))
 	for _, info := range infos {
-		prev := p.streams[info.Config.Name]
-		s := streamFrom(info, prev)
-		if ev := leaderChange(&prev, &s, now); ev != nil {
+		s := streamFrom(info, p.streams[info.Config.Name])
+		last := p.leaders[s.Name]
+		if ev := leaderChange(last, &s, now); ev != nil {
 			f.st.recordAdvisory(ev)
 		}
+		if s.Cluster != nil && s.Cluster.Leader != "" {
+			last = s.Cluster.Leader
+		}
+		leaders[s.Name] = last
 		streams[s.Name] = s
 		res.streams = append(res.streams, s)
 		if info.TimeStamp.After(res.polled) {
@@ -248,7 +256,7 @@ func (f *Feed) recordGathered(ctx context.Context, p *poller, infos []*jetstream
 		}
 	}
 	p.prune(consumers)
-	p.streams, p.consumers, p.listed, p.streamList = streams, consumers, listed, res.streams
+	p.streams, p.consumers, p.listed, p.streamList, p.leaders = streams, consumers, listed, res.streams, leaders
 	res.servers = p.servers.servers(now, res.streams, f.nc)
 	if stream, name, ok := p.charts.focused(); ok {
 		res.focused = p.charts.history(stream, name)

@@ -273,13 +273,24 @@ func clusterFrom(ci *jetstream.ClusterInfo, prev Stream, ts time.Time) *StreamCl
 	return c
 }
 
-// leaderChange is the event of a stream whose leader is not the one the
-// last poll saw, nil when it is the same or the stream is new.
-func leaderChange(prev, cur *Stream, now time.Time) *Advisory {
-	if prev.Cluster == nil || cur.Cluster == nil || prev.Cluster.Leader == cur.Cluster.Leader {
+// leaderChange is the event of a stream now led by another server than
+// last, the leader it had when one was last known; nil when it is the
+// same, the stream is new, or it has no leader now. A stream is without a
+// leader for a poll or two while one is elected, or reported "missing"
+// by a stream list that got no answer from it in time: "s1 → none" and
+// "none → s2" would be two events, and the second a guess, so one
+// "s1 → s2" is made once the new leader is known, at its election when
+// the server says when (LeaderSince).
+func leaderChange(last string, cur *Stream, now time.Time) *Advisory {
+	c := cur.Cluster
+	if c == nil || c.Leader == "" || last == "" || last == c.Leader {
 		return nil
 	}
-	return leaderEvent(cur.Name, prev.Cluster.Leader, cur.Cluster.Leader, now)
+	at := now
+	if !c.LeaderSince.IsZero() && !c.LeaderSince.After(now) {
+		at = c.LeaderSince
+	}
+	return leaderEvent(cur.Name, last, c.Leader, at)
 }
 
 // leaderEvent is a KindLeaderChanged event of stream ("" for the meta

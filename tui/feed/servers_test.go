@@ -129,8 +129,11 @@ func TestWhenAStreamLeaderDiesTheFeedShowsItOfflineAndTheNewLeader(t *testing.T)
 	})
 	s := snap()
 	st := streamNamed(s, "PAYMENTS")
-	if ev := leaderChanges(s, "PAYMENTS"); !strings.HasPrefix(ev[len(ev)-1], "leader "+leader+" → ") {
-		t.Errorf("leader change events %q; want the first from %s", ev, leader)
+	// One event a change, from one known leader to the next, never
+	// through "none" while the election runs.
+	if ev := leaderChanges(s, "PAYMENTS"); !strings.HasPrefix(ev[len(ev)-1], "leader "+leader+" → ") ||
+		!strings.HasSuffix(ev[0], " → "+st.Cluster.Leader) || slices.ContainsFunc(ev, func(e string) bool { return strings.Contains(e, "none") }) {
+		t.Errorf("leader change events %q, newest first; want from %s to %s, none through none", ev, leader, st.Cluster.Leader)
 	}
 	if st.Cluster.LeaderSince.IsZero() {
 		t.Errorf("the new leader %s has no leader_since", st.Cluster.Leader)

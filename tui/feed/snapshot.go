@@ -203,8 +203,10 @@ type Stream struct {
 	// when the server gave no cluster info.
 	Cluster *StreamCluster `json:"cluster,omitempty"`
 	// Unavailable is true when the stream has no leader: too few of its
-	// replicas are up to elect one, so it neither stores nor delivers, and
-	// its numbers are the last a replica or a poll reported.
+	// replicas are up to elect one, or one is being elected, so it
+	// neither stores nor delivers; or, on the API path, its leader did
+	// not answer the stream list in time ("missing"). Its numbers are
+	// then the last a replica or a poll reported.
 	Unavailable bool `json:"unavailable,omitempty"`
 	// Rate is messages stored per second, from last-sequence deltas over
 	// the server's timestamps.
