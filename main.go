@@ -42,6 +42,7 @@ import (
 	"github.com/sagascope/sagascope/telemetry/logging"
 	"github.com/sagascope/sagascope/tui"
 	"github.com/sagascope/sagascope/tui/feed"
+	"github.com/sagascope/sagascope/tui/sanitize"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -505,6 +506,9 @@ func dialWatcher(ctx context.Context, opts connect.Options, sys connect.System, 
 // printStatus prints the snapshot's headline figures for a person.
 func printStatus(w io.Writer, s feed.Snapshot) {
 	fmt.Fprintf(w, "streams %d, consumers %d (read %s)\n", len(s.Streams), len(s.Consumers), gatheredBy(s.Gathering))
+	if len(s.Servers) > 0 {
+		fmt.Fprintln(w, "servers:", serversLine(s.Servers))
+	}
 	if !s.Reporting {
 		fmt.Fprintln(w, "no sagascope services report on this server")
 		return
@@ -519,6 +523,22 @@ func printStatus(w io.Writer, s feed.Snapshot) {
 	for _, f := range s.Faults {
 		fmt.Fprintf(w, "fault: %s %s\n", f.Service, f.Kind)
 	}
+}
+
+// serversLine names the servers, each offline one and the meta leader
+// marked; the names are the servers' own text, drawn clean.
+func serversLine(servers []feed.Server) string {
+	parts := make([]string, len(servers))
+	for i, sv := range servers {
+		parts[i] = sanitize.Line(sv.Name, 64)
+		switch {
+		case sv.Offline:
+			parts[i] += " OFFLINE"
+		case sv.MetaLeader:
+			parts[i] += " (meta leader)"
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // gatheredBy says how the streams and consumers were read, and what of

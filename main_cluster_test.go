@@ -51,6 +51,10 @@ func TestTheDefaultOnAClusterOfThreeRunsSagasOnR3Streams(t *testing.T) {
 	if len(snap.Servers) != 3 || leads != len(snap.Streams) {
 		t.Errorf("servers %+v; want 3, leading the %d streams between them", snap.Servers, len(snap.Streams))
 	}
+	// The same for a person: the servers by name.
+	if text, err := exec.Command(bin, "status", "--server", urls).Output(); err != nil || !strings.Contains(string(text), "servers: s1, s2, s3") {
+		t.Errorf("status (%v) does not name the three servers:\n%s", err, text)
+	}
 	for _, s := range snap.Streams {
 		if s.Replicas != 3 || s.Cluster == nil || s.Cluster.Leader == "" || len(s.Cluster.Replicas) != 2 {
 			t.Errorf("stream %s: %d replicas, cluster %+v; want R3 with a leader and two replicas", s.Name, s.Replicas, s.Cluster)

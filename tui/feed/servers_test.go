@@ -138,6 +138,15 @@ func TestWhenAStreamLeaderDiesTheFeedShowsItOfflineAndTheNewLeader(t *testing.T)
 	if st.Cluster.LeaderSince.IsZero() {
 		t.Errorf("the new leader %s has no leader_since", st.Cluster.Leader)
 	}
+	// The replica rule judges the same cluster info, once it has held.
+	systemtest.WaitFor(t, systemtest.Quickly, "the offline replica diagnosed", func() error {
+		for _, d := range snap().Diagnoses {
+			if d.Rule == feed.RuleReplicaOffline && d.Stream == "PAYMENTS" && strings.Contains(d.Finding, "replica "+leader+" ") {
+				return nil
+			}
+		}
+		return fmt.Errorf("diagnoses %+v", snap().Diagnoses)
+	})
 }
 
 // A single server leads every stream of its own, with no replicas, and
