@@ -2,7 +2,6 @@ package tui
 
 import (
 	"fmt"
-	"os/exec"
 	"regexp"
 	"testing"
 	"time"
@@ -19,12 +18,7 @@ import (
 // when that node is stopped, the screen shows it offline and the stream's
 // new leader, and the Events screen the leader change.
 func TestTheServersScreenInTmuxShowsADeadNodeAndTheNewLeader(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary: skipped with -short")
-	}
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed: the end-to-end test of the binary needs it")
-	}
+	needTmux(t)
 	c, err := embedded.StartCluster(3, t.TempDir())
 	if err != nil {
 		t.Fatalf("start cluster: %v", err)
