@@ -42,6 +42,7 @@ import (
 	"github.com/sagascope/sagascope/telemetry/logging"
 	"github.com/sagascope/sagascope/tui"
 	"github.com/sagascope/sagascope/tui/feed"
+	"github.com/sagascope/sagascope/tui/sanitize"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -59,6 +60,7 @@ const usage = `sagascope: watch a saga system on NATS JetStream live
 
 Usage:
   sagascope [flags]                 embedded NATS server + demo services + load, in the dashboard
+  sagascope --cluster 3 [flags]     the same on three embedded servers clustered, R3 streams and buckets
   sagascope demo [flags]            run the demo services against an existing NATS server
   sagascope tui [flags]             open the dashboard on any NATS server or cluster
   sagascope status [--json]         print one snapshot of what the dashboard shows
@@ -257,6 +259,7 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	noTUI := fs.Bool("no-tui", false, "print one status line a second instead of opening the dashboard (the default when stdout is not a terminal)")
 	history := historyFlag(fs)
 	recordTo := recordFlag(fs)
+	nodes := fs.Int("cluster", 0, "run 3 (or 5) embedded servers as one JetStream cluster in this process, with R3 streams and buckets: the Servers screen (0) and the node-loss scenario work on it")
 	if err := cli.Parse(fs, args, stderr); err != nil {
 		return err
 	}
@@ -267,6 +270,11 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *port < 0 || *port > 65535 {
 		return cli.Usagef("--port %d is not a port", *port)
 	}
+	if *nodes != 0 {
+		if err := clusterFlags(fs, *nodes, &d); err != nil {
+			return err
+		}
+	}
 	withTUI := !*noTUI && isTerminal(stdout)
 	if *recordTo != "" && !withTUI {
 		return cli.Usagef("--record writes what the dashboard sees: without it, run 'sagascope record --server URL FILE' beside")
@@ -275,6 +283,9 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	// the data directory (where the dashboard's log file lives) is known.
 	if _, err := d.config(io.Discard); err != nil {
 		return err
+	}
+	if *nodes != 0 {
+		return runCluster(ctx, clusterRun{nodes: *nodes, dir: *dataDir, fresh: *fresh, withTUI: withTUI, d: d}, stdout, stderr)
 	}
 	srvOpts := embedded.Options{Port: *port, DataDir: *dataDir, Fresh: *fresh}
 	if err := share.Apply(&srvOpts); err != nil {
@@ -288,19 +299,11 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	// Who may attach, with generated passwords: printed once, before the
 	// dashboard takes the screen (it is on the terminal's scrollback).
 	srv.PrintAccess(stdout)
-	logOut := stderr
-	if withTUI {
-		// The dashboard owns the terminal: logs go to a file beside the
-		// data, and warnings also reach the dashboard over NATS.
-		path := filepath.Join(srv.DataDir(), "sagascope.log")
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-		if err != nil {
-			return fmt.Errorf("open log file: %w", err)
-		}
-		defer f.Close()
-		defer fmt.Fprintf(stdout, "sagascope: logs are in %s\n", path)
-		logOut = f
+	logOut, closeLog, err := logTo(withTUI, srv.DataDir(), stdout, stderr)
+	if err != nil {
+		return err
 	}
+	defer closeLog()
 	cfg, err := d.config(logOut)
 	if err != nil {
 		return err
@@ -325,6 +328,24 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		run.dashboard.Record = rec
 	}
 	return errors.Join(run.run(ctx), stopRecording())
+}
+
+// logTo is where the demo's logs go: stderr, or with the dashboard, which
+// owns the terminal, a file in dir (warnings also reach the dashboard over
+// NATS). close closes the file and says where it is.
+func logTo(withTUI bool, dir string, stdout, stderr io.Writer) (w io.Writer, close func(), err error) {
+	if !withTUI {
+		return stderr, func() {}, nil
+	}
+	path := filepath.Join(dir, "sagascope.log")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open log file: %w", err)
+	}
+	return f, func() {
+		_ = f.Close()
+		fmt.Fprintf(stdout, "sagascope: logs are in %s\n", path)
+	}, nil
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -357,9 +378,11 @@ type runner struct {
 	// dashboard, when set, opens the dashboard on the terminal; quitting
 	// it stops the services.
 	dashboard *tui.Options
-	// server is the embedded server the services use, when this process
-	// runs it: the dashboard's scenarios may restart it.
-	server *embedded.Server
+	// server or cluster is the embedded server (or cluster) the services
+	// use, when this process runs it: the dashboard's scenarios may
+	// restart it, or stop and start its nodes.
+	server  *embedded.Server
+	cluster *embedded.Cluster
 }
 
 func (r runner) run(ctx context.Context) error {
@@ -375,7 +398,7 @@ func (r runner) run(ctx context.Context) error {
 	defer nc.Close()
 	svcCtx, stopServices := context.WithCancel(ctx)
 	defer stopServices()
-	sys, err := system.Start(svcCtx, system.Options{Services: cfg, Telemetry: &r.tel, Server: r.server})
+	sys, err := system.Start(svcCtx, system.Options{Services: cfg, Telemetry: &r.tel, Server: r.server, Cluster: r.cluster})
 	if err != nil {
 		if ctx.Err() != nil { // interrupted while waiting for JetStream
 			fmt.Fprintln(r.stdout, "sagascope: stopped cleanly before JetStream was ready")
@@ -533,6 +556,9 @@ func dialWatcher(ctx context.Context, opts connect.Options, sys connect.System, 
 // printStatus prints the snapshot's headline figures for a person.
 func printStatus(w io.Writer, s feed.Snapshot) {
 	fmt.Fprintf(w, "streams %d, consumers %d (read %s)\n", len(s.Streams), len(s.Consumers), gatheredBy(s.Gathering))
+	if len(s.Servers) > 0 {
+		fmt.Fprintln(w, "servers:", serversLine(s.Servers))
+	}
 	if !s.Reporting {
 		fmt.Fprintln(w, "no sagascope services report on this server")
 		return
@@ -547,6 +573,22 @@ func printStatus(w io.Writer, s feed.Snapshot) {
 	for _, f := range s.Faults {
 		fmt.Fprintf(w, "fault: %s %s\n", f.Service, f.Kind)
 	}
+}
+
+// serversLine names the servers, each offline one and the meta leader
+// marked; the names are the servers' own text, drawn clean.
+func serversLine(servers []feed.Server) string {
+	parts := make([]string, len(servers))
+	for i, sv := range servers {
+		parts[i] = sanitize.Line(sv.Name, 64)
+		switch {
+		case sv.Offline:
+			parts[i] += " OFFLINE"
+		case sv.MetaLeader:
+			parts[i] += " (meta leader)"
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // gatheredBy says how the streams and consumers were read, and what of

@@ -53,6 +53,9 @@ func TestCommandLineErrorsAreOneClearLine(t *testing.T) {
 		{"a negative history is a usage error", []string{"tui", "--history", "-1m"}, 2, "--history -1m0s is negative"},
 		{"status without a server fails", []string{"status", "--json", "--server", "nats://127.0.0.1:1"}, 1, "no server is listening there"},
 		{"a fault command without a server fails", []string{"fault", "list", "--server", "nats://127.0.0.1:1"}, 1, "no server is listening there"},
+		{"a cluster of two is refused", []string{"--cluster", "2"}, 2, "--cluster 2: use 3 or 5"},
+		{"a cluster takes no port", []string{"--cluster", "3", "--port", "4333"}, 2, "--port does not go with --cluster"},
+		{"a cluster holds no more replicas than nodes", []string{"--cluster", "3", "--replicas", "5"}, 2, "--replicas 5 is more than the 3 nodes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,41 +102,8 @@ func TestBenchAttachesTheDashboardsFeed(t *testing.T) {
 // Ctrl-C shuts it down gracefully with exit 0.
 func TestDefaultRunsSagasAndStopsCleanlyOnInterrupt(t *testing.T) {
 	bin := binary(t)
-	cmd := exec.Command(bin, "--data", t.TempDir(), "--fresh", "--load", "50", "--http", "127.0.0.1:0")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-
-	lines := make(chan string, 100)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	completing := regexp.MustCompile(`completed [1-9][0-9]*/s`)
-	deadline := time.After(30 * time.Second)
-	var seen []string
-wait:
-	for {
-		select {
-		case l := <-lines:
-			seen = append(seen, l)
-			if completing.MatchString(l) {
-				break wait
-			}
-		case <-deadline:
-			t.Fatalf("no sagas completed within 30s; output:\n%s\nstderr:\n%s", strings.Join(seen, "\n"), stderr.String())
-		}
-	}
+	d := startDefault(t, bin, "--data", t.TempDir(), "--fresh", "--load", "50", "--http", "127.0.0.1:0")
+	cmd, lines, stderr, seen := d.cmd, d.lines, d.stderr, d.seen
 	checkStatusJSON(t, bin, urlIn(t, seen, `on (nats://\S+)`))
 	checkMetrics(t, urlIn(t, seen, `metrics on (http://[^\s,]+)`))
 
@@ -157,6 +127,52 @@ wait:
 	}
 	if last := seen[len(seen)-1]; last != "sagascope: stopped cleanly" {
 		t.Fatalf("last line %q, want a clean stop", last)
+	}
+}
+
+// running is the default command started by startDefault.
+type running struct {
+	cmd    *exec.Cmd
+	lines  chan string // its stdout, line by line, from the line after seen
+	stderr *bytes.Buffer
+	seen   []string // its stdout up to the first line with completed sagas
+}
+
+// startDefault starts the binary with args and returns once it prints a
+// status line with sagas completed (within 30 s); the process is killed
+// when the test ends.
+func startDefault(t *testing.T, bin string, args ...string) running {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := running{cmd: cmd, lines: make(chan string, 100), stderr: &bytes.Buffer{}}
+	cmd.Stderr = r.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	go func() {
+		defer close(r.lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			r.lines <- sc.Text()
+		}
+	}()
+	completing := regexp.MustCompile(`completed [1-9][0-9]*/s`)
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case l := <-r.lines:
+			r.seen = append(r.seen, l)
+			if completing.MatchString(l) {
+				return r
+			}
+		case <-deadline:
+			t.Fatalf("no sagas completed within 30s; output:\n%s\nstderr:\n%s", strings.Join(r.seen, "\n"), r.stderr.String())
+		}
 	}
 }
 

@@ -22,7 +22,7 @@ import (
 // and every other message.
 //
 // A new screen is one line in newApp's list; number keys reach the first
-// nine in that order. A screen that shows traces also implements
+// ten in that order, 0 the tenth (screenKey). A screen that shows traces also implements
 // traceViewer, so the Sagas screen can open a saga's trace on it.
 type screen interface {
 	Title() string
@@ -152,8 +152,13 @@ func newApp(cfg appConfig) *app {
 		newTraces(a.st, k),
 		newLogs(a.st, k),
 		newScenarios(a.ctx, a.st, k, cfg.scenarios),
+		newServers(a.st, k),
 	}
-	k.Screens.SetHelp(fmt.Sprintf("1-%d", min(len(a.screens), 9)), "screens")
+	help := fmt.Sprintf("1-%d", min(len(a.screens), 9))
+	if len(a.screens) >= 10 {
+		help = "1-9,0"
+	}
+	k.Screens.SetHelp(help, "screens")
 	return a
 }
 
@@ -287,7 +292,7 @@ func (a *app) key(msg tea.KeyMsg) tea.Cmd {
 		a.showHelp = true
 		return nil
 	case key.Matches(msg, k.Screens):
-		return a.switchTo(int(msg.String()[0] - '1'))
+		return a.switchTo(screenOfKey(msg.String()))
 	case key.Matches(msg, k.NextScreen):
 		return a.switchTo((a.active + 1) % len(a.screens))
 	case key.Matches(msg, k.PrevScreen):
@@ -307,6 +312,23 @@ func (a *app) key(msg tea.KeyMsg) tea.Cmd {
 		return tea.Batch(a.setFlash(roleMuted, fmt.Sprintf("… burst of %d orders", a.burst)), burstCmd(a.ctx, a.ctl, a.burst))
 	}
 	return cur.Update(msg)
+}
+
+// screenKey is the number key of screen i: 1 to 9, then 0 for the tenth,
+// as on the keyboard's row.
+func screenKey(i int) string {
+	if i == 9 {
+		return "0"
+	}
+	return fmt.Sprint(i + 1)
+}
+
+// screenOfKey is the screen a number key reaches (screenKey's inverse).
+func screenOfKey(k string) int {
+	if k == "0" {
+		return 9
+	}
+	return int(k[0] - '1')
 }
 
 func (a *app) openTrace(msg openTraceMsg) tea.Cmd {
@@ -428,7 +450,7 @@ func (a *app) connectionView() string {
 func (a *app) tabsView() string {
 	var parts []string
 	for i, s := range a.screens {
-		label := fmt.Sprintf("%d %s", i+1, s.Title())
+		label := screenKey(i) + " " + s.Title()
 		if i == a.active {
 			parts = append(parts, a.st.ActiveTab.Render(label))
 		} else {
@@ -447,9 +469,9 @@ func (a *app) tabsView() string {
 		parts = parts[:0]
 		for i, s := range a.screens {
 			if i == a.active {
-				parts = append(parts, a.st.ActiveTab.Render(fmt.Sprintf("%d %s", i+1, s.Title())))
+				parts = append(parts, a.st.ActiveTab.Render(screenKey(i)+" "+s.Title()))
 			} else {
-				parts = append(parts, a.st.Tab.Render(fmt.Sprintf("%d %s", i+1, clean(s.Title(), cut))))
+				parts = append(parts, a.st.Tab.Render(screenKey(i)+" "+clean(s.Title(), cut)))
 			}
 		}
 		if line := strings.Join(parts, " "); lipgloss.Width(line) <= a.width {

@@ -21,12 +21,7 @@ import (
 // fault closes the breaker again, q stops everything with exit status 0 and
 // leaves the terminal's normal screen.
 func TestBinaryInTmux(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary: skipped with -short")
-	}
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed: the end-to-end test of the binary needs it")
-	}
+	needTmux(t)
 	bin := buildBinary(t)
 	// Run by a shell, as from a prompt: the shell says how the binary
 	// exited once it has, and the terminal is the shell's again.
@@ -79,6 +74,18 @@ func TestBinaryInTmux(t *testing.T) {
 	// history too.
 	if s := tm.capture(t, "-S", "-"); !strings.Contains(s, "sagascope: stopped cleanly") {
 		t.Errorf("the normal screen should be back with the shutdown message:\n%s", s)
+	}
+}
+
+// needTmux skips an end-to-end test of the binary with -short, or where
+// tmux is not installed.
+func needTmux(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the binary: skipped with -short")
+	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed: the end-to-end test of the binary needs it")
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 type KeyMap struct {
 	Quit       key.Binding
 	Help       key.Binding
-	Screens    key.Binding // 1-9 jump to a screen; newApp sets its help to the screens there are
+	Screens    key.Binding // 1-9 and 0 (the tenth) jump to a screen; newApp sets its help to the screens there are
 	NextScreen key.Binding
 	PrevScreen key.Binding
 	Back       key.Binding
@@ -69,6 +69,9 @@ type KeyMap struct {
 	PrevNotable key.Binding
 	NextNotable key.Binding
 	Live        key.Binding
+	// AllStreams switches the Servers screen's replicas between the
+	// selected server's streams and every stream.
+	AllStreams key.Binding
 }
 
 // DefaultKeyMap returns the dashboard's keys.
@@ -79,7 +82,7 @@ func DefaultKeyMap() KeyMap {
 	return KeyMap{
 		Quit:       b("q", "quit", "q", "ctrl+c"),
 		Help:       b("?", "help", "?"),
-		Screens:    b("1-9", "screens", "1", "2", "3", "4", "5", "6", "7", "8", "9"),
+		Screens:    b("1-9", "screens", "1", "2", "3", "4", "5", "6", "7", "8", "9", "0"),
 		NextScreen: b("tab", "next screen", "tab"),
 		PrevScreen: b("shift+tab", "previous screen", "shift+tab"),
 		Back:       b("esc", "back", "esc"),
@@ -130,6 +133,7 @@ func DefaultKeyMap() KeyMap {
 		PrevNotable: b("[", "previous event", "["),
 		NextNotable: b("]", "next event", "]"),
 		Live:        b("L", "back to live", "L"),
+		AllStreams:  b("a", "all streams / this server's", "a"),
 	}
 }
 

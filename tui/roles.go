@@ -93,6 +93,33 @@ func breakerRole(s contract.BreakerState) role {
 	return roleHealthy
 }
 
+// serverHealth judges a server: offline fails; the meta leader says so.
+func serverHealth(x *feed.Server) (role, string) {
+	switch {
+	case x.Offline:
+		return roleFailing, "OFFLINE"
+	case x.MetaLeader:
+		return roleHealthy, "online ★ meta leader"
+	}
+	return roleHealthy, "online"
+}
+
+// replicaHealth judges one copy of a stream: a stream without a leader
+// fails, as does an offline replica; one behind its leader is degraded.
+func replicaHealth(st *feed.Stream, leader bool, r feed.Replica) (role, string) {
+	switch {
+	case leader && (st.Unavailable || r.Name == ""):
+		return roleFailing, "NO LEADER"
+	case leader:
+		return roleHealthy, "leading"
+	case r.Offline:
+		return roleFailing, "OFFLINE"
+	case !r.Current:
+		return roleDegraded, "catching up"
+	}
+	return roleHealthy, "current"
+}
+
 // advisoryRole colours an advisory by what it says about delivery; one
 // about nothing going wrong is plain.
 func advisoryRole(kind string) role { return advisoryRoles[kind] }
@@ -106,6 +133,7 @@ var advisoryRoles = map[string]role{
 	"nak":                  roleDegraded,
 	"consumer_pause":       roleDegraded,
 	"api_limit_reached":    roleDegraded,
+	feed.KindLeaderChanged: roleDegraded,
 }
 
 // logLevelRole colours a log line by its level; info is plain.

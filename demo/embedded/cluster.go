@@ -77,6 +77,29 @@ func StartCluster(n int, baseDir string) (*Cluster, error) {
 	return c, nil
 }
 
+// DefaultClusterDir returns the per-user directory of the stores of a
+// Cluster started by the default command, <user cache dir>/sagascope/cluster:
+// beside the single server's, so the two never share a store.
+func DefaultClusterDir() (string, error) {
+	dir, err := DefaultDataDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(filepath.Dir(dir), "cluster"), nil
+}
+
+// WipeCluster removes the JetStream stores that StartCluster(n, baseDir)
+// keeps, as Options.Fresh does for one server: only what the servers
+// created below each node's directory.
+func WipeCluster(n int, baseDir string) error {
+	for i := range n {
+		if err := prepareDataDir(filepath.Join(baseDir, "s"+strconv.Itoa(i+1)), true); err != nil {
+			return fmt.Errorf("wipe the store of cluster node s%d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
 // freePorts reserves n distinct free loopback ports by holding listeners on
 // all of them at once, then releases them for the servers to bind. Another
 // process could grab one in between; on loopback that window is negligible.

@@ -1,6 +1,8 @@
 package embedded_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -60,4 +62,31 @@ func TestClusterKeepsR3StreamReadableWhenItsLeaderStops(t *testing.T) {
 	}
 	// A client of the restarted node reads the whole stream again.
 	checkSequence(t, readAll(t, ctx, connect(t, c.Servers()[leader].ClientURL()), 100))
+}
+
+// WipeCluster removes what the nodes' servers stored and nothing else:
+// each node's directory and the files beside its store stay.
+func TestWipeClusterRemovesOnlyTheNodesStores(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{"s1/jetstream/$G/streams/X/msgs", "s2/jetstream/meta", "s2/sagascope.log"} {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := embedded.WipeCluster(3, dir); err != nil {
+		t.Fatalf("wipe: %v", err)
+	}
+	for _, gone := range []string{"s1/jetstream", "s2/jetstream"} {
+		if _, err := os.Stat(filepath.Join(dir, gone)); !os.IsNotExist(err) {
+			t.Errorf("%s is still there (%v)", gone, err)
+		}
+	}
+	for _, kept := range []string{"s1", "s2/sagascope.log", "s3"} {
+		if _, err := os.Stat(filepath.Join(dir, kept)); err != nil {
+			t.Errorf("%s: %v", kept, err)
+		}
+	}
 }

@@ -75,8 +75,10 @@ const (
 
 // diagInput is what one poll gives the rules.
 type diagInput struct {
-	now       time.Time
-	infos     []*jetstream.StreamInfo
+	now   time.Time
+	infos []*jetstream.StreamInfo
+	// streams are the poll's streams, one per info, in the same order.
+	streams   []Stream
 	consumers []Consumer
 	// fresh are the streams whose consumers this poll read again.
 	fresh    map[string]*listing
@@ -208,7 +210,7 @@ const apiInfoEvery = 5 * time.Second
 // diagnose gathers what the rules need beyond the poll's streams and
 // consumers and runs them.
 func (f *Feed) diagnose(ctx context.Context, p *poller, res *pollResult, infos []*jetstream.StreamInfo, fresh map[string]*listing, totals SagaTotals, totalsOK bool, now time.Time) []Diagnosis {
-	in := diagInput{now: now, infos: infos, consumers: res.consumers, fresh: fresh, totals: totals, totalsOK: totalsOK}
+	in := diagInput{now: now, infos: infos, streams: res.streams, consumers: res.consumers, fresh: fresh, totals: totals, totalsOK: totalsOK}
 	in.fleet, in.dead, in.parkedReasons = f.st.diagSources()
 	if p.diag.apiAt.IsZero() || now.Sub(p.diag.apiAt) >= apiInfoEvery {
 		p.diag.apiAt = now

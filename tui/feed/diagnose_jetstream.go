@@ -134,7 +134,9 @@ func (d *diagnoser) streamRules(in diagInput, out []Diagnosis) []Diagnosis {
 	}
 	for _, info := range in.infos {
 		out = d.limits(in.now, info, unread[info.Config.Name], out)
-		out = d.cluster(in.now, info, out)
+	}
+	for i := range in.streams {
+		out = d.cluster(in.now, &in.streams[i], out)
 	}
 	return out
 }
@@ -184,11 +186,11 @@ func (d *diagnoser) limits(now time.Time, info *jetstream.StreamInfo, unread *Co
 	})
 }
 
-// cluster judges a replicated stream's leader and replicas, from the
-// cluster info the servers give with the stream.
-func (d *diagnoser) cluster(now time.Time, info *jetstream.StreamInfo, out []Diagnosis) []Diagnosis {
-	ci, name := info.Cluster, info.Config.Name
-	if ci == nil || info.Config.Replicas <= 1 {
+// cluster judges a replicated stream's leader and replicas, from its
+// Stream.Cluster: what the Servers screen shows is what is judged.
+func (d *diagnoser) cluster(now time.Time, st *Stream, out []Diagnosis) []Diagnosis {
+	ci, name := st.Cluster, st.Name
+	if ci == nil || st.Replicas <= 1 {
 		return out
 	}
 	about := "stream " + name
@@ -202,7 +204,7 @@ func (d *diagnoser) cluster(now time.Time, info *jetstream.StreamInfo, out []Dia
 		out = report(out, h, Diagnosis{
 			Severity: LevelCritical, About: about, Rule: RuleNoLeader, Screen: ScreenServers, Stream: name,
 			Finding:  fmt.Sprintf("stream %s has no leader: too few of its replicas are up to elect one, so it neither stores nor delivers messages", name),
-			Evidence: fmt.Sprintf("no leader for %s; %d replicas, %d of the others reported offline", ago(now.Sub(h.since)), info.Config.Replicas, offline),
+			Evidence: fmt.Sprintf("no leader for %s; %d replicas, %d of the others reported offline", ago(now.Sub(h.since)), st.Replicas, offline),
 		})
 	}
 	for _, r := range ci.Replicas {
@@ -211,7 +213,7 @@ func (d *diagnoser) cluster(now time.Time, info *jetstream.StreamInfo, out []Dia
 			out = report(out, h, Diagnosis{
 				Severity: LevelWarn, About: about, Rule: RuleReplicaOffline, Screen: ScreenServers, Stream: name,
 				Finding: fmt.Sprintf("replica %s of stream %s is offline: the stream keeps %d of its %d copies, and loses its quorum if %d more go",
-					r.Name, name, info.Config.Replicas-offline, info.Config.Replicas, quorumSlack(info.Config.Replicas, offline)),
+					r.Name, name, st.Replicas-offline, st.Replicas, quorumSlack(st.Replicas, offline)),
 				Evidence: fmt.Sprintf("offline for %s, last seen %s ago; leader %s", ago(now.Sub(h.since)), ago(r.Active), orNone(ci.Leader)),
 			})
 		}

@@ -331,6 +331,14 @@ func (s *state) pollCount() int {
 	return s.polls
 }
 
+// setServers replaces the servers between polls that read no streams.
+func (s *state) setServers(servers []Server) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.poll.servers = servers
+	s.changed = true
+}
+
 // problem records (err != nil) or clears (err == nil) a source's problem.
 func (s *state) problem(source string, err error, now time.Time) {
 	s.mu.Lock()
@@ -366,6 +374,10 @@ func (s *state) snapshot(now time.Time, conn Connection) Snapshot {
 		Gathering:  s.poll.gathering,
 		Focused:    s.poll.focused,
 		Diagnoses:  s.poll.diagnoses,
+		Servers:    s.poll.servers,
+	}
+	if snap.Servers == nil {
+		snap.Servers = []Server{}
 	}
 	if snap.Diagnoses == nil {
 		snap.Diagnoses = []Diagnosis{} // JSON shows an empty list, not null

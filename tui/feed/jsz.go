@@ -281,6 +281,9 @@ func addReported(streams map[string]*reported, r *jszReply, acc string, now time
 			}
 			if st.info == nil || !st.byLeader && leads(sd.Cluster) {
 				st.info, st.byLeader = streamInfoFrom(sd, ts), leads(sd.Cluster)
+				if st.info.Cluster == nil { // a standalone server leads its own
+					st.info.Cluster = &jetstream.ClusterInfo{Leader: r.Server.Name}
+				}
 			}
 			for _, ci := range sd.Consumers {
 				if ci == nil || ci.Name == "" {

@@ -25,6 +25,7 @@ const (
 	SourceSagas       = "sagas"
 	SourceAdvisories  = "advisories"
 	SourceDeadLetters = "dead letters"
+	SourceServers     = "servers"
 )
 
 // listConcurrency bounds the consumer-list requests in flight at once.
@@ -46,6 +47,8 @@ type pollResult struct {
 	focused *ConsumerHistory
 	// diagnoses are what the rules found at this poll, worst first.
 	diagnoses []Diagnosis
+	// servers are the servers as of this poll, by name.
+	servers []Server
 }
 
 // poller keeps what the next poll compares against. Only the poll
@@ -63,8 +66,13 @@ type poller struct {
 	infos         []*jetstream.StreamInfo
 	streamsListed time.Time
 	streams       map[string]Stream
-	consumers     map[string]consumerSample
-	lag           map[string]*ring[float64]
+	streamList    []Stream // the last poll's streams, by name
+	// leaders is each stream's leader when one was last known, for the
+	// leader_changed events.
+	leaders   map[string]string
+	servers   *serverWatch
+	consumers map[string]consumerSample
+	lag       map[string]*ring[float64]
 	// account is the account the system path reads, once asked of the
 	// server.
 	account string
@@ -77,7 +85,7 @@ type poller struct {
 // poll polls every RefreshEvery until ctx ends.
 func (f *Feed) poll(ctx context.Context) {
 	p := &poller{handles: map[string]jetstream.Stream{}, lag: map[string]*ring[float64]{}, budget: f.budget, listed: map[string]*listing{},
-		charts: f.charts, diag: newDiagnoser()}
+		charts: f.charts, diag: newDiagnoser(), servers: newServerWatch()}
 	t := time.NewTicker(f.opts.RefreshEvery)
 	defer t.Stop()
 	for {
@@ -109,11 +117,39 @@ type gatherer func(ctx context.Context, p *poller) (infos []*jetstream.StreamInf
 // then reads the subject counts of the orders stream. Streams whose
 // consumers were not read again keep their last consumer list, and the
 // snapshot says how old it is.
+//
+// With a system connection the servers' statistics are read meanwhile;
+// when the streams cannot be read, the servers are still updated (a
+// cluster that lost its meta leader lists no stream for a while, and
+// that is when the servers matter most).
 func (f *Feed) pollOnce(ctx context.Context, p *poller) {
 	ctx, cancel := context.WithTimeout(ctx, f.opts.RequestTimeout)
 	defer cancel()
+	statsDone := make(chan struct{})
+	var meta *Advisory
+	if f.opts.System != nil {
+		// p.servers is this goroutine's until statsDone. The ping is not
+		// a JetStream request: Gathering.Requests does not count it.
+		go func() {
+			defer close(statsDone)
+			from, to, changed, err := f.readStats(ctx, p.servers)
+			if ctx.Err() == nil || !errors.Is(err, context.Canceled) {
+				f.st.problem(SourceServers, err, f.opts.Now())
+			}
+			if changed {
+				meta = leaderEvent("", from, to, f.opts.Now())
+			}
+		}()
+	} else {
+		close(statsDone)
+	}
 	infos, fresh, ok := f.gather(ctx, p)
+	<-statsDone
+	if meta != nil {
+		f.st.recordAdvisory(meta)
+	}
 	if !ok {
+		f.st.setServers(p.servers.servers(f.opts.Now(), p.streamList, f.nc))
 		return
 	}
 	f.recordGathered(ctx, p, infos, fresh)
@@ -172,8 +208,17 @@ func (f *Feed) recordGathered(ctx context.Context, p *poller, infos []*jetstream
 	streams := make(map[string]Stream, len(infos))
 	consumers := map[string]consumerSample{}
 	listed := make(map[string]*listing, len(infos))
+	leaders := make(map[string]string, len(infos))
 	for _, info := range infos {
 		s := streamFrom(info, p.streams[info.Config.Name])
+		last := p.leaders[s.Name]
+		if ev := leaderChange(last, &s, now); ev != nil {
+			f.st.recordAdvisory(ev)
+		}
+		if s.Cluster != nil && s.Cluster.Leader != "" {
+			last = s.Cluster.Leader
+		}
+		leaders[s.Name] = last
 		streams[s.Name] = s
 		res.streams = append(res.streams, s)
 		if info.TimeStamp.After(res.polled) {
@@ -211,7 +256,8 @@ func (f *Feed) recordGathered(ctx context.Context, p *poller, infos []*jetstream
 		}
 	}
 	p.prune(consumers)
-	p.streams, p.consumers, p.listed = streams, consumers, listed
+	p.streams, p.consumers, p.listed, p.streamList, p.leaders = streams, consumers, listed, res.streams, leaders
+	res.servers = p.servers.servers(now, res.streams, f.nc)
 	if stream, name, ok := p.charts.focused(); ok {
 		res.focused = p.charts.history(stream, name)
 	}
@@ -249,22 +295,94 @@ func (p *poller) build(l *listing, info *jetstream.StreamInfo, samples map[strin
 	return out
 }
 
-// listStreams lists every stream, sorted by name, and pays its pages
-// from the budget.
+// listStreams lists every stream, sorted by name, with one paged request
+// ($JS.API.STREAM.LIST, 256 a page), and pays its pages from the budget.
+// It asks the API directly because the jetstream package drops the
+// answer's "missing": the streams whose leader did not answer, which are
+// listed as the last poll saw them, without a leader (see missingStream).
 func (f *Feed) listStreams(ctx context.Context, p *poller) ([]*jetstream.StreamInfo, error) {
 	infos := []*jetstream.StreamInfo{}
-	lister := f.js.ListStreams(ctx)
-	for info := range lister.Info() {
-		infos = append(infos, info)
+	var missing []string
+	pages := 0
+	defer func() {
+		p.requests += uint64(pages)
+		p.budget.spend(max(1, pages))
+	}()
+	for {
+		req, _ := json.Marshal(struct {
+			Offset int `json:"offset"`
+		}{len(infos) + len(missing)})
+		msg, err := f.nc.RequestWithContext(ctx, f.apiPrefix+"STREAM.LIST", req)
+		pages++
+		if err != nil {
+			return nil, fmt.Errorf("list streams: %w", err)
+		}
+		var page struct {
+			Total   int                     `json:"total"`
+			Streams []*jetstream.StreamInfo `json:"streams"`
+			Missing []string                `json:"missing"`
+			Error   *jetstream.APIError     `json:"error"`
+		}
+		if err := json.Unmarshal(msg.Data, &page); err != nil {
+			return nil, fmt.Errorf("list streams: %w", err)
+		}
+		if page.Error != nil {
+			return nil, fmt.Errorf("list streams: %w", page.Error)
+		}
+		for _, info := range page.Streams {
+			if info == nil || info.Config.Name == "" {
+				continue
+			}
+			if info.Cluster == nil {
+				// A server outside a cluster gives none: it leads its
+				// own streams, and it is the one that answered.
+				info.Cluster = &jetstream.ClusterInfo{Leader: f.nc.ConnectedServerName()}
+			}
+			infos = append(infos, info)
+		}
+		missing = append(missing, page.Missing...)
+		if len(page.Streams)+len(page.Missing) == 0 || len(infos)+len(missing) >= page.Total {
+			break
+		}
 	}
-	pages := max(1, (len(infos)+streamPage-1)/streamPage)
-	p.requests += uint64(pages)
-	p.budget.spend(pages)
-	if err := lister.Err(); err != nil {
-		return nil, fmt.Errorf("list streams: %w", err)
+	for _, name := range missing {
+		if name != "" && !slices.ContainsFunc(infos, func(i *jetstream.StreamInfo) bool { return i.Config.Name == name }) {
+			infos = append(infos, p.missingStream(name))
+		}
 	}
 	slices.SortFunc(infos, func(a, b *jetstream.StreamInfo) int { return cmp.Compare(a.Config.Name, b.Config.Name) })
 	return infos, nil
+}
+
+// missingStream is the info of a stream the list names as missing: as
+// the last poll saw it, with no leader, its last leader among its
+// replicas, not current. Never seen before, it is a name without
+// numbers.
+func (p *poller) missingStream(name string) *jetstream.StreamInfo {
+	prev, seen := p.streams[name]
+	info := &jetstream.StreamInfo{Config: jetstream.StreamConfig{Name: name}, Cluster: &jetstream.ClusterInfo{}}
+	if !seen {
+		return info
+	}
+	info.Config.Description, info.Config.Subjects, info.Config.Replicas = prev.Description, prev.Subjects, prev.Replicas
+	if prev.Storage == jetstream.MemoryStorage.String() {
+		info.Config.Storage = jetstream.MemoryStorage
+	}
+	info.State = jetstream.StreamState{Msgs: prev.Messages, Bytes: prev.Bytes, FirstSeq: prev.FirstSeq, LastSeq: prev.LastSeq, LastTime: prev.LastTime, Consumers: prev.Consumers}
+	info.TimeStamp = prev.TimeStamp
+	if l := p.listed[name]; l != nil {
+		info.Created = l.created // its consumer list stands
+	}
+	if c := prev.Cluster; c != nil {
+		info.Cluster.Name = c.Name
+		if c.Leader != "" {
+			info.Cluster.Replicas = append(info.Cluster.Replicas, &jetstream.PeerInfo{Name: c.Leader})
+		}
+		for _, r := range c.Replicas {
+			info.Cluster.Replicas = append(info.Cluster.Replicas, &jetstream.PeerInfo{Name: r.Name, Current: r.Current, Lag: r.Lag, Offline: r.Offline, Active: r.Active})
+		}
+	}
+	return info
 }
 
 // listConsumers lists the consumers of one stream with one paged request
@@ -378,8 +496,12 @@ func streamFrom(info *jetstream.StreamInfo, prev Stream) Stream {
 		Consumers:   info.State.Consumers,
 		Storage:     info.Config.Storage.String(),
 		Replicas:    info.Config.Replicas,
+		Cluster:     clusterFrom(info.Cluster, prev, info.TimeStamp),
 		TimeStamp:   info.TimeStamp,
 	}
+	// A stream without a leader neither stores nor delivers; a single
+	// server always leads its own.
+	s.Unavailable = s.Cluster != nil && s.Cluster.Leader == ""
 	if !prev.TimeStamp.IsZero() {
 		if dt := s.TimeStamp.Sub(prev.TimeStamp).Seconds(); dt > 0 {
 			s.Rate = float64(sub0(s.LastSeq, prev.LastSeq)) / dt

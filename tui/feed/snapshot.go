@@ -45,6 +45,10 @@ type Snapshot struct {
 	Polled    time.Time  `json:"polled,omitzero"`
 	Streams   []Stream   `json:"streams"`
 	Consumers []Consumer `json:"consumers"`
+	// Servers are the NATS servers of the system, by name: from their
+	// statistics when Options.System is set, else as the streams' cluster
+	// info names them (see servers.go).
+	Servers []Server `json:"servers"`
 	// Recent are the most recently started sagas, newest first, each at
 	// the latest state a sample read (see LatencyP50): a saga's later
 	// writes may fall between samples.
@@ -217,11 +221,50 @@ type Stream struct {
 	Consumers   int       `json:"consumers"`
 	Storage     string    `json:"storage"`
 	Replicas    int       `json:"replicas"`
+	// Cluster is where the stream's copies are and who leads them; nil
+	// when the server gave no cluster info.
+	Cluster *StreamCluster `json:"cluster,omitempty"`
+	// Unavailable is true when the stream has no leader: too few of its
+	// replicas are up to elect one, or one is being elected, so it
+	// neither stores nor delivers; or, on the API path, its leader did
+	// not answer the stream list in time ("missing"). Its numbers are
+	// then the last a replica or a poll reported.
+	Unavailable bool `json:"unavailable,omitempty"`
 	// Rate is messages stored per second, from last-sequence deltas over
 	// the server's timestamps.
 	Rate float64 `json:"rate"`
 	// TimeStamp is the server's time of this information.
 	TimeStamp time.Time `json:"ts"`
+}
+
+// StreamCluster is a stream's leader and its other replicas, as the
+// servers report them.
+type StreamCluster struct {
+	// Name is the NATS cluster the stream is placed in; "" on a server
+	// that is not clustered.
+	Name string `json:"name,omitempty"`
+	// Leader is the server that orders the stream's writes; "" while none
+	// is elected.
+	Leader string `json:"leader"`
+	// LeaderSince is when Leader was elected: as the server says, else
+	// when the feed first saw it lead; zero when unknown.
+	LeaderSince time.Time `json:"leader_since,omitzero"`
+	// Replicas are the copies other than the leader's, by server name.
+	Replicas []Replica `json:"replicas"`
+}
+
+// Replica is one follower copy of a stream.
+type Replica struct {
+	Name string `json:"name"`
+	// Current is true when the replica has every operation its leader
+	// has.
+	Current bool `json:"current"`
+	// Lag is how many operations it is behind.
+	Lag uint64 `json:"lag,omitempty"`
+	// Offline is true when its server is not seen.
+	Offline bool `json:"offline,omitempty"`
+	// Active is how long ago the leader last heard from it.
+	Active time.Duration `json:"active"`
 }
 
 // Consumer is one JetStream consumer.
