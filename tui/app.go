@@ -82,6 +82,10 @@ type app struct {
 	// last told.
 	focus   func(streams ...string)
 	focused []string
+	// focusConsumer tells the feed the consumer charted; charted is what
+	// it was last told, by consumerKey, "" for none.
+	focusConsumer func(stream, name string)
+	charted       string
 
 	screens  []screen
 	active   int
@@ -113,6 +117,9 @@ type appConfig struct {
 	// focus, if set, tells the feed which streams are on screen, so a
 	// system larger than the API budget has those read first.
 	focus func(streams ...string)
+	// focusConsumer, if set, tells the feed the consumer whose charts are
+	// on screen ("" and "" for none), so its snapshots carry its history.
+	focusConsumer func(stream, name string)
 }
 
 // streamsOnView is a screen that shows streams or their consumers, and
@@ -120,7 +127,7 @@ type appConfig struct {
 type streamsOnView interface{ StreamsOnView() []string }
 
 func newApp(cfg appConfig) *app {
-	a := &app{ctx: cfg.ctx, title: cfg.title, st: cfg.styles, keys: DefaultKeyMap(), ctl: cfg.ctl, burst: cfg.burst, focus: cfg.focus}
+	a := &app{ctx: cfg.ctx, title: cfg.title, st: cfg.styles, keys: DefaultKeyMap(), ctl: cfg.ctl, burst: cfg.burst, focus: cfg.focus, focusConsumer: cfg.focusConsumer}
 	if a.ctx == nil {
 		a.ctx = context.Background()
 	}
@@ -134,7 +141,7 @@ func newApp(cfg appConfig) *app {
 	a.screens = []screen{
 		newOverview(a.st, k),
 		newStreams(a.st, k),
-		newConsumers(a.st, k),
+		newConsumersScreen(a.st, k),
 		newFaults(a.ctx, a.st, k, a.ctl),
 		newSagas(a.st, k),
 		newEvents(a.st, k),
@@ -158,7 +165,29 @@ const chrome = 4
 // changed.
 func (a *app) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	m, cmd := a.update(msg)
-	return m, tea.Batch(cmd, a.refocus())
+	return m, tea.Batch(cmd, a.refocus(), a.rechart())
+}
+
+// rechart is a Cmd telling the feed the consumer now charted, or nil when
+// it did not change; leaving the charts, or their screen, charts none.
+func (a *app) rechart() tea.Cmd {
+	if a.focusConsumer == nil {
+		return nil
+	}
+	var stream, name string
+	if s, ok := a.screens[a.active].(consumerOnView); ok {
+		stream, name, _ = s.ConsumerOnView()
+	}
+	k := stream + "\x00" + name
+	if stream == "" && name == "" {
+		k = ""
+	}
+	if k == a.charted {
+		return nil
+	}
+	a.charted = k
+	focus := a.focusConsumer
+	return func() tea.Msg { focus(stream, name); return nil }
 }
 
 // refocus is a Cmd telling the feed the streams now on screen, or nil when
@@ -224,6 +253,8 @@ func (a *app) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return a, a.setFlash(roleHealthy, "✓ "+msg.op)
 	case openTraceMsg:
 		return a, a.openTrace(msg)
+	case jumpMsg:
+		return a, a.jump(msg)
 	case tea.KeyMsg:
 		return a, a.key(msg)
 	}
@@ -292,6 +323,22 @@ func (a *app) openTrace(msg openTraceMsg) tea.Cmd {
 		}
 	}
 	return a.setFlash(roleMuted, "this dashboard has no trace view: saga "+msg.SagaID)
+}
+
+// jump shows the screen a diagnosis names, with its stream or consumer
+// selected.
+func (a *app) jump(msg jumpMsg) tea.Cmd {
+	for i, s := range a.screens {
+		if !strings.EqualFold(s.Title(), msg.screen) {
+			continue
+		}
+		cmd := a.switchTo(i)
+		if sel, ok := s.(selector); ok && (msg.stream != "" || msg.consumer != "") && !sel.Select(msg.stream, msg.consumer) {
+			return tea.Batch(cmd, a.setFlash(roleMuted, clean("not on this screen now: "+msg.stream+" "+msg.consumer, a.width)))
+		}
+		return cmd
+	}
+	return a.setFlash(roleMuted, clean("this dashboard has no "+msg.screen+" screen", a.width))
 }
 
 func (a *app) switchTo(i int) tea.Cmd {
