@@ -50,10 +50,11 @@ func newDiagnosesList(st *Styles, k *KeyMap) *diagnosesList {
 	l.list = newList(st, listSpec[*feed.Diagnosis]{
 		cols: []column{
 			{title: " ", width: 1},
-			{title: "ABOUT", width: 20, flex: true},
-			{title: "FINDING", width: 30, flex: true},
-			{title: "FOR", width: 5, right: true},
-			{title: "SCREEN", width: 9, prio: 1},
+			{title: "ABOUT", width: 24},
+			{title: "RULE", width: 20, prio: 1},
+			{title: "FOR", width: 4, right: true},
+			{title: "FINDING", width: 20, flex: true},
+			{title: "SCREEN", width: 9, prio: 2},
 		},
 		empty: "nothing wrong found: no rule's condition held for its window",
 		key: func(d *feed.Diagnosis) string {
@@ -73,8 +74,9 @@ func (l *diagnosesList) row(d *feed.Diagnosis) row {
 	return row{role: severityRole(d.Severity), cells: []cell{
 		{text: severityMark(d.Severity)},
 		{text: clean(d.About, 64)},
-		{text: clean(d.Rule+": "+d.Finding, 0)},
+		{text: clean(d.Rule, 32)},
 		{text: since(l.snap.Time, d.Since)},
+		{text: clean(d.Finding, 0)},
 		{text: clean(d.Screen, 16)},
 	}}
 }
@@ -123,13 +125,14 @@ func (l *diagnosesList) view() string {
 
 // diagnosesPanel is the Overview's panel: the worst n diagnoses, worst
 // first as the feed orders them, each its finding on one line and, when
-// long is set, its evidence on the next.
+// long is set, how long it has held and its evidence on the next.
 func diagnosesPanel(st *Styles, s *feed.Snapshot, n int, long bool, width int) string {
 	var b strings.Builder
 	b.WriteString(st.Section.Render("DIAGNOSES  "))
 	b.WriteString(st.Muted.Render(fmt.Sprintf("%s (d lists them, enter goes to one)", plural(len(s.Diagnoses), "finding", "findings"))))
 	for _, d := range s.Diagnoses[:min(n, len(s.Diagnoses))] {
-		line := severityMark(d.Severity) + " " + d.About + ": " + d.Finding
+		// The finding names what it is about: the About would say it twice.
+		line := severityMark(d.Severity) + " " + d.Finding
 		b.WriteString("\n" + st.paint(severityRole(d.Severity), clean(line, width)))
 		if long {
 			b.WriteString("\n" + st.Muted.Render(clean("  "+since(s.Time, d.Since)+" · "+d.Evidence, width)))

@@ -141,10 +141,10 @@ func (o *overview) View() string {
 	}
 	// The worst diagnoses come first: they say in words what the rest
 	// shows in numbers. Each takes two lines, its finding and its
-	// evidence, or one when two do not fit; three lines are left for the
+	// evidence, or one when two do not fit; two lines are left for the
 	// JetStream summary.
 	if nd := len(s.Diagnoses); nd > 0 {
-		spare, per, most := room-2-3, 2, 3
+		spare, per, most := room-2-2, 2, 3
 		if spare < per {
 			per = 1
 		}
