@@ -107,7 +107,8 @@ func (c chart) view(st *Styles, width, height int) string {
 }
 
 // yLabel labels the bottom row 0, the top row top and, when there is a
-// middle row, the middle top/2: round values, as top is.
+// middle row, the middle top/2 (round values, as top is), unless it
+// reads as one of the others (a count of 1 has no middle).
 func (c chart) yLabel(i, graphH int, top float64) string {
 	switch {
 	case i == 0:
@@ -115,7 +116,9 @@ func (c chart) yLabel(i, graphH int, top float64) string {
 	case i == graphH:
 		return c.label(top)
 	case graphH%2 == 0 && i == graphH/2 && graphH >= 4:
-		return c.label(top / 2)
+		if mid := c.label(top / 2); mid != c.label(0) && mid != c.label(top) {
+			return mid
+		}
 	}
 	return ""
 }

@@ -212,25 +212,34 @@ func consumerCharts(x *feed.Consumer, h *feed.ConsumerHistory) []chart {
 	if h != nil {
 		hh = *h
 	}
-	ratio := func(v float64) string { return rate(v) }
-	counts := func(v float64) string { return count(uint64(max(0, v))) }
 	unprocessed := levelRole(x.Level)
 	if unprocessed == roleNone {
 		unprocessed = roleAccent
 	}
 	return []chart{
-		{title: "DELIVERED/S", times: hh.Times, label: ratio, floor: 1,
+		{title: "DELIVERED/S", times: hh.Times, label: rate, floor: 1,
 			lines: []chartLine{{name: "delivered", values: hh.Delivered, role: roleAccent}}},
-		{title: "ACKED/S", times: hh.Times, label: ratio, floor: 1,
+		{title: "ACKED/S", times: hh.Times, label: rate, floor: 1,
 			lines: []chartLine{{name: "acked", values: hh.Acked, role: roleHealthy}}},
-		{title: "UNPROCESSED", times: hh.Times, label: counts, floor: 10,
+		{title: "UNPROCESSED", times: hh.Times, label: countLabel, floor: 10,
 			lines: []chartLine{{name: "unprocessed", values: hh.Unprocessed, role: unprocessed}}},
-		{title: "ACK PENDING", times: hh.Times, label: counts, floor: 1, exact: true,
-			lines: []chartLine{
-				{name: "pending", values: hh.AckPending, role: roleAccent},
-				{name: "max", values: hh.MaxAckPending, role: roleMuted},
-			}},
+		ackPendingChart(x, hh),
 	}
+}
+
+// countLabel is a count on a chart's axis.
+func countLabel(v float64) string { return count(uint64(max(0, v))) }
+
+// ackPendingChart is ack pending against max_ack_pending; a consumer
+// without the limit (a push consumer may have none) charts ack pending
+// alone.
+func ackPendingChart(x *feed.Consumer, h feed.ConsumerHistory) chart {
+	c := chart{title: "ACK PENDING", times: h.Times, label: countLabel, floor: 1, exact: true,
+		lines: []chartLine{{name: "pending", values: h.AckPending, role: roleAccent}}}
+	if x.MaxAckPending > 0 {
+		c.lines = append(c.lines, chartLine{name: "max", values: h.MaxAckPending, role: roleMuted})
+	}
+	return c
 }
 
 // consumerFacts are the consumer's config and state, a fact each,
