@@ -19,6 +19,16 @@ type consumersScreen struct {
 	// open is the consumer charted, by consumerKey; "" while the table
 	// shows.
 	open string
+	// drawn is the last charts view and what it was drawn from. A poll
+	// brings a new history and new consumers, the frames between polls
+	// share them (see samePoll), and drawing four charts costs more than
+	// a frame may (ntcharts styles every cell: about 15 ms at 160x48).
+	drawn struct {
+		x             *feed.Consumer
+		h             *feed.ConsumerHistory
+		width, height int
+		view          string
+	}
 }
 
 // consumerOnView is a screen that may chart one consumer and says which:
@@ -113,7 +123,12 @@ func (s *consumersScreen) View() string {
 	if f := s.snap.Focused; f != nil && f.Stream == x.Stream && f.Name == x.Name {
 		h = f
 	}
-	return consumerChartsView(s.st, x, h, s.snap.Diagnoses, s.width, s.height)
+	d := &s.drawn
+	if d.x != x || d.h != h || d.width != s.width || d.height != s.height || d.view == "" {
+		d.x, d.h, d.width, d.height = x, h, s.width, s.height
+		d.view = consumerChartsView(s.st, x, h, s.snap.Diagnoses, s.width, s.height)
+	}
+	return d.view
 }
 
 // consumerChartsView is one consumer's four charts and its details: at

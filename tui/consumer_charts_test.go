@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
 
 	"github.com/sagascope/sagascope/tui/feed"
 )
@@ -103,5 +106,64 @@ func TestTheChartedConsumerIsToldToTheFeed(t *testing.T) {
 	want := []string{"SAGA_INVENTORY/inventory", "SAGA_INVENTORY/orders-inventory-events", "/", "SAGA_INVENTORY/orders-inventory-events", "/"}
 	if !slices.Equal(told, want) {
 		t.Fatalf("the feed was told %q, want %q", told, want)
+	}
+}
+
+// One frame of a consumer's charts on a large server, at both sizes: a
+// snapshot arrives and the dashboard is drawn. After a poll the four
+// charts are built by ntcharts afresh; between polls (nine frames in
+// ten at the default refresh) the view drawn for the poll is reused.
+// Reported as BenchmarkFrame does.
+func BenchmarkConsumerChartsFrame(b *testing.B) {
+	snap := bigSnapshot()
+	first := snap.Consumers[0]
+	snap.Focused = fixtureHistory(first.Stream, first.Name)
+	for _, sz := range sizes {
+		for _, poll := range []bool{true, false} {
+			name := fmt.Sprintf("%dx%d between polls", sz.w, sz.h)
+			if poll {
+				name = fmt.Sprintf("%dx%d after a poll", sz.w, sz.h)
+			}
+			b.Run(name, func(b *testing.B) {
+				a := testApp(b, sz.w, sz.h, snap, &fakeControl{})
+				press(a, "3", "enter")
+				next := snap
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					if poll {
+						// A poll's snapshot: new slices, a new history.
+						b.StopTimer()
+						next.Consumers = slices.Clone(snap.Consumers)
+						h := *snap.Focused
+						next.Focused = &h
+						b.StartTimer()
+					}
+					a.Update(snapshotMsg{next})
+					_ = a.View()
+				}
+				per := b.Elapsed() / time.Duration(b.N)
+				b.ReportMetric(float64(per)/float64(time.Millisecond), "ms/frame")
+				b.ReportMetric(100*float64(per)/float64(frameBudget), "budget-%")
+			})
+		}
+	}
+}
+
+// With colours, each chart's line is drawn in its role, and its axes
+// muted: the runs of cells are styled as ntcharts was told.
+func TestChartLinesAreColouredByRole(t *testing.T) {
+	r := lipgloss.NewRenderer(io.Discard)
+	r.SetColorProfile(termenv.TrueColor)
+	r.SetHasDarkBackground(true)
+	st := NewStyles(r)
+	h := fixtureHistory("SAGA_INVENTORY", "inventory")
+	view := chart{title: "ACKED/S", times: h.Times, label: rate, floor: 1,
+		lines: []chartLine{{name: "acked", values: h.Acked, role: roleHealthy}}}.view(st, 60, 12)
+	for name, style := range map[string]lipgloss.Style{"the line": st.Healthy, "the axes": st.Muted} {
+		open, _, _ := strings.Cut(style.Render("x"), "x")
+		if open == "" || !strings.Contains(view, open) {
+			t.Errorf("%s should be drawn in its role (%q):\n%q", name, open, view)
+		}
 	}
 }

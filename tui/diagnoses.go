@@ -129,7 +129,7 @@ func (l *diagnosesList) view() string {
 func diagnosesPanel(st *Styles, s *feed.Snapshot, n int, long bool, width int) string {
 	var b strings.Builder
 	b.WriteString(st.Section.Render("DIAGNOSES  "))
-	b.WriteString(st.Muted.Render(fmt.Sprintf("%s (d lists them, enter goes to one)", plural(len(s.Diagnoses), "finding", "findings"))))
+	b.WriteString(st.Muted.Render(fmt.Sprintf("%s · d lists them, enter there goes to one", plural(len(s.Diagnoses), "finding", "findings"))))
 	for _, d := range s.Diagnoses[:min(n, len(s.Diagnoses))] {
 		// The finding names what it is about: the About would say it twice.
 		line := severityMark(d.Severity) + " " + d.Finding
