@@ -168,28 +168,6 @@ func (a *app) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, tea.Batch(cmd, a.refocus(), a.rechart())
 }
 
-// rechart is a Cmd telling the feed the consumer now charted, or nil when
-// it did not change; leaving the charts, or their screen, charts none.
-func (a *app) rechart() tea.Cmd {
-	if a.focusConsumer == nil {
-		return nil
-	}
-	var stream, name string
-	if s, ok := a.screens[a.active].(consumerOnView); ok {
-		stream, name, _ = s.ConsumerOnView()
-	}
-	k := stream + "\x00" + name
-	if stream == "" && name == "" {
-		k = ""
-	}
-	if k == a.charted {
-		return nil
-	}
-	a.charted = k
-	focus := a.focusConsumer
-	return func() tea.Msg { focus(stream, name); return nil }
-}
-
 // refocus is a Cmd telling the feed the streams now on screen, or nil when
 // they did not change; screens that show no streams focus none.
 func (a *app) refocus() tea.Cmd {
@@ -323,22 +301,6 @@ func (a *app) openTrace(msg openTraceMsg) tea.Cmd {
 		}
 	}
 	return a.setFlash(roleMuted, "this dashboard has no trace view: saga "+msg.SagaID)
-}
-
-// jump shows the screen a diagnosis names, with its stream or consumer
-// selected.
-func (a *app) jump(msg jumpMsg) tea.Cmd {
-	for i, s := range a.screens {
-		if !strings.EqualFold(s.Title(), msg.screen) {
-			continue
-		}
-		cmd := a.switchTo(i)
-		if sel, ok := s.(selector); ok && (msg.stream != "" || msg.consumer != "") && !sel.Select(msg.stream, msg.consumer) {
-			return tea.Batch(cmd, a.setFlash(roleMuted, clean("not on this screen now: "+msg.stream+" "+msg.consumer, a.width)))
-		}
-		return cmd
-	}
-	return a.setFlash(roleMuted, clean("this dashboard has no "+msg.screen+" screen", a.width))
 }
 
 func (a *app) switchTo(i int) tea.Cmd {

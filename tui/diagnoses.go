@@ -29,6 +29,22 @@ type selector interface {
 	Select(stream, consumer string) bool
 }
 
+// jump shows the screen a diagnosis names, with its stream or consumer
+// selected.
+func (a *app) jump(msg jumpMsg) tea.Cmd {
+	for i, s := range a.screens {
+		if !strings.EqualFold(s.Title(), msg.screen) {
+			continue
+		}
+		cmd := a.switchTo(i)
+		if sel, ok := s.(selector); ok && (msg.stream != "" || msg.consumer != "") && !sel.Select(msg.stream, msg.consumer) {
+			return tea.Batch(cmd, a.setFlash(roleMuted, clean("not on this screen now: "+msg.stream+" "+msg.consumer, a.width)))
+		}
+		return cmd
+	}
+	return a.setFlash(roleMuted, clean("this dashboard has no "+msg.screen+" screen", a.width))
+}
+
 // diagnosesList is every diagnosis as a table, with the selected one's
 // finding and evidence in full below it.
 type diagnosesList struct {
