@@ -63,7 +63,7 @@ Usage:
   sagascope --cluster 3 [flags]     the same on three embedded servers clustered, R3 streams and buckets
   sagascope demo [flags]            run the demo services against an existing NATS server
   sagascope tui [flags]             open the dashboard on any NATS server or cluster
-  sagascope status [--json]         print one snapshot of what the dashboard shows
+  sagascope status [--json] [--for D]  print one snapshot of what the dashboard shows
   sagascope fault <set|clear|list|reset|kinds> ...   inject and clear faults
   sagascope load [--rate N] [--burst N]               show or change the load
   sagascope check [flags]           verify the saga invariants (exit 1 on a violation)
@@ -512,17 +512,21 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var sys connect.System
 	sys.Register(fs)
 	asJSON := fs.Bool("json", false, "print the snapshot as JSON")
+	watch := fs.Duration("for", 0, "watch this long before printing, so the diagnoses whose condition must hold for a window (10s for a consumer's, 30s for API errors) can be found")
 	if err := cli.Parse(fs, args, stderr); err != nil {
 		return err
+	}
+	if *watch < 0 {
+		return cli.Usagef("status: --for %s: the time to watch cannot be negative", *watch)
 	}
 	nc, sysNC, err := dialWatcher(ctx, opts, sys, "sagascope status")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	cctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	cctx, cancel := context.WithTimeout(ctx, *watch+requestTimeout)
 	defer cancel()
-	snap, err := tui.Snapshot(cctx, nc, sysNC)
+	snap, err := tui.Snapshot(cctx, nc, sysNC, *watch)
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
@@ -553,25 +557,36 @@ func dialWatcher(ctx context.Context, opts connect.Options, sys connect.System, 
 	return nc, sysNC, nil
 }
 
-// printStatus prints the snapshot's headline figures for a person.
+// printStatus prints the snapshot's headline figures for a person, then
+// the diagnoses, worst first.
 func printStatus(w io.Writer, s feed.Snapshot) {
 	fmt.Fprintf(w, "streams %d, consumers %d (read %s)\n", len(s.Streams), len(s.Consumers), gatheredBy(s.Gathering))
 	if len(s.Servers) > 0 {
 		fmt.Fprintln(w, "servers:", serversLine(s.Servers))
 	}
-	if !s.Reporting {
+	if s.Reporting {
+		t := s.Sagas
+		fmt.Fprintf(w, "sagas: %d placed, %d completed, %d cancelled, %d parked, %d in flight\n",
+			t.Placed, t.Completed, t.Cancelled, t.Parked, t.InFlight)
+		for _, svc := range s.Services {
+			fmt.Fprintf(w, "%-10s %d instance(s), %d/%d workers busy, %d queued\n",
+				svc.Name, len(svc.Instances), svc.Pool.Busy, svc.Pool.Capacity, svc.Pool.Queued)
+		}
+		for _, f := range s.Faults {
+			fmt.Fprintf(w, "fault: %s %s\n", f.Service, f.Kind)
+		}
+	} else {
 		fmt.Fprintln(w, "no sagascope services report on this server")
+	}
+	if len(s.Diagnoses) == 0 {
+		fmt.Fprintln(w, "diagnoses: none (a rule reports a condition held for its window: watch longer with --for 15s)")
 		return
 	}
-	t := s.Sagas
-	fmt.Fprintf(w, "sagas: %d placed, %d completed, %d cancelled, %d parked, %d in flight\n",
-		t.Placed, t.Completed, t.Cancelled, t.Parked, t.InFlight)
-	for _, svc := range s.Services {
-		fmt.Fprintf(w, "%-10s %d instance(s), %d/%d workers busy, %d queued\n",
-			svc.Name, len(svc.Instances), svc.Pool.Busy, svc.Pool.Capacity, svc.Pool.Queued)
-	}
-	for _, f := range s.Faults {
-		fmt.Fprintf(w, "fault: %s %s\n", f.Service, f.Kind)
+	fmt.Fprintf(w, "diagnoses: %d\n", len(s.Diagnoses))
+	for _, d := range s.Diagnoses {
+		// Names and reasons are the server's and the clients' text.
+		fmt.Fprintf(w, "%s %s: %s\n    %s (for %s; screen %s)\n", d.Severity, d.Rule, sanitize.Line(d.Finding, 0),
+			sanitize.Line(d.Evidence, 0), s.Time.Sub(d.Since).Round(time.Second), d.Screen)
 	}
 }
 

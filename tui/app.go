@@ -83,6 +83,10 @@ type app struct {
 	// last told.
 	focus   func(streams ...string)
 	focused []string
+	// focusConsumer tells the feed the consumer charted; charted is what
+	// it was last told, by consumerKey, "" for none.
+	focusConsumer func(stream, name string)
+	charted       string
 
 	screens  []screen
 	active   int
@@ -123,6 +127,9 @@ type appConfig struct {
 	// browse reads streams' messages and buckets' keys for the views the
 	// Streams screen opens; nil leaves them closed.
 	browse browser
+	// focusConsumer, if set, tells the feed the consumer whose charts are
+	// on screen ("" and "" for none), so its snapshots carry its history.
+	focusConsumer func(stream, name string)
 }
 
 // streamsOnView is a screen that shows streams or their consumers, and
@@ -130,7 +137,7 @@ type appConfig struct {
 type streamsOnView interface{ StreamsOnView() []string }
 
 func newApp(cfg appConfig) *app {
-	a := &app{ctx: cfg.ctx, title: cfg.title, st: cfg.styles, keys: DefaultKeyMap(), ctl: cfg.ctl, burst: cfg.burst, focus: cfg.focus}
+	a := &app{ctx: cfg.ctx, title: cfg.title, st: cfg.styles, keys: DefaultKeyMap(), ctl: cfg.ctl, burst: cfg.burst, focus: cfg.focus, focusConsumer: cfg.focusConsumer}
 	a.travel.hist = cfg.history
 	if a.ctx == nil {
 		a.ctx = context.Background()
@@ -145,7 +152,7 @@ func newApp(cfg appConfig) *app {
 	a.screens = []screen{
 		newOverview(a.st, k),
 		newStreams(a.ctx, a.st, k, cfg.browse),
-		newConsumers(a.st, k),
+		newConsumersScreen(a.st, k),
 		newFaults(a.ctx, a.st, k, a.ctl),
 		newSagas(a.st, k),
 		newEvents(a.st, k),
@@ -174,7 +181,7 @@ const chrome = 4
 // changed.
 func (a *app) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	m, cmd := a.update(msg)
-	return m, tea.Batch(cmd, a.refocus())
+	return m, tea.Batch(cmd, a.refocus(), a.rechart())
 }
 
 // refocus is a Cmd telling the feed the streams now on screen, or nil when
@@ -250,6 +257,8 @@ func (a *app) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return a, a.openTrace(msg)
 	case frameMsg:
 		return a, a.showFrame(msg)
+	case jumpMsg:
+		return a, a.jump(msg)
 	case tea.KeyMsg:
 		return a, a.key(msg)
 	}

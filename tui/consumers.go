@@ -69,6 +69,7 @@ func newConsumers(st *Styles, k *KeyMap) *listScreen[*feed.Consumer] {
 		detail:      func(x *feed.Consumer, width int) string { return consumerDetail(st, x, width) },
 		detailLines: 2,
 		stream:      func(x *feed.Consumer) string { return x.Stream },
+		target:      func(stream, consumer string) string { return stream + "\x00" + consumer },
 	}
 }
 
@@ -150,7 +151,17 @@ func consumerDetail(st *Styles, x *feed.Consumer, width int) string {
 	line1 := fmt.Sprintf("%s › %s  %s  filter %s  ack pending %d/%d  redelivered %d  waiting pulls %d  last delivery %s  last ack %s",
 		x.Stream, x.Name, kind, orDash(x.Filter), x.AckPending, x.MaxAckPending, x.Redelivered, x.Waiting,
 		since(x.TimeStamp, x.LastDelivery), since(x.TimeStamp, x.LastAck))
-	t := x.Thresholds
+	line2 := "thresholds: " + thresholdsText(x.Thresholds)
+	line2 += "  level: " + string(x.Level)
+	if x.Why != "" {
+		line2 += " (" + x.Why + ")"
+	}
+	return st.Muted.Render(clean(line1, width)) + "\n" + st.paint(levelRole(x.Level), clean(line2, width))
+}
+
+// thresholdsText lists the io.nats.monitor.* thresholds set, or says
+// none is.
+func thresholdsText(t feed.Thresholds) string {
 	var th []string
 	if t.UnprocessedWarn > 0 {
 		th = append(th, "unprocessed warn "+commas(t.UnprocessedWarn))
@@ -170,15 +181,10 @@ func consumerDetail(st *Styles, x *feed.Consumer, width int) string {
 	if t.LastAckCritical > 0 {
 		th = append(th, "last ack critical "+dur(t.LastAckCritical))
 	}
-	line2 := "thresholds: none set (io.nats.monitor.* metadata)"
-	if len(th) > 0 {
-		line2 = "thresholds: " + strings.Join(th, ", ")
+	if len(th) == 0 {
+		return "none set (io.nats.monitor.* metadata)"
 	}
-	line2 += "  level: " + string(x.Level)
-	if x.Why != "" {
-		line2 += " (" + x.Why + ")"
-	}
-	return st.Muted.Render(clean(line1, width)) + "\n" + st.paint(levelRole(x.Level), clean(line2, width))
+	return strings.Join(th, ", ")
 }
 
 func orDash(s string) string {

@@ -32,6 +32,12 @@ type KeyMap struct {
 	Trace   key.Binding
 	// OpenTrace opens the trace of a log line (enter and t do the same).
 	OpenTrace key.Binding
+	// Charts opens the charts of the consumer under the cursor.
+	Charts key.Binding
+	// Diagnoses opens the list of every diagnosis on the Overview; GoTo
+	// shows the screen the one under the cursor names.
+	Diagnoses key.Binding
+	GoTo      key.Binding
 
 	// Browse opens a stream's messages (a KV bucket's keys); Jump,
 	// SubjectFilter, Follow and Raw are the keys of those views.
@@ -102,6 +108,9 @@ func DefaultKeyMap() KeyMap {
 		Inspect:   b("enter", "inspect", "enter"),
 		Trace:     b("t", "open the trace", "t"),
 		OpenTrace: b("enter/t", "open its trace", "enter", "t"),
+		Charts:    b("enter", "charts", "enter"),
+		Diagnoses: b("d", "diagnoses", "d"),
+		GoTo:      b("enter", "go to its screen", "enter"),
 
 		Browse:        b("enter", "open", "enter"),
 		Jump:          b(":", "jump to seq/time", ":"),

@@ -299,6 +299,9 @@ type listScreen[T comparable] struct {
 	// stream names an item's stream, for StreamsOnView; nil for lists of
 	// other things.
 	stream func(x T) string
+	// target is the key of the item a diagnosis about stream and
+	// consumer points at, for Select; nil for lists it cannot point into.
+	target func(stream, consumer string) string
 
 	snap          feed.Snapshot
 	width, height int
@@ -319,6 +322,22 @@ func (s *listScreen[T]) StreamsOnView() []string {
 		}
 	}
 	return out
+}
+
+// Select implements selector: it puts the cursor on the item target
+// names, clearing a filter that hides it.
+func (s *listScreen[T]) Select(stream, consumer string) bool {
+	if s.target == nil {
+		return false
+	}
+	k := s.target(stream, consumer)
+	if _, ok := s.list.find(k); !ok {
+		return false
+	}
+	s.list.filter.clear()
+	s.list.table.selKey = k
+	s.list.refresh()
+	return true
 }
 
 func (s *listScreen[T]) SetSize(w, h int) {

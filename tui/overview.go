@@ -24,32 +24,71 @@ type overview struct {
 	// lagging indexes snap.Consumers, most unprocessed first.
 	lagging []int
 	// services is the table of snap.Services, one row per service.
-	services      table
+	services table
+	// diagnoses is every diagnosis, on view in place of the rest while
+	// showDiagnoses is set (d, esc).
+	diagnoses     *diagnosesList
+	showDiagnoses bool
 	width, height int
 }
 
 func newOverview(st *Styles, k *KeyMap) *overview {
-	o := &overview{st: st, keys: k, services: newTable(serviceColumns(false))}
+	o := &overview{st: st, keys: k, services: newTable(serviceColumns(false)), diagnoses: newDiagnosesList(st, k)}
 	o.services.static = true
 	return o
 }
 
-func (o *overview) Title() string       { return "Overview" }
-func (o *overview) Keys() []key.Binding { return []key.Binding{o.keys.Burst} }
-func (o *overview) Capturing() bool     { return false }
-func (o *overview) Back() bool          { return false }
-func (o *overview) Focus() tea.Cmd      { return nil }
+func (o *overview) Title() string  { return "Overview" }
+func (o *overview) Focus() tea.Cmd { return nil }
+
+func (o *overview) Keys() []key.Binding {
+	if o.showDiagnoses {
+		return []key.Binding{o.keys.GoTo, o.keys.Filter, o.keys.Back}
+	}
+	return []key.Binding{o.keys.Diagnoses, o.keys.Burst}
+}
+
+func (o *overview) Capturing() bool { return o.showDiagnoses && o.diagnoses.list.typing() }
+
+// Back closes the diagnoses' filter, else the diagnoses.
+func (o *overview) Back() bool {
+	if !o.showDiagnoses {
+		return false
+	}
+	if !o.diagnoses.list.back() {
+		o.showDiagnoses = false
+	}
+	return true
+}
 
 func (o *overview) SetSize(w, h int) {
 	o.width, o.height = w, h
 	// The wide layout has more columns and a longer bar.
 	o.services.cols = serviceColumns(o.wide())
 	o.services.setSize(w, h)
+	o.diagnoses.setSize(w, h)
 }
 
 func (o *overview) Update(msg tea.Msg) tea.Cmd {
+	if km, ok := msg.(tea.KeyMsg); ok {
+		if o.showDiagnoses {
+			// A diagnosis that names the Overview is shown by closing
+			// the list; one that names another screen leaves it open
+			// for esc to come back to.
+			if d, ok := o.diagnoses.list.selected(); ok && key.Matches(km, o.keys.GoTo) && !o.diagnoses.list.typing() && strings.EqualFold(d.Screen, o.Title()) {
+				o.showDiagnoses = false
+				return nil
+			}
+			return o.diagnoses.update(km)
+		}
+		if key.Matches(km, o.keys.Diagnoses) {
+			o.showDiagnoses = true
+		}
+		return nil
+	}
 	if m, ok := msg.(snapshotMsg); ok {
 		o.snap = m.snap
+		o.diagnoses.set(m.snap)
 		o.lagging = mostLagging(o.lagging[:0], m.snap.Consumers)
 		o.services.setLen(len(o.snap.Services),
 			func(i int) string { return string(o.snap.Services[i].Name) },
@@ -83,6 +122,9 @@ func (o *overview) View() string {
 	if s.Time.IsZero() {
 		return o.st.Muted.Render("waiting for the first data from the server…")
 	}
+	if o.showDiagnoses {
+		return o.diagnoses.view()
+	}
 	var parts []string
 	if s.Reporting {
 		parts = append(parts, o.pipelineView(), "", o.services.view(o.st), o.faultsView(), "", o.sagasView())
@@ -96,6 +138,20 @@ func (o *overview) View() string {
 			parts = append(parts, "", section)
 			room -= n
 		}
+	}
+	// The worst diagnoses come first: they say in words what the rest
+	// shows in numbers. Each takes two lines, its finding and its
+	// evidence, or one when two do not fit; two lines are left for the
+	// JetStream summary.
+	if nd := len(s.Diagnoses); nd > 0 {
+		spare, per, most := room-2-2, 2, 3
+		if spare < per {
+			per = 1
+		}
+		if o.wide() {
+			most = 5
+		}
+		add(diagnosesPanel(o.st, s, min(nd, max(1, spare/per), most), per == 2, o.width))
 	}
 	add(o.jetstreamView())
 	if s.Reporting {

@@ -175,6 +175,7 @@ func newStreamList(st *Styles, k *KeyMap) *listScreen[*feed.Stream] {
 		},
 		detailLines: 1,
 		stream:      func(x *feed.Stream) string { return x.Name },
+		target:      func(stream, _ string) string { return stream },
 	}
 }
 

@@ -147,7 +147,7 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 	if opts.Record != nil {
 		sinks = append(sinks, opts.Record)
 	}
-	m := newApp(appConfig{ctx: pctx, title: opts.Title, styles: NewStyles(r), ctl: ctl, burst: opts.BurstSize, scenarios: scen, focus: f.Focus, history: hist, browse: br})
+	m := newApp(appConfig{ctx: pctx, title: opts.Title, styles: NewStyles(r), ctl: ctl, burst: opts.BurstSize, scenarios: scen, focus: f.Focus, history: hist, browse: br, focusConsumer: f.FocusConsumer})
 
 	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithAltScreen(), tea.WithOutput(out), tea.WithFPS(30)}
 	if opts.Input != nil {
@@ -217,8 +217,10 @@ func record(sinks []frameSink, msg any) {
 
 // Snapshot reads the system once, as the dashboard would show it, by the
 // same path (through sys, a system-account connection, when not nil): for
-// `sagascope status --json`. The result encodes as JSON; its Gathering
-// says which path it used.
-func Snapshot(ctx context.Context, nc, sys *nats.Conn) (feed.Snapshot, error) {
-	return feed.Collect(ctx, nc, feed.Options{RefreshEvery: 500 * time.Millisecond, System: sys})
+// `sagascope status --json`. It watches for at least watch first (0 for
+// just long enough to read everything), so the diagnoses, which need a
+// condition held for a window, can be found. The result encodes as JSON;
+// its Gathering says which path it used.
+func Snapshot(ctx context.Context, nc, sys *nats.Conn, watch time.Duration) (feed.Snapshot, error) {
+	return feed.CollectFor(ctx, nc, feed.Options{RefreshEvery: 500 * time.Millisecond, System: sys}, watch)
 }

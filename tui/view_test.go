@@ -268,7 +268,7 @@ func TestTheConsumersScreenSortsEachPollOnce(t *testing.T) {
 	s.Consumers = slices.Clone(s.Consumers)
 	a := testApp(t, 160, 48, s, &fakeControl{})
 	press(a, "3", "s") // sorted by unprocessed, the most first
-	scr := a.screens[a.active].(*listScreen[*feed.Consumer])
+	scr := a.screens[a.active].(*consumersScreen)
 	top := func() string { return scr.list.items[0].Stream + "/" + scr.list.items[0].Name }
 	before := top()
 	// A later frame of the same poll: the feed never changes a poll's
@@ -295,22 +295,25 @@ func TestTheStreamsOnScreenAreToldToTheFeed(t *testing.T) {
 		focus: func(streams ...string) { told = append(told, streams) }})
 	a.Update(tea.WindowSizeMsg{Width: 160, Height: 48})
 	a.Update(snapshotMsg{fixtureSnapshot()})
-	run := func(cmds []tea.Cmd) {
-		for _, c := range cmds {
-			runAll(c)
-		}
-	}
-	run(press(a, "3"))
+	pressAndRun(a, "3")
 	if len(told) != 1 || !slices.Contains(told[0], "SAGA_PAYMENT") || !slices.Contains(told[0], "LEGACY") {
 		t.Fatalf("on the Consumers screen the feed was told %q; want the streams of its rows", told)
 	}
-	run(press(a, "1"))
+	pressAndRun(a, "1")
 	if len(told) != 2 || len(told[1]) != 0 {
 		t.Fatalf("on the Overview the feed was told %q; want no stream", told)
 	}
-	run(press(a, "1"))
+	pressAndRun(a, "1")
 	if len(told) != 2 {
 		t.Fatalf("the feed was told again with nothing changed: %q", told)
+	}
+}
+
+// pressAndRun presses keys on a and runs the commands they return,
+// discarding their messages.
+func pressAndRun(a *app, keys ...string) {
+	for _, c := range press(a, keys...) {
+		runAll(c)
 	}
 }
 

@@ -222,3 +222,41 @@ func TestAHealthyDemoHasNoDiagnosis(t *testing.T) {
 		t.Fatalf("diagnoses %#v; want an empty list", s.Diagnoses)
 	}
 }
+
+// A snapshot of two polls is too short for a rule's window; one that
+// watches for longer than the window finds what held all along (as
+// `sagascope status --for 15s` does).
+func TestCollectForWatchesLongEnoughForTheWindowedRules(t *testing.T) {
+	srv := natstest.Server(t)
+	nc := natstest.Connect(t, srv.ClientURL())
+	js := natstest.JetStream(t, nc)
+	ctx := t.Context()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORPHAN", Subjects: []string{"orphan.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateOrUpdateConsumer(ctx, "ORPHAN", jetstream.ConsumerConfig{Durable: "reader", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	publishEvery(t, js, "orphan.x", 20*time.Millisecond)
+	opts := func() feed.Options {
+		return feed.Options{Now: fastClock(), RefreshEvery: 100 * time.Millisecond, StatusTimeout: 3 * speedup * time.Second}
+	}
+	collect := func(watch time.Duration) feed.Snapshot {
+		t.Helper()
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		s, err := feed.CollectFor(cctx, nc, opts(), watch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	const about = "consumer ORPHAN › reader"
+	if d := findDiagnosis(collect(0), feed.RuleNobodyPulling, about); d != nil {
+		t.Errorf("two polls are shorter than the rule's window, yet it found %q", d.Finding)
+	}
+	s := collect(15 * time.Second)
+	if d := findDiagnosis(s, feed.RuleNobodyPulling, about); d == nil {
+		t.Errorf("watched for 15s by the feed's clock, the consumer nobody reads is not diagnosed: %+v", s.Diagnoses)
+	}
+}

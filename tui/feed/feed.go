@@ -220,6 +220,20 @@ func (f *Feed) connection() Connection {
 // status --json` prints. It fails when the server's JetStream cannot be read
 // at all.
 func Collect(ctx context.Context, nc *nats.Conn, opts Options) (Snapshot, error) {
+	return CollectFor(ctx, nc, opts, 0)
+}
+
+// CollectFor is Collect that goes on watching until at least watch has
+// passed since it began: the diagnoses need a condition to hold over a
+// window (10 s for a consumer's) before they report it, which a snapshot
+// of two polls never sees. watch is by the feed's clock (Options.Now), as
+// the windows are; ctx must leave it the time.
+func CollectFor(ctx context.Context, nc *nats.Conn, opts Options, watch time.Duration) (Snapshot, error) {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	start := now()
 	f, err := New(nc, opts)
 	if err != nil {
 		return Snapshot{}, err
@@ -237,7 +251,7 @@ func Collect(ctx context.Context, nc *nats.Conn, opts Options) (Snapshot, error)
 	defer t.Stop()
 	var waitErr error
 wait:
-	for f.st.pollCount() < 2 || f.st.unlisted() > 0 {
+	for f.st.pollCount() < 2 || f.st.unlisted() > 0 || now().Sub(start) < watch {
 		select {
 		case <-ctx.Done():
 			waitErr = ctx.Err()
