@@ -129,13 +129,20 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 
 	// The status feed and, for the Traces and Logs screens, the telemetry
 	// feed: a failure of either is shown, not kept until the user quits.
-	done := make(chan error, 3)
 	feeds := []func() error{
 		func() error { return f.Run(pctx, func(s feed.Snapshot) { p.Send(snapshotMsg{s}) }) },
 		func() error { return runTelemetry(pctx, nc, frame, p) },
 		// Scenario runs, whoever started them, for the Scenarios screen.
 		func() error { return feed.FollowRuns(pctx, nc, func(e contract.RunEvent) { p.Send(runEventMsg{e}) }) },
 	}
+	if !opts.ReadOnly {
+		// The live tally of a run started headless, which only an
+		// instructor may read.
+		feeds = append(feeds, func() error {
+			return feed.FollowTallies(pctx, nc, func(e contract.RunEvent) { p.Send(runEventMsg{e}) })
+		})
+	}
+	done := make(chan error, len(feeds))
 	for _, run := range feeds {
 		go func() {
 			err := run()
@@ -148,7 +155,11 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 	return p, func() error {
 		stop()
 		runs.close()
-		return errors.Join(<-done, <-done, <-done)
+		errs := make([]error, len(feeds))
+		for i := range errs {
+			errs[i] = <-done
+		}
+		return errors.Join(errs...)
 	}, nil
 }
 
