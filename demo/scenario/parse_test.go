@@ -30,6 +30,15 @@ func TestShippedScenariosAreValidAndEndWithCheck(t *testing.T) {
 		if got := strings.Join(phases, ","); got != strings.Join(scenario.PhaseNames, ",") {
 			t.Errorf("%s tells %s; want every phase: %s", sc.Name, got, strings.Join(scenario.PhaseNames, ","))
 		}
+		asks := 0
+		for _, p := range sc.Phases {
+			if p.Question != nil {
+				asks++
+			}
+		}
+		if asks == 0 {
+			t.Errorf("%s asks the room no question", sc.Name)
+		}
 		if len(sc.Panels) == 0 {
 			t.Errorf("%s names no panels for the presenter", sc.Name)
 		}
