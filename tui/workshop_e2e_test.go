@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/sagascope/sagascope/demo/embedded"
 )
@@ -23,7 +24,9 @@ func TestAWorkshopRoomFollowsTheInstructorsRun(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux is not installed: the end-to-end test of a workshop needs it")
 	}
+	began := time.Now()
 	bin := buildBinary(t)
+	t.Logf("built the binary in %v", time.Since(began).Round(100*time.Millisecond))
 	port := strconv.Itoa(freePort(t))
 	// A given observer password turns logins on on loopback; the
 	// operator's is generated and only the instructor's process needs it.
@@ -42,6 +45,7 @@ func TestAWorkshopRoomFollowsTheInstructorsRun(t *testing.T) {
 	attendee := startTmux(t, 120, 40, "sh", "-c", attendeeCmd+`; echo "sagascope exited with status $?"; sleep 600`)
 	attendee.waitScreen(t, "the attendee's dashboard is attached", func(s string) error { return contains(s, "● connected", "payment") })
 
+	t.Logf("both dashboards attached %v after the start", time.Since(began).Round(100*time.Millisecond))
 	// The first scenario of the catalogue is slow-database.
 	instructor.keys(t, "9", "m", "Enter", "y")
 	instructor.waitScreen(t, "the instructor's run waits before its first phase", func(s string) error {
@@ -65,4 +69,5 @@ func TestAWorkshopRoomFollowsTheInstructorsRun(t *testing.T) {
 	attendee.waitScreen(t, "the attendee sees the reveal", func(s string) error {
 		return contains(s, "✓ b) 1 ", "1 answered · what the system did:")
 	})
+	t.Logf("the room followed the run through its reveal %v after the start", time.Since(began).Round(100*time.Millisecond))
 }
