@@ -256,6 +256,7 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	port := fs.Int("port", 0, "client port (default 4222, or a free port when 4222 is taken)")
 	var share embedded.Share
 	share.Register(fs)
+	name := nameFlag(fs)
 	noTUI := fs.Bool("no-tui", false, "print one status line a second instead of opening the dashboard (the default when stdout is not a terminal)")
 	history := historyFlag(fs)
 	recordTo := recordFlag(fs)
@@ -318,7 +319,7 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	run := runner{cfg: cfg, tel: d.telemetry(cfg.Log), conn: connect.Options{Servers: srv.ClientURL()}, extra: srv.ClientOptions(), stdout: stdout, server: srv}
 	if withTUI {
-		run.dashboard = &tui.Options{Title: "embedded demo on " + srv.ClientURL(), History: keep}
+		run.dashboard = &tui.Options{Title: "embedded demo on " + srv.ClientURL(), History: keep, Name: *name}
 	}
 	rec, stopRecording, err := startRecording(*recordTo, srv.ClientURL(), "embedded demo")
 	if err != nil {
@@ -445,7 +446,7 @@ func runTUI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	sys.Register(fs)
 	readOnly := fs.Bool("read-only", false, "watch only: send no fault or load requests")
 	refresh := fs.Duration("refresh", time.Second, "how often streams and consumers are polled")
-	name := fs.String("name", attendeeName(), "who your answers to a scenario's questions come from")
+	name := nameFlag(fs)
 	history := historyFlag(fs)
 	recordTo := recordFlag(fs)
 	if err := cli.Parse(fs, args, stderr); err != nil {
@@ -701,7 +702,13 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-// attendeeName is the OS user's name, the default of tui --name.
+// nameFlag registers --name, shared by the dashboards' commands: who
+// answers a scenario's questions, the OS user's name by default.
+func nameFlag(fs *flag.FlagSet) *string {
+	return fs.String("name", attendeeName(), "who your answers to a scenario's questions come from")
+}
+
+// attendeeName is the OS user's name, the default of --name.
 func attendeeName() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		return u.Username

@@ -259,6 +259,8 @@ func (a *app) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return a, a.showFrame(msg)
 	case jumpMsg:
 		return a, a.jump(msg)
+	case showRunMsg:
+		return a, a.showRun()
 	case tea.KeyMsg:
 		return a, a.key(msg)
 	}
@@ -347,6 +349,17 @@ func (a *app) openTrace(msg openTraceMsg) tea.Cmd {
 		}
 	}
 	return a.setFlash(roleMuted, "this dashboard has no trace view: saga "+msg.SagaID)
+}
+
+// showRun puts the Scenarios screen on view, for a run that started
+// elsewhere.
+func (a *app) showRun() tea.Cmd {
+	for i, s := range a.screens {
+		if _, ok := s.(*scenarios); ok {
+			return a.switchTo(i)
+		}
+	}
+	return nil
 }
 
 func (a *app) switchTo(i int) tea.Cmd {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
@@ -49,6 +50,10 @@ type scenarios struct {
 	instructor bool
 	step       bool
 	answering  bool
+	// shown is the run started elsewhere that took the screen (see
+	// follow); now is the clock that says an event is recent.
+	shown string
+	now   func() time.Time
 
 	snap          feed.Snapshot
 	width, height int
@@ -121,7 +126,7 @@ type scenarioConfig struct {
 
 func newScenarios(ctx context.Context, st *Styles, k *KeyMap, cfg scenarioConfig) *scenarios {
 	s := &scenarios{ctx: ctx, st: st, keys: k, target: cfg.target, opt: cfg.opt, send: cfg.send, runs: cfg.runs,
-		room: cfg.room, name: cfg.name, instructor: cfg.instructor}
+		room: cfg.room, name: cfg.name, instructor: cfg.instructor, now: time.Now}
 	if s.runs == nil {
 		s.runs = &runGuard{}
 	}
@@ -245,7 +250,7 @@ func (s *scenarios) Update(msg tea.Msg) tea.Cmd {
 			s.run.done(msg.res, msg.err)
 		}
 	case runEventMsg:
-		s.follow(msg.e)
+		return s.follow(msg.e)
 	case roomMsg:
 		if msg.err != nil {
 			s.note = "✗ " + msg.err.Error()

@@ -18,6 +18,14 @@ import (
 // not start.
 type runEventMsg struct{ e contract.RunEvent }
 
+// showRunMsg asks the app to put the Scenarios screen on view: a run
+// started elsewhere is going, and an attendee should not have to find it.
+type showRunMsg struct{}
+
+// runShowWithin is how recent a run's event must be for the run to take
+// the screen: a run found stored on attach that ended long ago does not.
+const runShowWithin = time.Minute
+
 // roomMsg is the outcome of a next, reveal or answer request.
 type roomMsg struct {
 	text string
@@ -29,8 +37,20 @@ const roomTimeout = 3 * time.Second
 
 // follow takes an event of a run on the system. A run this screen started
 // reaches it by its own events; a run started elsewhere replaces what is
-// on view unless a run of this screen is going.
-func (s *scenarios) follow(w contract.RunEvent) {
+// on view unless a run of this screen is going. The first recent event of
+// a run started elsewhere that is still going asks for the screen, once
+// per run: leaving it again is the user's choice.
+func (s *scenarios) follow(w contract.RunEvent) tea.Cmd {
+	s.take(w)
+	r := s.run
+	if r == nil || r.local || r.runID != w.Run || r.result != nil || s.shown == r.runID || s.now().Sub(w.Time) > runShowWithin {
+		return nil
+	}
+	s.shown = r.runID
+	return func() tea.Msg { return showRunMsg{} }
+}
+
+func (s *scenarios) take(w contract.RunEvent) {
 	if s.run != nil && s.run.runID == w.Run && s.run.local {
 		return
 	}

@@ -221,10 +221,7 @@ func (s *scenarios) runView() string {
 	rightW := max(10, w-leftW-3)
 
 	left := s.storyLines(leftW)
-	right := s.timelineLines(rightW)
-	if len(right) > bodyH {
-		right = right[len(right)-bodyH:] // follow the step running
-	}
+	right := s.rightLines(rightW, bodyH)
 	var b strings.Builder
 	b.WriteString(fit(s.headline(), w) + "\n")
 	sep := st.Muted.Render(" │ ")
@@ -243,6 +240,29 @@ func (s *scenarios) runView() string {
 		b.WriteString("\n" + l)
 	}
 	return b.String()
+}
+
+// rightLines are the right column in height lines at most: the
+// presenter panels on top, then the timeline's last lines, which follow
+// the step running. The timeline keeps at least a few lines: on a short
+// screen the panels give way.
+func (s *scenarios) rightLines(width, height int) []string {
+	const timelineMin = 6
+	panels := s.panelLines(width, height >= panelsRoomy)
+	if len(panels) > 0 && height-len(panels)-1 >= timelineMin {
+		panels = append(panels, "")
+	} else {
+		panels = nil
+	}
+	right := s.timelineLines(width)
+	if room := height - len(panels); len(right) > room {
+		right = right[len(right)-room:]
+		// A step cut off at the top leaves no wrapped half of it.
+		for len(right) > 0 && strings.HasPrefix(right[0], "  ") {
+			right = right[1:]
+		}
+	}
+	return append(panels, right...)
 }
 
 // headline says which scenario, how far, and how it ended.

@@ -155,8 +155,9 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 	}
 	p = tea.NewProgram(m, append(popts, extra...)...)
 
-	// The status feed and, for the Traces and Logs screens, the telemetry
-	// feed: a failure of either is shown, not kept until the user quits.
+	// The status feed, the telemetry feed for the Traces and Logs screens,
+	// the scenario runs, and the recording and the live tally where there
+	// are: a failure of any is shown, not kept until the user quits.
 	feeds := []func() error{
 		func() error {
 			return f.Run(pctx, func(s feed.Snapshot) { record(sinks, s); p.Send(snapshotMsg{s}) })
@@ -171,6 +172,13 @@ func start(ctx context.Context, nc *nats.Conn, opts Options, extra ...tea.Progra
 	}
 	if opts.Record != nil {
 		feeds = append(feeds, func() error { return opts.Record.Run(pctx) })
+	}
+	if !opts.ReadOnly {
+		// The live tally of a run started headless, which only an
+		// instructor may read.
+		feeds = append(feeds, func() error {
+			return feed.FollowTallies(pctx, nc, func(e contract.RunEvent) { record(sinks, e); p.Send(runEventMsg{e}) })
+		})
 	}
 	done := make(chan error, len(feeds))
 	for _, run := range feeds {

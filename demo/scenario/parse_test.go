@@ -30,6 +30,18 @@ func TestShippedScenariosAreValidAndEndWithCheck(t *testing.T) {
 		if got := strings.Join(phases, ","); got != strings.Join(scenario.PhaseNames, ",") {
 			t.Errorf("%s tells %s; want every phase: %s", sc.Name, got, strings.Join(scenario.PhaseNames, ","))
 		}
+		asks := 0
+		for _, p := range sc.Phases {
+			if p.Question != nil {
+				asks++
+			}
+		}
+		if asks == 0 {
+			t.Errorf("%s asks the room no question", sc.Name)
+		}
+		if len(sc.Panels) == 0 {
+			t.Errorf("%s names no panels for the presenter", sc.Name)
+		}
 		if len(sc.Final.Expect) == 0 || sc.Final.Expect[0].Metric != "check" {
 			t.Errorf("%s does not end with the check invariants", sc.Name)
 		}
@@ -72,6 +84,10 @@ func TestParseRefusesMistakesNamingTheLine(t *testing.T) {
 		{"a node action without a cluster", header + "phases:\n  - name: observe\n    narrative: n\n    steps:\n      - stop_node: {name: s1}\n", "need a cluster"},
 		{"a server restart on a cluster", header + "system: {nodes: 3}\nphases:\n  - name: observe\n    narrative: n\n    steps:\n      - restart_server: true\n", "on a cluster use stop_node"},
 		{"a final expectation that waits", header + "phases:\n  - name: observe\n    narrative: n\nfinal:\n  expect:\n    - {metric: check, within: 5s}\n", "line 9: a final expectation is checked once"},
+		{"a panel of an unknown kind", header + "panels:\n  - {kind: gauge}\nphases:\n  - name: observe\n    narrative: n\n", "line 5: panel kind \"gauge\""},
+		{"a breaker panel without its breaker", header + "panels:\n  - {kind: breaker, service: payment}\nphases:\n  - name: observe\n    narrative: n\n", "a breaker panel needs a breaker"},
+		{"a pool panel on an unknown service", header + "panels:\n  - {kind: pool, service: billing}\nphases:\n  - name: observe\n    narrative: n\n", "unknown service \"billing\""},
+		{"a servers panel with a service", header + "panels:\n  - {kind: servers, service: payment}\nphases:\n  - name: observe\n    narrative: n\n", "a servers panel takes no service"},
 		{"two documents", header + "phases:\n  - name: observe\n    narrative: n\n---\nname: other\n", "a second document"},
 		{"not YAML", "name: [unclosed\n", "did not find expected"},
 	}

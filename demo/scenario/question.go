@@ -61,6 +61,10 @@ const (
 	PanelDeadLetters = "dead_letters"
 	// PanelSagas is the saga outcomes and their trend.
 	PanelSagas = "sagas"
+	// PanelServers is the server the dashboard is connected to, its
+	// reconnects and the streams' replicas: what a server restart or a
+	// node's death changes.
+	PanelServers = "servers"
 )
 
 // Panel names one presenter panel.
@@ -80,12 +84,12 @@ func (p Panel) validate(path []any) error {
 		if p.Kind == PanelBreaker && p.Breaker == "" {
 			return at(path, "a breaker panel needs a breaker (gateway, carrier)")
 		}
-	case PanelDeadLetters, PanelSagas:
+	case PanelDeadLetters, PanelSagas, PanelServers:
 		if p.Service != "" {
 			return at(append(path, "service"), "a %s panel takes no service", p.Kind)
 		}
 	default:
-		return at(append(path, "kind"), "panel kind %q: want breaker, pool, ack_pending, dead_letters or sagas", p.Kind)
+		return at(append(path, "kind"), "panel kind %q: want breaker, pool, ack_pending, dead_letters, sagas or servers", p.Kind)
 	}
 	if p.Kind != PanelBreaker && p.Breaker != "" {
 		return at(append(path, "breaker"), "a %s panel takes no breaker", p.Kind)

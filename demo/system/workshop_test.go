@@ -2,7 +2,6 @@ package system_test
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -14,27 +13,8 @@ import (
 	"github.com/sagascope/sagascope/demo/natstest"
 	"github.com/sagascope/sagascope/demo/scenario"
 	"github.com/sagascope/sagascope/demo/system"
+	"github.com/sagascope/sagascope/demo/systemtest"
 )
-
-const workshopScenario = `name: workshop
-title: a short story told in step mode
-teaches: pacing
-phases:
-  - name: introduce
-    narrative: The load starts.
-    question:
-      ask: How many instances report running?
-      choices: [none, four, eight]
-      answer: 2
-      explain: one per service
-    steps:
-      - load: 5
-      - expect: {metric: instances, at_least: 4, within: 2s}
-  - name: observe
-    narrative: Nothing more happens.
-    steps:
-      - expect: {metric: instances, at_least: 4, within: 2s}
-`
 
 // A run in step mode, as a room sees it: it waits at every phase boundary
 // until the instructor's next request, and the wait counts against no
@@ -42,7 +22,7 @@ phases:
 // attendees' answers are counted once each (the last), excess and junk
 // dropped; the reveal carries the tally; the debrief has it all.
 func TestAStepModeRunWaitsForTheInstructorAndCountsTheRoomsAnswers(t *testing.T) {
-	sc, err := scenario.Parse("workshop.yaml", []byte(workshopScenario))
+	sc, err := scenario.Parse("workshop.yaml", []byte(systemtest.StepScenario))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,17 +131,9 @@ func TestAStepModeRunWaitsForTheInstructorAndCountsTheRoomsAnswers(t *testing.T)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := js.Stream(ctx, contract.ScenarioRunStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start, err := st.GetLastMsgForSubject(ctx, contract.ScenarioStartSubject)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var w contract.RunEvent
-	if err := json.Unmarshal(start.Data, &w); err != nil || w.Run != first.Run || w.Seq != 1 || !w.Step {
-		t.Fatalf("start event %+v, %v", w, err)
+	st, start, w := systemtest.LastRunStart(ctx, t, js)
+	if w.Run != first.Run || w.Seq != 1 || !w.Step {
+		t.Fatalf("start event %+v", w)
 	}
 	if _, err := scenario.DecodeScenario(w.Scenario); err != nil {
 		t.Fatal(err)

@@ -103,3 +103,43 @@ func (f *runFollower) catchUp(ctx context.Context, js jetstream.JetStream) {
 		}
 	}
 }
+
+// FollowTallies sends the live tallies of the questions of every run on
+// the system (contract.ScenarioTallySubject), for an instructor's
+// dashboard: a run started headless (`sagascope scenario run --step`)
+// counts its room's answers where no dashboard of its own shows them. Only
+// a login that may read the control subjects may call it; an observer's
+// subscription is refused by the server. The caller keeps the tallies of
+// the run it follows and drops the others. It returns when ctx ends; send
+// is called from this goroutine only.
+func FollowTallies(ctx context.Context, nc *nats.Conn, send func(contract.RunEvent)) error {
+	live := make(chan *nats.Msg, 64)
+	sub, err := nc.ChanSubscribe(contract.ScenarioTallySubject, live)
+	if err != nil {
+		return fmt.Errorf("follow scenario tallies: %w", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-live:
+			if e, ok := decodeTally(m.Data); ok {
+				send(e)
+			}
+		}
+	}
+}
+
+// decodeTally is the tally event data carries, if it is one.
+func decodeTally(data []byte) (contract.RunEvent, bool) {
+	// A tally is a few counts: anything near a run event's bound is not.
+	if len(data) > contract.MaxAnswerSize*8 {
+		return contract.RunEvent{}, false
+	}
+	var e contract.RunEvent
+	if json.Unmarshal(data, &e) != nil || e.V != contract.Version || e.Run == "" || e.Kind != contract.RunTally || e.Tally == nil {
+		return contract.RunEvent{}, false
+	}
+	return e, true
+}

@@ -217,8 +217,10 @@ func scaleFor(scenarios []*scenario.Scenario, d time.Duration) float64 {
 }
 
 // runOne runs sc on its own local system, or on the attached one, and
-// prints it. It returns an error only when the run could not start.
-func (c runConfig) runOne(ctx context.Context, sc *scenario.Scenario, stdout io.Writer) (bool, error) {
+// prints it. It returns an error only when the run could not start. Its
+// receiver is a pointer: with --report it adds the run's debrief to
+// c.workshop, which a copy would lose.
+func (c *runConfig) runOne(ctx context.Context, sc *scenario.Scenario, stdout io.Writer) (bool, error) {
 	p := scenario.Printer{W: stdout}
 	opt := c.workshop.options(scenario.Options{Scale: c.scale, Patience: c.patience, OnEvent: p.Event})
 	if c.attach {

@@ -51,6 +51,8 @@ func TestRunCommandRefusesWrongCommandLines(t *testing.T) {
 		{"both duration and scale", []string{"run", "--all", "--duration", "10m", "--scale", "2"}, "not both"},
 		{"a file that does not exist", []string{"run", "--file", "/nonexistent/s.yaml"}, "no such file"},
 		{"list with an argument", []string{"list", "extra"}, `unexpected argument "extra"`},
+		{"next with an argument", []string{"next", "extra"}, `scenario next: unexpected argument "extra"`},
+		{"reveal with an unknown flag", []string{"reveal", "--colour"}, "scenario reveal: flag provided but not defined: -colour"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
