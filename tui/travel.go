@@ -204,6 +204,9 @@ func (a *app) showFrame(msg frameMsg) tea.Cmd {
 	}
 	f := msg.frame
 	t.mode, t.at, t.notable = travelRewound, f.Time, f.Notable
+	// The line under the screen is for what happened at this frame now;
+	// the outcome of an earlier key is old news.
+	a.flash.text = ""
 	if f.Snapshot != nil {
 		a.snap = *f.Snapshot
 	}
