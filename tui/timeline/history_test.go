@@ -200,3 +200,35 @@ func TestTelemetryComesBackFromTheHistoryAsItWas(t *testing.T) {
 		t.Fatalf("the history holds %d bytes for 20 s of three small traces", st.Bytes)
 	}
 }
+
+// Frames 1.5 s apart: a step of a second forward from a frame lands on
+// the next frame, not on the same one, and from the newest on none.
+func TestSeekAfterMovesForwardOverUnevenFrames(t *testing.T) {
+	h := timeline.NewHistory(timeline.Options{})
+	for i := range 10 {
+		s := poll(i)
+		s.Time = t0.Add(time.Duration(i) * 1500 * time.Millisecond)
+		h.AddSnapshot(s)
+	}
+	for _, tt := range []struct {
+		name     string
+		from, to time.Duration
+		placed   uint64
+		ok       bool
+	}{
+		{"a second from a frame: the next frame", 3 * time.Second, 4 * time.Second, 3, true},
+		{"ten seconds: the frame at or before", 3 * time.Second, 13 * time.Second, 8, true},
+		{"from before the first: the first", -time.Minute, -59 * time.Second, 0, true},
+		{"from the newest: none, that is live", 13500 * time.Millisecond, 14500 * time.Millisecond, 0, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f, ok, err := h.SeekAfter(t0.Add(tt.from), t0.Add(tt.to))
+			if err != nil || ok != tt.ok {
+				t.Fatalf("SeekAfter = ok %v, %v; want ok %v", ok, err, tt.ok)
+			}
+			if ok && f.Snapshot.Sagas.Placed != tt.placed {
+				t.Fatalf("landed on poll %d, want %d", f.Snapshot.Sagas.Placed, tt.placed)
+			}
+		})
+	}
+}
