@@ -146,8 +146,8 @@ func TestStepsMoveThroughTheHistoryAndLReturnsToLive(t *testing.T) {
 	for range 20 {
 		deliver(t, a, "<")
 	}
-	if h := header(a); !strings.Contains(h, "REWOUND to 11:47:57 · 3m05s behind live") {
-		t.Fatalf("at the start of the history the header is %q", h)
+	if v := a.View(); !strings.Contains(v, "REWOUND to 11:47:57 · 3m05s behind live") || !strings.Contains(v, "the history starts here, at 11:47:57") {
+		t.Fatalf("at the start of the history the view is:\n%s", v)
 	}
 	press(a, "L")
 	if h := header(a); strings.Contains(h, "REWOUND") || !strings.Contains(h, "11:51:02") {
