@@ -3,6 +3,7 @@ package timeline_test
 import (
 	"context"
 	"flag"
+	"fmt"
 	"runtime"
 	"sync"
 	"testing"
@@ -127,4 +128,57 @@ func BenchmarkHistoryDemo(b *testing.B) {
 	b.ReportMetric(15*perMin/(1<<20), "MiB/15min")
 	b.ReportMetric(heap, "heap-MiB")
 	b.ReportMetric(float64(seek.Microseconds())/1000, "ms/seek")
+}
+
+// syntheticTelemetry is second i of a feed holding 10,000 spans at the
+// demo's rate: 20 sagas a second, 18 spans each, the oldest traces leaving
+// as new ones come. Spans and traces are shared between seconds, as the
+// feed shares them.
+type syntheticTelemetry struct {
+	traces []*feed.Trace
+	n      int
+}
+
+func (s *syntheticTelemetry) next(at time.Time) feed.TelemetrySnapshot {
+	for range 20 {
+		s.n++
+		id := fmt.Sprintf("%032x", s.n)
+		tr := &feed.Trace{ID: id, SagaID: fmt.Sprintf("ord-%06d", s.n), Start: at, End: at.Add(40 * time.Millisecond), Updated: at, Services: []string{"inventory", "orders", "payment", "shipping"}}
+		for j := range 18 {
+			tr.Spans = append(tr.Spans, &feed.Span{TraceID: id, SpanID: fmt.Sprintf("%016x", s.n*100+j), ParentID: fmt.Sprintf("%016x", s.n*100), Name: "process saga.v1.payment.cmd.charge",
+				Service: "payment", Instance: "b2c3d4e5", Start: at.Add(time.Duration(j) * time.Millisecond), End: at.Add(time.Duration(j+2) * time.Millisecond), SagaID: tr.SagaID,
+				Attrs: []feed.Attr{{Key: "messaging.system", Value: "nats"}, {Key: "saga.id", Value: tr.SagaID}, {Key: "messaging.destination.name", Value: "saga.v1.payment.cmd.charge"}}})
+		}
+		s.traces = append([]*feed.Trace{tr}, s.traces...)
+	}
+	s.traces = s.traces[:min(len(s.traces), 10_000/18)]
+	return feed.TelemetrySnapshot{Time: at, Traces: s.traces, Spans: len(s.traces) * 18, Reading: true}
+}
+
+// BenchmarkHistorySeek is a seek in a minute of synthetic frames of
+// 10,000 spans (syntheticTelemetry): "step" a second back and forth (the
+// spans decoded for the frame before are reused), "jump" 30 s each time
+// (half of them are decoded again).
+func BenchmarkHistorySeek(b *testing.B) {
+	h := timeline.NewHistory(timeline.Options{})
+	var tel syntheticTelemetry
+	for i := range 60 {
+		h.AddTelemetry(tel.next(t0.Add(time.Duration(i) * time.Second)))
+	}
+	b.Logf("%d frames, %d bytes", h.Stats().Frames, h.Stats().Bytes)
+	for _, tt := range []struct {
+		name string
+		gap  time.Duration
+	}{{"step", time.Second}, {"jump", 30 * time.Second}} {
+		b.Run(tt.name, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				i++
+				if _, err := h.Seek(t0.Add(20*time.Second + time.Duration(i%2)*tt.gap)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/seek")
+		})
+	}
 }
