@@ -60,6 +60,8 @@ func TestBinaryInTmux(t *testing.T) {
 	tm.keys(t, "1")
 	tm.waitScreen(t, "the breaker closes again", func(s string) error { return contains(s, "gateway closed", "faults: none injected") })
 
+	rewindAndPause(t, tm)
+
 	tm.keys(t, "q")
 	// The shell that ran the binary prints its exit status on the normal
 	// screen, which must be back.
@@ -88,6 +90,62 @@ func needTmux(t *testing.T) {
 		t.Skip("tmux is not installed: the end-to-end test of the binary needs it")
 	}
 }
+
+// rewindAndPause goes back in the dashboard's history to the gateway
+// down, while the live system has it up again, and returns to live; then
+// pauses, sees the sagas stand still while time goes on, and resumes.
+func rewindAndPause(t *testing.T, tm *tmux) {
+	t.Helper()
+	// From live, [ goes to the newest notable event, then the ones
+	// before: the breaker closing, the fault cleared, the breaker opening.
+	var rewound string
+	for range 8 {
+		tm.keys(t, "[")
+		time.Sleep(500 * time.Millisecond)
+		if rewound = tm.capture(t); contains(rewound, "REWOUND to", "gateway OPEN") == nil {
+			break
+		}
+	}
+	if err := contains(rewound, "REWOUND to", "behind live", "gateway OPEN", "◆ "); err != nil {
+		t.Fatalf("[ did not rewind to the gateway down: %v\n%s", err, rewound)
+	}
+	lines := strings.Split(strings.TrimRight(rewound, "\n"), "\n")
+	t.Logf("rewound, the header and the status line read:\n%s\n%s", lines[0], lines[max(len(lines)-2, 0)])
+	tm.keys(t, "L")
+	tm.waitScreen(t, "L returns to live", func(s string) error {
+		if strings.Contains(s, "REWOUND") {
+			return fmt.Errorf("still rewound")
+		}
+		return contains(s, "gateway closed")
+	})
+
+	tm.keys(t, "p")
+	paused := tm.waitScreen(t, "p pauses and the dashboard falls behind live", func(s string) error {
+		m := behindLive.FindStringSubmatch(s)
+		if m == nil {
+			return fmt.Errorf("not paused, or less than a second behind")
+		}
+		if n, _ := strconv.Atoi(m[1]); n < 3 {
+			return fmt.Errorf("%ds behind live", n)
+		}
+		return nil
+	})
+	if after := tm.capture(t); sagaCount(after, "completed") != sagaCount(paused, "completed") {
+		t.Errorf("the sagas completed moved while paused:\n%s", after)
+	}
+	tm.keys(t, "p")
+	tm.waitScreen(t, "p again resumes and sagas complete", func(s string) error {
+		if strings.Contains(s, "PAUSED") {
+			return fmt.Errorf("still paused")
+		}
+		if n := sagaCount(s, "completed"); n <= sagaCount(paused, "completed") {
+			return fmt.Errorf("completed stays at %d", n)
+		}
+		return nil
+	})
+}
+
+var behindLive = regexp.MustCompile(`PAUSED · ([0-9]+)s behind live`)
 
 // buildBinary builds sagascope from the repository root into a temporary
 // directory.

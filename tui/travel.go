@@ -203,7 +203,14 @@ func (a *app) showFrame(msg frameMsg) tea.Cmd {
 		return a.setFlash(roleFailing, "✗ "+msg.err.Error())
 	}
 	f := msg.frame
+	if t.mode == travelRewound && f.Time.Equal(t.at) {
+		// A step back from the oldest frame lands on it again.
+		return a.setFlash(roleMuted, "the history starts here, at "+f.Time.Format(time.TimeOnly))
+	}
 	t.mode, t.at, t.notable = travelRewound, f.Time, f.Notable
+	// The line under the screen is for what happened at this frame now;
+	// the outcome of an earlier key is old news.
+	a.flash.text = ""
 	if f.Snapshot != nil {
 		a.snap = *f.Snapshot
 	}

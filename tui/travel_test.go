@@ -11,7 +11,9 @@ import (
 
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/tui/feed"
+	"github.com/sagascope/sagascope/tui/internal/same"
 	"github.com/sagascope/sagascope/tui/timeline"
+	"github.com/sagascope/sagascope/tui/timeline/timelinetest"
 )
 
 // gatewayFailsAt is when, in the rewind fixture, the payment gateway went
@@ -144,8 +146,8 @@ func TestStepsMoveThroughTheHistoryAndLReturnsToLive(t *testing.T) {
 	for range 20 {
 		deliver(t, a, "<")
 	}
-	if h := header(a); !strings.Contains(h, "REWOUND to 11:47:57 · 3m05s behind live") {
-		t.Fatalf("at the start of the history the header is %q", h)
+	if v := a.View(); !strings.Contains(v, "REWOUND to 11:47:57 · 3m05s behind live") || !strings.Contains(v, "the history starts here, at 11:47:57") {
+		t.Fatalf("at the start of the history the view is:\n%s", v)
 	}
 	press(a, "L")
 	if h := header(a); strings.Contains(h, "REWOUND") || !strings.Contains(h, "11:51:02") {
@@ -189,5 +191,28 @@ func TestBehindLiveIsSaidInItsLargestUnits(t *testing.T) {
 		if got := behindText(d); got != want {
 			t.Errorf("behindText(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// The fixtures every golden view is drawn from come back from their frame
+// bytes, and from a history, as they were: a rewound screen draws what the
+// live one did.
+func TestTheFixturesComeBackFromTheirFrames(t *testing.T) {
+	snap, tel := fixtureSnapshot(), bigTelemetry()
+	timelinetest.RoundTrip(t, timeline.Frame{Time: fixtureTime, Snapshot: &snap, Telemetry: &tel})
+	// A frame is made by the first message a second (Options.Every)
+	// after the frame before: the snapshot a second later makes the one
+	// that holds both.
+	h := timeline.NewHistory(timeline.Options{})
+	h.AddTelemetry(tel)
+	later := snap
+	later.Time = fixtureTime.Add(time.Second)
+	h.AddSnapshot(later)
+	from, err := h.Seek(later.Time)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := same.Diff(timeline.Frame{Time: later.Time, Snapshot: &later, Telemetry: &tel}, from); d != "" {
+		t.Fatalf("frame from the history differs at %s", d)
 	}
 }

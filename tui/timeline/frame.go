@@ -78,12 +78,26 @@ type wireFrame struct {
 	// Events screen's inspector shows it (at most feed.MaxPayload bytes
 	// each, so keeping it costs little).
 	AdvisoryRaw [][]byte `json:"advisory_raw,omitempty"`
+	// Spans is the telemetry of a frame inside a History: its traces
+	// refer to the History's spans by number (see spanLog), so such bytes
+	// are not self-contained and Decode refuses them.
+	Spans *skeleton `json:"telemetry_spans,omitempty"`
 }
+
+// ErrNotSelfContained reports bytes of a frame that refer to spans kept
+// elsewhere (a History's own encoding).
+var ErrNotSelfContained = errors.New("frame refers to spans held by a history")
 
 // Encode returns f as self-contained bytes (JSON), which Decode turns back
 // into an equal Frame.
-func Encode(f Frame) ([]byte, error) {
+func Encode(f Frame) ([]byte, error) { return encode(f, nil) }
+
+// encode is Encode with the telemetry as sk instead, when sk is not nil.
+func encode(f Frame, sk *skeleton) ([]byte, error) {
 	w := wireFrame{V: Version, Time: f.Time, Snapshot: f.Snapshot, Telemetry: f.Telemetry, Runs: f.Runs, Notable: f.Notable}
+	if sk != nil {
+		w.Telemetry, w.Spans = nil, sk
+	}
 	if f.Snapshot != nil {
 		for i, a := range f.Snapshot.Advisories {
 			if a != nil && len(a.Raw) > 0 {
@@ -103,12 +117,22 @@ func Encode(f Frame) ([]byte, error) {
 
 // Decode is the inverse of Encode.
 func Decode(b []byte) (Frame, error) {
+	f, sk, err := decode(b)
+	if err == nil && sk != nil {
+		err = fmt.Errorf("decode frame: %w", ErrNotSelfContained)
+	}
+	return f, err
+}
+
+// decode is Decode that returns the skeleton of a History's frame, for
+// the History to resolve.
+func decode(b []byte) (Frame, *skeleton, error) {
 	var w wireFrame
 	if err := json.Unmarshal(b, &w); err != nil {
-		return Frame{}, fmt.Errorf("decode frame: %w", err)
+		return Frame{}, nil, fmt.Errorf("decode frame: %w", err)
 	}
 	if w.V != Version {
-		return Frame{}, fmt.Errorf("decode frame: version %d: %w", w.V, ErrVersion)
+		return Frame{}, nil, fmt.Errorf("decode frame: version %d: %w", w.V, ErrVersion)
 	}
 	f := Frame{Time: w.Time, Snapshot: w.Snapshot, Telemetry: w.Telemetry, Runs: w.Runs, Notable: w.Notable}
 	if s := f.Snapshot; s != nil {
@@ -125,7 +149,7 @@ func Decode(b []byte) (Frame, error) {
 			}
 		}
 	}
-	return f, nil
+	return f, w.Spans, nil
 }
 
 // relink sets a decoded trace's Root and First, which its JSON leaves

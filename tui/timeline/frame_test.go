@@ -14,6 +14,7 @@ import (
 	"github.com/sagascope/sagascope/tui/feed"
 	"github.com/sagascope/sagascope/tui/internal/same"
 	"github.com/sagascope/sagascope/tui/timeline"
+	"github.com/sagascope/sagascope/tui/timeline/timelinetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -46,18 +47,7 @@ func richFrame() timeline.Frame {
 }
 
 func TestAFrameComesBackAsItWasEncoded(t *testing.T) {
-	f := richFrame()
-	b, err := timeline.Encode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := timeline.Decode(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := same.Diff(f, got); d != "" {
-		t.Fatalf("decoded frame differs at %s", d)
-	}
+	got, _ := timelinetest.RoundTrip(t, richFrame())
 	if got.Telemetry.Traces[0].Root != got.Telemetry.Traces[0].Spans[0] || got.Telemetry.Traces[0].First != got.Telemetry.Traces[0].Spans[1] {
 		t.Fatal("a decoded trace's Root and First are not its own spans")
 	}
@@ -92,17 +82,7 @@ func TestACollectedSnapshotComesBackAsItWasEncoded(t *testing.T) {
 		}
 		return nil
 	})
-	b, err := timeline.Encode(timeline.Frame{Time: snap.Time, Snapshot: &snap})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := timeline.Decode(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := same.Diff(snap, *got.Snapshot); d != "" {
-		t.Fatalf("decoded snapshot differs at %s", d)
-	}
+	_, size := timelinetest.RoundTrip(t, timeline.Frame{Time: snap.Time, Snapshot: &snap})
 	h := timeline.NewHistory(timeline.Options{})
 	h.AddSnapshot(snap)
 	f, err := h.Seek(snap.Time)
@@ -112,5 +92,5 @@ func TestACollectedSnapshotComesBackAsItWasEncoded(t *testing.T) {
 	if d := same.Diff(snap, *f.Snapshot); d != "" {
 		t.Fatalf("snapshot from the history differs at %s", d)
 	}
-	t.Logf("%d sagas, %d consumers: %d bytes of JSON", len(snap.Recent), len(snap.Consumers), len(b))
+	t.Logf("%d sagas, %d consumers: %d bytes of JSON", len(snap.Recent), len(snap.Consumers), size)
 }

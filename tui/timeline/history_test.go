@@ -2,6 +2,8 @@ package timeline_test
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/statusfeed"
 	"github.com/sagascope/sagascope/tui/feed"
+	"github.com/sagascope/sagascope/tui/internal/same"
 	"github.com/sagascope/sagascope/tui/timeline"
 )
 
@@ -150,4 +153,82 @@ func whats(m timeline.Mark) string {
 		out = append(out, n.What)
 	}
 	return "[" + strings.Join(out, "; ") + "]"
+}
+
+// Traces grow a span a second and the oldest trace leaves: each frame
+// from the history holds the traces as they were, with their spans, while
+// the spans no frame refers to any more are let go.
+func TestTelemetryComesBackFromTheHistoryAsItWas(t *testing.T) {
+	h := timeline.NewHistory(timeline.Options{Keep: 20 * time.Second})
+	var sent []feed.TelemetrySnapshot
+	var traces []*feed.Trace
+	for i := range 60 {
+		now := t0.Add(time.Duration(i) * time.Second)
+		id := fmt.Sprintf("t%02d", i/5) // a new trace every 5 s
+		sp := &feed.Span{TraceID: id, SpanID: fmt.Sprintf("s%02d", i), Name: "step\x1b[31m", Service: "payment", Start: now, End: now.Add(time.Millisecond)}
+		if len(traces) > 0 && traces[0].ID == id {
+			grown := *traces[0]
+			grown.Spans = append(slices.Clone(grown.Spans), sp)
+			grown.End, grown.Updated = sp.End, now
+			traces = append([]*feed.Trace{&grown}, traces[1:]...)
+		} else {
+			traces = append([]*feed.Trace{{ID: id, Root: sp, First: sp, Start: now, End: sp.End, Spans: []*feed.Span{sp}, Services: []string{"payment"}, Updated: now}}, traces...)
+		}
+		traces = traces[:min(len(traces), 3)]
+		tel := feed.TelemetrySnapshot{Time: now, Traces: slices.Clone(traces), Reading: true, Since: t0,
+			Logs: []*feed.LogLine{{Seq: uint64(i + 1), Time: now, Level: "INFO", Message: "line", Service: "payment"}}}
+		for _, tr := range traces {
+			tel.Spans += len(tr.Spans)
+		}
+		sent = append(sent, tel)
+		h.AddTelemetry(tel)
+	}
+	oldest, _ := h.Span()
+	for _, want := range sent {
+		if want.Time.Before(oldest) {
+			continue
+		}
+		f, err := h.Seek(want.Time)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := same.Diff(want, *f.Telemetry); d != "" {
+			t.Fatalf("telemetry at %s differs at %s", want.Time.Format(time.TimeOnly), d)
+		}
+	}
+	if st := h.Stats(); st.Bytes > 60<<10 {
+		t.Fatalf("the history holds %d bytes for 20 s of three small traces", st.Bytes)
+	}
+}
+
+// Frames 1.5 s apart: a step of a second forward from a frame lands on
+// the next frame, not on the same one, and from the newest on none.
+func TestSeekAfterMovesForwardOverUnevenFrames(t *testing.T) {
+	h := timeline.NewHistory(timeline.Options{})
+	for i := range 10 {
+		s := poll(i)
+		s.Time = t0.Add(time.Duration(i) * 1500 * time.Millisecond)
+		h.AddSnapshot(s)
+	}
+	for _, tt := range []struct {
+		name     string
+		from, to time.Duration
+		placed   uint64
+		ok       bool
+	}{
+		{"a second from a frame: the next frame", 3 * time.Second, 4 * time.Second, 3, true},
+		{"ten seconds: the frame at or before", 3 * time.Second, 13 * time.Second, 8, true},
+		{"from before the first: the first", -time.Minute, -59 * time.Second, 0, true},
+		{"from the newest: none, that is live", 13500 * time.Millisecond, 14500 * time.Millisecond, 0, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f, ok, err := h.SeekAfter(t0.Add(tt.from), t0.Add(tt.to))
+			if err != nil || ok != tt.ok {
+				t.Fatalf("SeekAfter = ok %v, %v; want ok %v", ok, err, tt.ok)
+			}
+			if ok && f.Snapshot.Sagas.Placed != tt.placed {
+				t.Fatalf("landed on poll %d, want %d", f.Snapshot.Sagas.Placed, tt.placed)
+			}
+		})
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/tui/feed"
@@ -130,4 +131,41 @@ func newDeadLetters(prev, now *feed.Snapshot) int {
 		n++
 	}
 	return n
+}
+
+// Mark is a notable frame: its time and what happened.
+type Mark struct {
+	Time    time.Time
+	Notable []Notable
+}
+
+// PrevNotable returns the newest notable frame before t; ok is false
+// when there is none.
+func (h *History) PrevNotable(t time.Time) (m Mark, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for gi := len(h.groups) - 1; gi >= 0; gi-- {
+		fs := h.groups[gi].frames
+		for fi := len(fs) - 1; fi >= 0; fi-- {
+			if fs[fi].t.Before(t) && len(fs[fi].notable) > 0 {
+				return Mark{fs[fi].t, fs[fi].notable}, true
+			}
+		}
+	}
+	return Mark{}, false
+}
+
+// NextNotable returns the oldest notable frame after t; ok is false when
+// there is none.
+func (h *History) NextNotable(t time.Time) (m Mark, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, g := range h.groups {
+		for _, f := range g.frames {
+			if f.t.After(t) && len(f.notable) > 0 {
+				return Mark{f.t, f.notable}, true
+			}
+		}
+	}
+	return Mark{}, false
 }
