@@ -70,6 +70,7 @@ Usage:
   sagascope bench [flags]           saga throughput and latency against a raw JetStream relay
   sagascope record [flags] FILE     write what the dashboard sees to FILE (--duration D, or until Ctrl-C);
                                     --record FILE on the default command and tui does it beside the dashboard
+  sagascope replay FILE             the dashboard on a recording, no server: p plays/pauses, f speed, , . < > [ ] seek
   sagascope replay --info FILE      what a recording holds: header, length, notable events
   sagascope version
 

@@ -120,6 +120,9 @@ type appConfig struct {
 	// history is what the dashboard saw, to rewind through; nil keeps
 	// none (pause still works).
 	history *timeline.History
+	// replay, when set, is the recording this dashboard plays instead of
+	// a live system.
+	replay *replaySource
 }
 
 // streamsOnView is a screen that shows streams or their consumers, and
@@ -128,7 +131,12 @@ type streamsOnView interface{ StreamsOnView() []string }
 
 func newApp(cfg appConfig) *app {
 	a := &app{ctx: cfg.ctx, title: cfg.title, st: cfg.styles, keys: DefaultKeyMap(), ctl: cfg.ctl, burst: cfg.burst, focus: cfg.focus}
-	a.travel.hist = cfg.history
+	if cfg.history != nil { // not a nil *History in a non-nil interface
+		a.travel.hist = cfg.history
+	}
+	if cfg.replay != nil {
+		a.startReplay(cfg.replay)
+	}
 	if a.ctx == nil {
 		a.ctx = context.Background()
 	}
@@ -155,7 +163,7 @@ func newApp(cfg appConfig) *app {
 }
 
 // Init implements tea.Model.
-func (a *app) Init() tea.Cmd { return a.screens[a.active].Focus() }
+func (a *app) Init() tea.Cmd { return tea.Batch(a.screens[a.active].Focus(), a.replayInit()) }
 
 // chrome is the number of lines around the screen: header, tabs, status
 // line and help bar.
@@ -196,6 +204,8 @@ func (a *app) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			s.SetSize(msg.Width, max(1, msg.Height-chrome))
 		}
 		return a, nil
+	case playTickMsg:
+		return a, a.playTick(msg)
 	case snapshotMsg:
 		if a.travel.holding() {
 			a.travel.live = msg.snap
@@ -374,7 +384,7 @@ func (a *app) View() string {
 	b.WriteByte('\n')
 	b.WriteString(a.statusView())
 	b.WriteByte('\n')
-	b.WriteString(a.help.ShortHelpView(helpKeys{k: &a.keys, screen: a.screens[a.active].Keys(), readOnly: a.ctl == nil, travelling: a.travel.holding()}.ShortHelp()))
+	b.WriteString(a.help.ShortHelpView(helpKeys{k: &a.keys, screen: a.screens[a.active].Keys(), readOnly: a.ctl == nil, travelling: a.travel.holding(), replaying: a.travel.replay != nil}.ShortHelp()))
 	return clip(b.String(), a.width, a.height)
 }
 
