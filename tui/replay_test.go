@@ -6,17 +6,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 
-	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/tui/recording"
 )
 
-// replayFixture is the rewind fixture's three minutes (historyOf) as a
-// recording made by a Recorder: a frame a second, the gateway going down
-// at gatewayFailsAt with a scenario phase of a hostile name. Built once:
+// replayFixture is the rewind fixture (rewindFixture) as a recording made
+// by a Recorder, a frame a second. Built once:
 // each test reads its own Reader of the bytes.
 var replayFixture = sync.OnceValues(func() ([]byte, error) {
 	var buf bytes.Buffer
@@ -25,20 +22,7 @@ var replayFixture = sync.OnceValues(func() ([]byte, error) {
 		return nil, err
 	}
 	rec := NewRecorder(w)
-	for d := 180 * time.Second; d >= 0; d -= time.Second {
-		s := fixtureSnapshot()
-		s.Time, s.Polled = ago(d), ago(d)
-		s.Sagas.Placed -= uint64(d / time.Second * 20)
-		if s.Time.Before(gatewayFailsAt) {
-			s.Faults = s.Faults[:1]
-			s.Services[1].Faults = nil
-			s.Services[1].Breakers[0].State, s.Services[1].Breakers[0].Remaining = contract.BreakerClosed, 0
-		}
-		if s.Time.Equal(gatewayFailsAt) {
-			rec.AddRun(contract.RunEvent{Kind: contract.RunPhase, What: "gateway \x1b[2Jdown"})
-		}
-		rec.AddSnapshot(s)
-	}
+	rewindFixture(rec.AddSnapshot, rec.AddRun)
 	if err := rec.Flush(); err != nil {
 		return nil, err
 	}
