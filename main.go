@@ -67,11 +67,12 @@ Usage:
   sagascope fault <set|clear|list|reset|kinds> ...   inject and clear faults
   sagascope load [--rate N] [--burst N]               show or change the load
   sagascope check [flags]           verify the saga invariants (exit 1 on a violation)
-  sagascope scenario <list|run NAME|run --all|run --file F> [--scale X|--duration D] [--server ...]
+  sagascope scenario <list|run NAME|run --all|run --file F> [--scale X|--duration D] [--server ...] [--record FILE]
                                     scripted fault stories, checked as they run
   sagascope bench [flags]           saga throughput and latency against a raw JetStream relay
   sagascope record [flags] FILE     write what the dashboard sees to FILE (--duration D, or until Ctrl-C);
                                     --record FILE on the default command and tui does it beside the dashboard
+  sagascope replay FILE             the dashboard on a recording, no server: p plays/pauses, f speed, , . < > [ ] seek
   sagascope replay --info FILE      what a recording holds: header, length, notable events
   sagascope version
 
@@ -104,7 +105,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "status":
 		err = runStatus(ctx, args, stdout, stderr)
 	case "scenario":
-		err = command.Run(ctx, args, stdout, startLab)
+		err = runScenario(ctx, args, stdout)
 	case "bench":
 		err = runBench(ctx, args, stdout, stderr)
 	case "record":
@@ -142,6 +143,15 @@ func exitCode(err error, stderr io.Writer) int {
 
 // requestTimeout bounds a command's requests once it is connected.
 const requestTimeout = 10 * time.Second
+
+// runScenario is the scenario command, with --record on run.
+func runScenario(ctx context.Context, args []string, stdout io.Writer) error {
+	args, start, done, err := scenarioRecording(args, startLab)
+	if err != nil {
+		return err
+	}
+	return errors.Join(command.Run(ctx, args, stdout, start), done())
+}
 
 // startLab starts the fresh system a scenario run owns, its services'
 // logs discarded (the run prints what matters).

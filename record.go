@@ -91,22 +91,35 @@ func startRecording(path, server, title string) (rec *tui.Recorder, stop func() 
 	return tui.NewRecorder(w), w.Close, nil
 }
 
-// runReplay is `sagascope replay --info FILE`: what a recording holds.
-func runReplay(_ context.Context, args []string, stdout, stderr io.Writer) error {
+// runReplay is `sagascope replay FILE`, the dashboard on a recording, and
+// `replay --info FILE`, what a recording holds.
+func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	info := fs.Bool("info", false, "print what the recording holds (header, length, chunks, notable events) and check every chunk")
 	path, err := parseFile(fs, args, stderr)
 	if err != nil {
 		return err
 	}
-	if !*info {
-		return cli.Usagef("replay: only --info is built yet; the dashboard on a recording is not")
+	if !*info && !isTerminal(stdout) {
+		return cli.Usagef("replay: stdout is not a terminal (use 'sagascope replay --info FILE' for scripts)")
 	}
 	r, err := recording.Open(path)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
+	if !*info {
+		// A file cut short plays what is whole; the dashboard's header
+		// says where it ends, and this line stays on the scrollback.
+		if d := r.Damage(); d != nil {
+			fmt.Fprintln(stderr, "sagascope:", d)
+		}
+		title := "replay of " + path
+		if t := r.Meta().Title; t != "" {
+			title += " (" + t + ")"
+		}
+		return tui.Replay(ctx, r, tui.Options{Title: title})
+	}
 	printRecording(stdout, path, r)
 	// What is damaged is said after what is whole, in one line; the whole
 	// part stays usable, so it is not a failure.

@@ -82,3 +82,30 @@ func TestReplayOfABadFileIsOneLine(t *testing.T) {
 		})
 	}
 }
+
+func TestScenarioRecordIsTakenOutOfTheCommandLine(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		path, rest string
+		usage      bool
+	}{
+		{"no --record leaves the line as it is", []string{"run", "gateway-down", "--scale", "0.5"}, "", "run gateway-down --scale 0.5", false},
+		{"--record FILE anywhere is taken out", []string{"run", "--record", "g.rec", "gateway-down"}, "g.rec", "run gateway-down", false},
+		{"--record=FILE is taken out", []string{"run", "gateway-down", "--record=g.rec"}, "g.rec", "run gateway-down", false},
+		{"--record without a file is a usage error", []string{"run", "gateway-down", "--record"}, "", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path, rest, err := takeRecordFlag(tt.args)
+			if (err != nil) != tt.usage || path != tt.path || strings.Join(rest, " ") != tt.rest {
+				t.Fatalf("takeRecordFlag(%q) = %q, %q, %v", tt.args, path, rest, err)
+			}
+		})
+	}
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"scenario", "run", "gateway-down", "--server", "nats://127.0.0.1:1", "--record", filepath.Join(t.TempDir(), "x.rec")}, &stdout, &stderr)
+	if code != 2 || !strings.Contains(stderr.String(), "run 'sagascope record --server URL FILE' beside it") {
+		t.Fatalf("--record on an attached run: exit %d, %s", code, stderr.String())
+	}
+}

@@ -130,6 +130,9 @@ type appConfig struct {
 	// focusConsumer, if set, tells the feed the consumer whose charts are
 	// on screen ("" and "" for none), so its snapshots carry its history.
 	focusConsumer func(stream, name string)
+	// replay, when set, is the recording this dashboard plays instead of
+	// a live system.
+	replay *replaySource
 }
 
 // streamsOnView is a screen that shows streams or their consumers, and
@@ -138,7 +141,12 @@ type streamsOnView interface{ StreamsOnView() []string }
 
 func newApp(cfg appConfig) *app {
 	a := &app{ctx: cfg.ctx, title: cfg.title, st: cfg.styles, keys: DefaultKeyMap(), ctl: cfg.ctl, burst: cfg.burst, focus: cfg.focus, focusConsumer: cfg.focusConsumer}
-	a.travel.hist = cfg.history
+	if cfg.history != nil { // not a nil *History in a non-nil interface
+		a.travel.hist = cfg.history
+	}
+	if cfg.replay != nil {
+		a.startReplay(cfg.replay)
+	}
 	if a.ctx == nil {
 		a.ctx = context.Background()
 	}
@@ -170,7 +178,7 @@ func newApp(cfg appConfig) *app {
 }
 
 // Init implements tea.Model.
-func (a *app) Init() tea.Cmd { return a.screens[a.active].Focus() }
+func (a *app) Init() tea.Cmd { return tea.Batch(a.screens[a.active].Focus(), a.replayInit()) }
 
 // chrome is the number of lines around the screen: header, tabs, status
 // line and help bar.
@@ -211,6 +219,8 @@ func (a *app) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			s.SetSize(msg.Width, max(1, msg.Height-chrome))
 		}
 		return a, nil
+	case playTickMsg:
+		return a, a.playTick(msg)
 	case snapshotMsg:
 		if a.travel.holding() {
 			a.travel.live = msg.snap
@@ -421,7 +431,7 @@ func (a *app) View() string {
 	b.WriteByte('\n')
 	b.WriteString(a.statusView())
 	b.WriteByte('\n')
-	b.WriteString(a.help.ShortHelpView(helpKeys{k: &a.keys, screen: a.screens[a.active].Keys(), readOnly: a.ctl == nil, travelling: a.travel.holding()}.ShortHelp()))
+	b.WriteString(a.help.ShortHelpView(helpKeys{k: &a.keys, screen: a.screens[a.active].Keys(), readOnly: a.ctl == nil, travelling: a.travel.holding(), replaying: a.travel.replay != nil}.ShortHelp()))
 	return clip(b.String(), a.width, a.height)
 }
 

@@ -78,6 +78,8 @@ type KeyMap struct {
 	// AllStreams switches the Servers screen's replicas between the
 	// selected server's streams and every stream.
 	AllStreams key.Binding
+	// Speed plays a replay faster; a live dashboard has it disabled.
+	Speed key.Binding
 }
 
 // DefaultKeyMap returns the dashboard's keys.
@@ -143,7 +145,13 @@ func DefaultKeyMap() KeyMap {
 		NextNotable: b("]", "next event", "]"),
 		Live:        b("L", "back to live", "L"),
 		AllStreams:  b("a", "all streams / this server's", "a"),
+		Speed:       disabled(b("f", "speed 1×/4×/16×", "f")),
 	}
+}
+
+func disabled(b key.Binding) key.Binding {
+	b.SetEnabled(false)
+	return b
 }
 
 // controls are the keys that change the system. A read-only dashboard
@@ -154,7 +162,7 @@ func (k *KeyMap) controls() []key.Binding {
 
 // travel are the time travel keys, in the order help shows them.
 func (k *KeyMap) travel() []key.Binding {
-	return []key.Binding{k.Pause, k.StepBack, k.StepForward, k.JumpBack, k.JumpForward, k.PrevNotable, k.NextNotable, k.Live}
+	return []key.Binding{k.Pause, k.Speed, k.StepBack, k.StepForward, k.JumpBack, k.JumpForward, k.PrevNotable, k.NextNotable, k.Live}
 }
 
 // helpKeys adapts the bindings of the screen on view to help.KeyMap: the
@@ -166,13 +174,18 @@ type helpKeys struct {
 	// travelling puts the keys that move through the history first in
 	// the help bar: the dashboard is paused or rewound.
 	travelling bool
+	// replaying puts play, speed and the steps first: a recording plays.
+	replaying bool
 }
 
 func (h helpKeys) ShortHelp() []key.Binding {
 	// Help and quit come right after the screen's keys, so a narrow
 	// terminal that cuts the bar still shows them.
 	var out []key.Binding
-	if h.travelling {
+	if h.replaying {
+		k := h.k
+		out = append(out, k.Pause, k.Speed, k.StepBack, k.StepForward, k.PrevNotable, k.NextNotable)
+	} else if h.travelling {
 		k := h.k
 		out = append(out, k.Live, k.StepBack, k.StepForward, k.PrevNotable, k.NextNotable)
 	}

@@ -35,11 +35,7 @@ func TestRecordWritesAFrameASecondOfWhatTheFeedSees(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	r, err := recording.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openRecording(t, path)
 	if r.Meta().FrameFormat != FrameFormat || r.Damage() != nil {
 		t.Fatalf("meta %+v, damage %v", r.Meta(), r.Damage())
 	}
@@ -97,12 +93,7 @@ func TestARecordersNotableEventsAreTheChunksLabels(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	r, err := recording.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	marks := r.Marks()
+	marks := openRecording(t, path).Marks()
 	if len(marks) != 1 || marks[0].Label != "scenario: "+contract.RunStarted+": slow-database\x1b[2J" || !marks[0].Time.Equal(t0.Add(time.Second)) {
 		t.Fatalf("marks %q", marks)
 	}
@@ -136,4 +127,14 @@ func TestTheDashboardRecordsWhileItRuns(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func openRecording(t *testing.T, path string) *recording.Reader {
+	t.Helper()
+	r, err := recording.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
 }

@@ -31,8 +31,12 @@ const (
 // to live here, and the screens are shown the frame at the cursor instead.
 // Control keys still act on the system, which is live.
 type travel struct {
-	hist *timeline.History
-	mode travelMode
+	// hist is where frames are found: the dashboard's history, or a
+	// recording in a replay; nil keeps none.
+	hist timeSource
+	// replay, in a replay, is how it plays; nil for a live dashboard.
+	replay *replay
+	mode   travelMode
 	// at is the time of what is on screen, by the feed's clock.
 	at time.Time
 	// live and liveTel are the newest snapshots, held back from the
@@ -59,9 +63,18 @@ type frameMsg struct {
 // holding reports that the screens are not shown what arrives.
 func (t *travel) holding() bool { return t.mode != travelLive }
 
+// timeSource is where time travel finds frames: timeline.History for a
+// live dashboard, a recording for a replay.
+type timeSource interface {
+	Seek(t time.Time) (timeline.Frame, error)
+	SeekAfter(from, t time.Time) (f timeline.Frame, ok bool, err error)
+	PrevNotable(t time.Time) (m timeline.Mark, ok bool)
+	NextNotable(t time.Time) (m timeline.Mark, ok bool)
+}
+
 // seekCmd finds the frame a key asks for, off the Update goroutine: a
 // seek decompresses and decodes up to two frames (see timeline.History).
-func seekCmd(ctx context.Context, h *timeline.History, id int, find func(h *timeline.History) (timeline.Frame, bool, error)) tea.Cmd {
+func seekCmd(ctx context.Context, h timeSource, id int, find func(h timeSource) (timeline.Frame, bool, error)) tea.Cmd {
 	return func() tea.Msg {
 		if ctx.Err() != nil {
 			return nil
@@ -74,6 +87,11 @@ func seekCmd(ctx context.Context, h *timeline.History, id int, find func(h *time
 // travelKey handles a time travel key; ok is false for other keys.
 func (a *app) travelKey(msg tea.KeyMsg) (cmd tea.Cmd, ok bool) {
 	k, t := &a.keys, &a.travel
+	if t.replay != nil {
+		if cmd, ok := a.replayKey(msg); ok {
+			return cmd, true
+		}
+	}
 	switch {
 	case key.Matches(msg, k.Pause):
 		if t.holding() {
@@ -141,7 +159,7 @@ func (a *app) step(d time.Duration) tea.Cmd {
 	}
 	from, target := t.at, t.at.Add(d)
 	t.seek++
-	return seekCmd(a.ctx, t.hist, t.seek, func(h *timeline.History) (timeline.Frame, bool, error) {
+	return seekCmd(a.ctx, t.hist, t.seek, func(h timeSource) (timeline.Frame, bool, error) {
 		if d > 0 {
 			f, ok, err := h.SeekAfter(from, target)
 			return f, !ok, err
@@ -182,7 +200,7 @@ func (a *app) toNotable(next bool) tea.Cmd {
 		a.pause()
 	}
 	t.seek++
-	return seekCmd(a.ctx, t.hist, t.seek, func(h *timeline.History) (timeline.Frame, bool, error) {
+	return seekCmd(a.ctx, t.hist, t.seek, func(h timeSource) (timeline.Frame, bool, error) {
 		f, err := h.Seek(m.Time)
 		return f, false, err
 	})
@@ -191,10 +209,15 @@ func (a *app) toNotable(next bool) tea.Cmd {
 // showFrame takes the answer to a seek.
 func (a *app) showFrame(msg frameMsg) tea.Cmd {
 	t := &a.travel
+	if t.replay != nil && msg.seek == t.seek {
+		t.replay.stepping = false
+	}
 	if msg.seek != t.seek || !t.holding() {
 		return nil
 	}
 	switch {
+	case msg.live && t.replay != nil:
+		return a.replayEnded()
 	case msg.live:
 		return a.goLive()
 	case errors.Is(msg.err, timeline.ErrEmpty):
@@ -225,6 +248,9 @@ func (a *app) showFrame(msg frameMsg) tea.Cmd {
 // between the feed's times, so a view of it is deterministic.
 func (a *app) travelView() string {
 	t := &a.travel
+	if t.replay != nil {
+		return a.replayView()
+	}
 	behind := t.live.Time.Sub(t.at)
 	ago := "live"
 	if behind >= time.Second {

@@ -30,6 +30,18 @@ var sharedHistory = sync.OnceValue(func() *timeline.History { return historyOf()
 // starting then.
 func historyOf() *timeline.History {
 	h := timeline.NewHistory(timeline.Options{})
+	rewindFixture(h.AddSnapshot, h.AddRun)
+	if st := h.Stats(); st.Err != nil || st.Frames != 181 {
+		panic(fmt.Sprintf("the rewind fixture's history: %+v", st))
+	}
+	return h
+}
+
+// rewindFixture sends the rewind fixture to add and run: three minutes
+// of snapshots, a second apart up to fixtureTime, the payment gateway
+// healthy until gatewayFailsAt and the fixture from then on, and a
+// scenario phase (with a hostile name) starting then.
+func rewindFixture(add func(feed.Snapshot), run func(contract.RunEvent)) {
 	for d := 180 * time.Second; d >= 0; d -= time.Second {
 		s := fixtureSnapshot()
 		s.Time, s.Polled = ago(d), ago(d)
@@ -40,14 +52,10 @@ func historyOf() *timeline.History {
 			s.Services[1].Breakers[0].State, s.Services[1].Breakers[0].Remaining = contract.BreakerClosed, 0
 		}
 		if s.Time.Equal(gatewayFailsAt) {
-			h.AddRun(contract.RunEvent{Kind: contract.RunPhase, What: "gateway \x1b[2Jdown"})
+			run(contract.RunEvent{Kind: contract.RunPhase, What: "gateway \x1b[2Jdown"})
 		}
-		h.AddSnapshot(s)
+		add(s)
 	}
-	if st := h.Stats(); st.Err != nil || st.Frames != 181 {
-		panic(fmt.Sprintf("the rewind fixture's history: %+v", st))
-	}
-	return h
 }
 
 // rewindApp is the dashboard with historyOf's history, live at

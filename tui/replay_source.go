@@ -1,0 +1,146 @@
+package tui
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sagascope/sagascope/tui/recording"
+	"github.com/sagascope/sagascope/tui/timeline"
+)
+
+// replaySource finds a recording's frames for time travel, as
+// timeline.History does for a live dashboard. Playing asks for one frame
+// after another, so the cursor of the last seek is carried on when the
+// next time is a little later; any other seek starts from the recording's
+// index. It is safe for concurrent use (seeks run in Cmds).
+type replaySource struct {
+	r     *recording.Reader
+	marks []timeline.Mark
+
+	mu      sync.Mutex
+	cur     *recording.Cursor
+	last    recording.Frame // the newest frame the cursor gave
+	hasLast bool
+	next    recording.Frame // the one after it, read ahead
+	hasNext bool
+}
+
+// carryOn is how far ahead of the cursor a seek reads on rather than
+// seeking afresh: reading on costs a chunk a second, seeking at most
+// recording.DefaultKeyEvery of chunks.
+const carryOn = 20 * time.Second
+
+func newReplaySource(r *recording.Reader) *replaySource {
+	s := &replaySource{r: r}
+	// The chunks' labels, "kind: what", grouped by time as a History's
+	// marks are.
+	for _, m := range r.Marks() {
+		kind, what, _ := strings.Cut(m.Label, ": ")
+		n := timeline.Notable{Kind: timeline.NotableKind(kind), What: what}
+		if k := len(s.marks); k > 0 && s.marks[k-1].Time.Equal(m.Time) {
+			s.marks[k-1].Notable = append(s.marks[k-1].Notable, n)
+			continue
+		}
+		s.marks = append(s.marks, timeline.Mark{Time: m.Time, Notable: []timeline.Notable{n}})
+	}
+	return s
+}
+
+// at moves the cursor to the newest frame at or before t (the first
+// frame if t is before it). Called with s.mu held.
+func (s *replaySource) at(t time.Time) error {
+	if s.cur == nil || !s.hasLast || t.Before(s.last.Time) || t.Sub(s.last.Time) > carryOn {
+		c, err := s.r.Seek(t)
+		if err != nil {
+			return err
+		}
+		s.cur, s.hasLast, s.hasNext = c, false, false
+	}
+	for {
+		if !s.hasNext {
+			f, err := s.cur.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			s.next, s.hasNext = f, true
+		}
+		if s.hasLast && s.next.Time.After(t) {
+			break
+		}
+		s.last, s.hasLast, s.hasNext = s.next, true, false
+	}
+	if !s.hasLast {
+		return timeline.ErrEmpty
+	}
+	return nil
+}
+
+// Seek returns the newest frame at or before t, else the first.
+func (s *replaySource) Seek(t time.Time) (timeline.Frame, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.at(t); err != nil {
+		return timeline.Frame{}, err
+	}
+	return decodeFrame(s.last)
+}
+
+// SeekAfter is Seek(t) for a cursor moving forward from from, as
+// timeline.History.SeekAfter: ok is false at the end of the recording.
+func (s *replaySource) SeekAfter(from, t time.Time) (timeline.Frame, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.at(t); err != nil {
+		return timeline.Frame{}, false, err
+	}
+	if !s.last.Time.After(from) {
+		if err := s.at(from); err != nil {
+			return timeline.Frame{}, false, err
+		}
+		if s.last.Time.After(from) { // from is before the first frame
+			f, err := decodeFrame(s.last)
+			return f, err == nil, err
+		}
+		if !s.hasNext {
+			return timeline.Frame{}, false, nil
+		}
+		s.last, s.hasLast, s.hasNext = s.next, true, false
+	}
+	f, err := decodeFrame(s.last)
+	return f, err == nil, err
+}
+
+// PrevNotable returns the newest notable moment before t.
+func (s *replaySource) PrevNotable(t time.Time) (timeline.Mark, bool) {
+	for i := len(s.marks) - 1; i >= 0; i-- {
+		if s.marks[i].Time.Before(t) {
+			return s.marks[i], true
+		}
+	}
+	return timeline.Mark{}, false
+}
+
+// NextNotable returns the oldest notable moment after t.
+func (s *replaySource) NextNotable(t time.Time) (timeline.Mark, bool) {
+	for _, m := range s.marks {
+		if m.Time.After(t) {
+			return m, true
+		}
+	}
+	return timeline.Mark{}, false
+}
+
+func decodeFrame(f recording.Frame) (timeline.Frame, error) {
+	fr, err := timeline.Decode(f.Data)
+	if err != nil {
+		return timeline.Frame{}, fmt.Errorf("replay frame at %s: %w", f.Time.Format(time.TimeOnly), err)
+	}
+	return fr, nil
+}
