@@ -51,6 +51,7 @@ func TestCommandLineErrorsAreOneClearLine(t *testing.T) {
 		{"an unknown log format is a usage error", []string{"demo", "--log-format", "xml"}, 2, "--log-format"},
 		{"the dashboard needs a terminal", []string{"tui"}, 2, "stdout is not a terminal"},
 		{"status without a server fails", []string{"status", "--json", "--server", "nats://127.0.0.1:1"}, 1, "no server is listening there"},
+		{"status cannot watch for a negative time", []string{"status", "--for", "-5s"}, 2, "status: --for -5s: the time to watch cannot be negative"},
 		{"a fault command without a server fails", []string{"fault", "list", "--server", "nats://127.0.0.1:1"}, 1, "no server is listening there"},
 	}
 	for _, tt := range tests {

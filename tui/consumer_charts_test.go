@@ -71,6 +71,25 @@ func TestConsumerChartsGolden(t *testing.T) {
 	}
 }
 
+// A consumer whose name carries an escape sequence is charted under its
+// name drawn clean (the fixture's first row).
+func TestConsumerChartsOfAHostileNameGolden(t *testing.T) {
+	for _, sz := range sizes {
+		t.Run(fmt.Sprintf("%dx%d", sz.w, sz.h), func(t *testing.T) {
+			s := fixtureSnapshot()
+			s.Focused = fixtureHistory("LEGACY", "nightly\x1b[31m-export")
+			a := testApp(t, sz.w, sz.h, s, &fakeControl{})
+			press(a, "3", "enter")
+			view := a.View()
+			checkFits(t, view, sz.w, sz.h)
+			if strings.Contains(view, "\x1b") || !strings.Contains(view, "LEGACY › nightly-export") {
+				t.Errorf("the hostile name should be drawn clean:\n%q", view)
+			}
+			golden(t, fmt.Sprintf("consumer_charts_hostile_%dx%d", sz.w, sz.h), view)
+		})
+	}
+}
+
 // Until the feed sends the consumer's history, the charts say they wait
 // for it, and a consumer with a hostile name is drawn clean.
 func TestConsumerChartsWaitForTheHistory(t *testing.T) {
