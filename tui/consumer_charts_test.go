@@ -186,3 +186,24 @@ func TestChartLinesAreColouredByRole(t *testing.T) {
 		}
 	}
 }
+
+// The charts fit every terminal from the smallest the dashboard draws
+// in, with a history of any length, and never panic.
+func TestConsumerChartsFitEverySize(t *testing.T) {
+	for _, n := range []int{0, 2, feed.ConsumerHistoryLen} {
+		h := fixtureHistory("SAGA_INVENTORY", "inventory")
+		h.Times, h.Delivered, h.Acked = h.Times[:n], h.Delivered[:n], h.Acked[:n]
+		h.Unprocessed, h.AckPending, h.MaxAckPending = h.Unprocessed[:n], h.AckPending[:n], h.MaxAckPending[:n]
+		s := chartedSnapshot()
+		s.Focused = h
+		// Either side of each layout's width: one column, 2×2, details
+		// at the right.
+		for _, w := range []int{40, 59, 60, 80, 119, 120, 200} {
+			for _, ht := range []int{10, 15, 24, 48} {
+				a := testApp(t, w, ht, s, &fakeControl{})
+				press(a, "3", "down", "enter")
+				checkFits(t, a.View(), w, ht)
+			}
+		}
+	}
+}
