@@ -52,6 +52,7 @@ func TestCommandLineErrorsAreOneClearLine(t *testing.T) {
 		{"the dashboard needs a terminal", []string{"tui"}, 2, "stdout is not a terminal"},
 		{"a negative history is a usage error", []string{"tui", "--history", "-1m"}, 2, "--history -1m0s is negative"},
 		{"status without a server fails", []string{"status", "--json", "--server", "nats://127.0.0.1:1"}, 1, "no server is listening there"},
+		{"status cannot watch for a negative time", []string{"status", "--for", "-5s"}, 2, "status: --for -5s: the time to watch cannot be negative"},
 		{"a fault command without a server fails", []string{"fault", "list", "--server", "nats://127.0.0.1:1"}, 1, "no server is listening there"},
 		{"a cluster of two is refused", []string{"--cluster", "2"}, 2, "--cluster 2: use 3 or 5"},
 		{"a cluster takes no port", []string{"--cluster", "3", "--port", "4333"}, 2, "--port does not go with --cluster"},

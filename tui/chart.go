@@ -42,11 +42,10 @@ type chart struct {
 
 // view draws c in width×height cells, the title line included.
 //
-// ntcharts draws it: the brief for the consumer charts asks for a charting
-// library of the Charm stack, and its v0.4 line is the one on bubbletea,
-// bubbles and lipgloss v1. Times are placed at whole seconds (the chart
-// keeps Unix seconds), which is the feed's resolution at the default
-// refresh.
+// ntcharts draws it, a charting library of the Charm stack whose v0.4
+// line is the one on bubbletea, bubbles and lipgloss v1. Times are placed
+// at whole seconds (the chart keeps Unix seconds), which is the feed's
+// resolution at the default refresh.
 func (c chart) view(st *Styles, width, height int) string {
 	head := c.titleView(st, width)
 	if height < 4 || width < 16 {

@@ -71,6 +71,25 @@ func TestConsumerChartsGolden(t *testing.T) {
 	}
 }
 
+// A consumer whose name carries an escape sequence is charted under its
+// name drawn clean (the fixture's first row).
+func TestConsumerChartsOfAHostileNameGolden(t *testing.T) {
+	for _, sz := range sizes {
+		t.Run(fmt.Sprintf("%dx%d", sz.w, sz.h), func(t *testing.T) {
+			s := fixtureSnapshot()
+			s.Focused = fixtureHistory("LEGACY", "nightly\x1b[31m-export")
+			a := testApp(t, sz.w, sz.h, s, &fakeControl{})
+			press(a, "3", "enter")
+			view := a.View()
+			checkFits(t, view, sz.w, sz.h)
+			if strings.Contains(view, "\x1b") || !strings.Contains(view, "LEGACY › nightly-export") {
+				t.Errorf("the hostile name should be drawn clean:\n%q", view)
+			}
+			golden(t, fmt.Sprintf("consumer_charts_hostile_%dx%d", sz.w, sz.h), view)
+		})
+	}
+}
+
 // Until the feed sends the consumer's history, the charts say they wait
 // for it, and a consumer with a hostile name is drawn clean.
 func TestConsumerChartsWaitForTheHistory(t *testing.T) {
@@ -164,6 +183,27 @@ func TestChartLinesAreColouredByRole(t *testing.T) {
 		open, _, _ := strings.Cut(style.Render("x"), "x")
 		if open == "" || !strings.Contains(view, open) {
 			t.Errorf("%s should be drawn in its role (%q):\n%q", name, open, view)
+		}
+	}
+}
+
+// The charts fit every terminal from the smallest the dashboard draws
+// in, with a history of any length, and never panic.
+func TestConsumerChartsFitEverySize(t *testing.T) {
+	for _, n := range []int{0, 2, feed.ConsumerHistoryLen} {
+		h := fixtureHistory("SAGA_INVENTORY", "inventory")
+		h.Times, h.Delivered, h.Acked = h.Times[:n], h.Delivered[:n], h.Acked[:n]
+		h.Unprocessed, h.AckPending, h.MaxAckPending = h.Unprocessed[:n], h.AckPending[:n], h.MaxAckPending[:n]
+		s := chartedSnapshot()
+		s.Focused = h
+		// Either side of each layout's width: one column, 2×2, details
+		// at the right.
+		for _, w := range []int{40, 59, 60, 80, 119, 120, 200} {
+			for _, ht := range []int{10, 15, 24, 48} {
+				a := testApp(t, w, ht, s, &fakeControl{})
+				press(a, "3", "down", "enter")
+				checkFits(t, a.View(), w, ht)
+			}
 		}
 	}
 }

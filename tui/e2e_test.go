@@ -35,6 +35,14 @@ func TestBinaryInTmux(t *testing.T) {
 		return contains(s, "● connected", "payment", "gateway closed")
 	})
 
+	// Enter on a consumer charts it from the feed's history; esc returns.
+	tm.keys(t, "3", "Enter")
+	tm.waitScreen(t, "a consumer's charts", func(s string) error {
+		return contains(s, "CONSUMER ", "DELIVERED/S", "ACKED/S", "UNPROCESSED", "ACK PENDING", "history: ")
+	})
+	tm.keys(t, "Escape")
+	tm.waitScreen(t, "the consumers again", func(s string) error { return contains(s, "STREAM › CONSUMER") })
+
 	// Faults screen: payment and dependency_down are preselected.
 	tm.keys(t, "4")
 	tm.waitScreen(t, "the faults screen", func(s string) error {
@@ -53,6 +61,12 @@ func TestBinaryInTmux(t *testing.T) {
 		return nil
 	})
 	t.Logf("cancellations rose %v after the fault was applied", time.Since(injected).Round(100*time.Millisecond))
+	// The breaker held open is a diagnosis, on the Overview and in the
+	// list d opens; esc closes it.
+	tm.waitScreen(t, "the open breaker is diagnosed", func(s string) error { return contains(s, "DIAGNOSES", "gateway breaker is open") })
+	tm.keys(t, "d")
+	tm.waitScreen(t, "the list of diagnoses", func(s string) error { return contains(s, "enter goes to its screen", "breaker open") })
+	tm.keys(t, "Escape")
 
 	// Clear it: the fault is the last row of the screen; down stops there.
 	tm.keys(t, "4", "Down", "Down", "Down", "Down", "Down", "Down", "x")
