@@ -24,14 +24,7 @@ func TestBinaryInTmux(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary: skipped with -short")
 	}
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed: the end-to-end test of the binary needs it")
-	}
-	bin := buildBinary(t)
-	// Run by a shell, as from a prompt: the shell says how the binary
-	// exited once it has, and the terminal is the shell's again.
-	run := shellQuote(bin, "--data", filepath.Join(t.TempDir(), "data"), "--fresh", "--port", strconv.Itoa(freePort(t)), "--load", "20")
-	tm := startTmux(t, 160, 48, "sh", "-c", run+`; echo "sagascope exited with status $?"; sleep 600`)
+	tm := startDemoInTmux(t)
 
 	tm.waitScreen(t, "the dashboard shows sagas completing", func(s string) error {
 		if n := sagaCount(s, "completed"); n < 20 {
