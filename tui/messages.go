@@ -168,8 +168,9 @@ func (m *messages) keyAt(i int) string { return strconv.FormatUint(m.msgs[i].Seq
 func (m *messages) Update(msg tea.Msg) tea.Cmd {
 	again := func() tea.Cmd {
 		// A stream written faster than a page a second is followed at
-		// its end, not read through.
-		if m.bounds.Last > m.lastSeq()+messagePage {
+		// its end, not read through. (Under a subject filter the stream's
+		// last sequence says nothing of how many match.)
+		if m.subject == "" && m.bounds.Last > m.lastSeq()+messagePage {
 			return m.read(feed.MsgQuery{Before: math.MaxUint64}, landBottom, "")
 		}
 		return m.read(feed.MsgQuery{From: m.lastSeq() + 1}, landFollow, "")
