@@ -380,17 +380,13 @@ func (m *messages) inspectView() string {
 		return st.Muted.Render("no message here   esc back")
 	}
 	x := &m.msgs[i]
-	var lines []string
-	kv := func(k, v string) { lines = append(lines, st.Muted.Render(fit(k, 10))+clean(v, m.width-10)) }
-	lines = append(lines, st.Strong.Render("message #"+commas(x.Seq))+st.Muted.Render("   ↑/↓ scroll · ←/→ previous/next · esc back"))
-	kv("subject", x.Subject)
-	kv("time", x.Time.Format(time.RFC3339Nano)+" ("+sinceAgo(m.now, x.Time)+")")
-	kv("size", bytesize(uint64(x.Size)))
-	lines = append(lines, "", st.Section.Render("HEADERS"))
-	lines = append(lines, headerLines(st, x.Header, m.width)...)
-	lines = append(lines, "", st.Section.Render(fmt.Sprintf("PAYLOAD (%s)", bytesize(uint64(x.Size)))))
-	lines = append(lines, payloadLines(x.Data, x.Size, m.width-2)...)
-	return scrolled(lines, &m.scroll, m.height-1)
+	in := newInspector(st, "message #"+commas(x.Seq), "↑/↓ scroll · ←/→ previous/next · esc back", 10, m.width)
+	in.field("subject", x.Subject)
+	in.field("time", x.Time.Format(time.RFC3339Nano)+" ("+sinceAgo(m.now, x.Time)+")")
+	in.field("size", bytesize(uint64(x.Size)))
+	in.section("HEADERS", headerLines(st, x.Header, m.width)...)
+	in.section(fmt.Sprintf("PAYLOAD (%s)", bytesize(uint64(x.Size))), payloadLines(x.Data, x.Size, m.width-2)...)
+	return in.view(&m.scroll, m.height-1)
 }
 
 // scrolled is lines with the first kept and the rest scrolled by *scroll
