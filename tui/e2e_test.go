@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,11 +23,7 @@ import (
 // leaves the terminal's normal screen.
 func TestBinaryInTmux(t *testing.T) {
 	needTmux(t)
-	bin := buildBinary(t)
-	// Run by a shell, as from a prompt: the shell says how the binary
-	// exited once it has, and the terminal is the shell's again.
-	run := shellQuote(bin, "--data", filepath.Join(t.TempDir(), "data"), "--fresh", "--port", strconv.Itoa(freePort(t)), "--load", "20")
-	tm := startTmux(t, 160, 48, "sh", "-c", run+`; echo "sagascope exited with status $?"; sleep 600`)
+	tm := startDemoInTmux(t)
 
 	tm.waitScreen(t, "the dashboard shows sagas completing", func(s string) error {
 		if n := sagaCount(s, "completed"); n < 20 {
@@ -161,21 +158,47 @@ func rewindAndPause(t *testing.T, tm *tmux) {
 
 var behindLive = regexp.MustCompile(`PAUSED · ([0-9]+)s behind live`)
 
-// buildBinary builds sagascope from the repository root into a temporary
-// directory.
+// buildBinary builds sagascope from the repository root, once for every
+// end-to-end test of this run (each drives its own process of it), into a
+// directory TestMain removes.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("the go command is not on PATH: cannot build the binary")
+	built.once.Do(func() {
+		gobin, err := exec.LookPath("go")
+		if err != nil {
+			built.skip = "the go command is not on PATH: cannot build the binary"
+			return
+		}
+		dir, err := os.MkdirTemp("", "sagascope-e2e-")
+		if err != nil {
+			built.err = fmt.Errorf("make a directory for the binary: %w", err)
+			return
+		}
+		built.dir = dir
+		bin := filepath.Join(dir, "sagascope")
+		cmd := exec.Command(gobin, "build", "-o", bin, ".")
+		cmd.Dir = ".."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build: %w\n%s", err, out)
+			return
+		}
+		built.bin = bin
+	})
+	switch {
+	case built.skip != "":
+		t.Skip(built.skip)
+	case built.err != nil:
+		t.Fatal(built.err)
 	}
-	bin := filepath.Join(t.TempDir(), "sagascope")
-	cmd := exec.Command(gobin, "build", "-o", bin, ".")
-	cmd.Dir = ".."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return built.bin
+}
+
+// built is the binary the end-to-end tests share.
+var built struct {
+	once     sync.Once
+	bin, dir string
+	skip     string
+	err      error
 }
 
 // shellQuote joins words into a sh command line, each single-quoted.

@@ -242,10 +242,7 @@ func (e *events) View() string {
 // and payload, every byte sanitized.
 func (e *events) inspectView() string {
 	st := e.st
-	var lines []string
-	kv := func(k, v string) {
-		lines = append(lines, st.Muted.Render(fit(k, 10))+clean(v, e.width-10))
-	}
+	var in *inspector
 	var payload []byte
 	size := 0
 	if e.pane == paneAdvisories {
@@ -253,27 +250,25 @@ func (e *events) inspectView() string {
 		if !ok {
 			return st.Muted.Render("this advisory left the buffer   esc back")
 		}
-		lines = append(lines, st.Strong.Render("advisory "+clean(a.Kind, 40))+st.Muted.Render("   ↑/↓ scroll · esc back"))
-		kv("subject", a.Subject)
-		kv("type", a.Type)
-		kv("id", a.ID)
-		kv("time", a.Time.UTC().Format(time.RFC3339Nano)+" ("+since(e.snap.Time, a.Time)+" ago)")
+		in = newInspector(st, "advisory "+clean(a.Kind, 40), "↑/↓ scroll · esc back", 10, e.width)
+		in.field("subject", a.Subject)
+		in.field("type", a.Type)
+		in.field("id", a.ID)
+		in.field("time", a.Time.UTC().Format(time.RFC3339Nano)+" ("+since(e.snap.Time, a.Time)+" ago)")
 		payload, size = a.Raw, len(a.Raw)
 	} else {
 		d, ok := e.deadLetters.find(e.inspecting)
 		if !ok {
 			return st.Muted.Render("this dead letter left the buffer   esc back")
 		}
-		lines = append(lines, st.Strong.Render(fmt.Sprintf("dead letter #%d", d.Seq))+st.Muted.Render("   ↑/↓ scroll · esc back"))
-		kv("subject", d.Subject)
-		kv("time", d.Time.UTC().Format(time.RFC3339Nano)+" ("+since(e.snap.Time, d.Time)+" ago)")
-		lines = append(lines, st.Muted.Render(fit("reason", 10))+st.Failing.Render(clean(d.Reason, e.width-10)))
-		kv("from", d.From)
-		lines = append(lines, "", st.Section.Render("HEADERS"))
-		lines = append(lines, headerLines(st, d.Headers, e.width)...)
+		in = newInspector(st, fmt.Sprintf("dead letter #%d", d.Seq), "↑/↓ scroll · esc back", 10, e.width)
+		in.field("subject", d.Subject)
+		in.field("time", d.Time.UTC().Format(time.RFC3339Nano)+" ("+since(e.snap.Time, d.Time)+" ago)")
+		in.lines = append(in.lines, st.Muted.Render(fit("reason", 10))+st.Failing.Render(clean(d.Reason, e.width-10)))
+		in.field("from", d.From)
+		in.section("HEADERS", headerLines(st, d.Headers, e.width)...)
 		payload, size = d.Payload, d.Size
 	}
-	lines = append(lines, "", st.Section.Render(fmt.Sprintf("PAYLOAD (%s)", bytesize(uint64(size)))))
-	lines = append(lines, payloadLines(payload, size, e.width-2)...)
-	return scrolled(lines, &e.scroll, e.height-1)
+	in.section(fmt.Sprintf("PAYLOAD (%s)", bytesize(uint64(size))), payloadLines(payload, size, e.width-2)...)
+	return in.view(&e.scroll, e.height-1)
 }

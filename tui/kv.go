@@ -381,20 +381,17 @@ func (v *kvView) valueView() string {
 		return st.Muted.Render("no revision here   esc back")
 	}
 	e := &v.history[i]
-	var lines []string
-	kv := func(k, val string) { lines = append(lines, st.Muted.Render(fit(k, 12))+clean(val, v.width-12)) }
-	lines = append(lines, st.Strong.Render("revision "+commas(e.Revision))+st.Muted.Render("   ↑/↓ scroll · ←/→ newer/older · esc back"))
-	kv("key", e.Key)
-	kv("operation", e.Op)
-	kv("time", e.Time.Format(time.RFC3339Nano)+" ("+sinceAgo(v.now, e.Time)+")")
-	kv("size", bytesize(uint64(e.Size)))
+	in := newInspector(st, "revision "+commas(e.Revision), "↑/↓ scroll · ←/→ newer/older · esc back", 12, v.width)
+	in.field("key", e.Key)
+	in.field("operation", e.Op)
+	in.field("time", e.Time.Format(time.RFC3339Nano)+" ("+sinceAgo(v.now, e.Time)+")")
+	in.field("size", bytesize(uint64(e.Size)))
 	if r, ok := decodeRecord(v.bucket, e.Key, e.Value); ok && e.Op == feed.KVPut {
-		lines = append(lines, "", st.Section.Render("RECORD ("+r.kind+")"))
+		in.section("RECORD (" + r.kind + ")")
 		for _, f := range r.fields {
-			kv(f[0], f[1])
+			in.field(f[0], f[1])
 		}
 	}
-	lines = append(lines, "", st.Section.Render(fmt.Sprintf("VALUE (%s)", bytesize(uint64(e.Size)))))
-	lines = append(lines, payloadLines(e.Value, e.Size, v.width-2)...)
-	return scrolled(lines, &v.scroll, v.height-1)
+	in.section(fmt.Sprintf("VALUE (%s)", bytesize(uint64(e.Size))), payloadLines(e.Value, e.Size, v.width-2)...)
+	return in.view(&v.scroll, v.height-1)
 }

@@ -62,9 +62,11 @@ func stamp(t time.Time) string {
 func sagaRecord(s contract.Saga) kvRecord {
 	var steps []string
 	for _, st := range contract.Steps {
-		steps = append(steps, string(st)+" "+stepText(s.Steps[st]))
+		if s.Steps[st] != "" { // a step not reached yet says nothing
+			steps = append(steps, string(st)+" "+stepText(s.Steps[st]))
+		}
 	}
-	summary := statusText(s.Status) + " · " + strings.Join(steps, " · ")
+	summary := strings.Join(append([]string{statusText(s.Status)}, steps...), " · ")
 	if s.Reason != "" {
 		summary += " · " + s.Reason
 	}

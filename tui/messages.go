@@ -168,8 +168,9 @@ func (m *messages) keyAt(i int) string { return strconv.FormatUint(m.msgs[i].Seq
 func (m *messages) Update(msg tea.Msg) tea.Cmd {
 	again := func() tea.Cmd {
 		// A stream written faster than a page a second is followed at
-		// its end, not read through.
-		if m.bounds.Last > m.lastSeq()+messagePage {
+		// its end, not read through. (Under a subject filter the stream's
+		// last sequence says nothing of how many match.)
+		if m.subject == "" && m.bounds.Last > m.lastSeq()+messagePage {
 			return m.read(feed.MsgQuery{Before: math.MaxUint64}, landBottom, "")
 		}
 		return m.read(feed.MsgQuery{From: m.lastSeq() + 1}, landFollow, "")
@@ -379,17 +380,13 @@ func (m *messages) inspectView() string {
 		return st.Muted.Render("no message here   esc back")
 	}
 	x := &m.msgs[i]
-	var lines []string
-	kv := func(k, v string) { lines = append(lines, st.Muted.Render(fit(k, 10))+clean(v, m.width-10)) }
-	lines = append(lines, st.Strong.Render("message #"+commas(x.Seq))+st.Muted.Render("   ↑/↓ scroll · ←/→ previous/next · esc back"))
-	kv("subject", x.Subject)
-	kv("time", x.Time.Format(time.RFC3339Nano)+" ("+sinceAgo(m.now, x.Time)+")")
-	kv("size", bytesize(uint64(x.Size)))
-	lines = append(lines, "", st.Section.Render("HEADERS"))
-	lines = append(lines, headerLines(st, x.Header, m.width)...)
-	lines = append(lines, "", st.Section.Render(fmt.Sprintf("PAYLOAD (%s)", bytesize(uint64(x.Size)))))
-	lines = append(lines, payloadLines(x.Data, x.Size, m.width-2)...)
-	return scrolled(lines, &m.scroll, m.height-1)
+	in := newInspector(st, "message #"+commas(x.Seq), "↑/↓ scroll · ←/→ previous/next · esc back", 10, m.width)
+	in.field("subject", x.Subject)
+	in.field("time", x.Time.Format(time.RFC3339Nano)+" ("+sinceAgo(m.now, x.Time)+")")
+	in.field("size", bytesize(uint64(x.Size)))
+	in.section("HEADERS", headerLines(st, x.Header, m.width)...)
+	in.section(fmt.Sprintf("PAYLOAD (%s)", bytesize(uint64(x.Size))), payloadLines(x.Data, x.Size, m.width-2)...)
+	return in.view(&m.scroll, m.height-1)
 }
 
 // scrolled is lines with the first kept and the rest scrolled by *scroll

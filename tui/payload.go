@@ -101,3 +101,29 @@ func headerLines(st *Styles, h map[string][]string, width int) []string {
 	}
 	return out
 }
+
+// inspector builds the lines of a thing shown in full: a title line that
+// stays while the rest scrolls, name/value lines with the names in a
+// column, sections. Values are sanitized as they are added.
+type inspector struct {
+	st        *Styles
+	nameWidth int
+	width     int
+	lines     []string
+}
+
+func newInspector(st *Styles, title, hint string, nameWidth, width int) *inspector {
+	return &inspector{st: st, nameWidth: nameWidth, width: width, lines: []string{st.Strong.Render(title) + st.Muted.Render("   "+hint)}}
+}
+
+func (in *inspector) field(name, value string) {
+	in.lines = append(in.lines, in.st.Muted.Render(fit(name, in.nameWidth))+clean(value, in.width-in.nameWidth))
+}
+
+// section starts a section: a blank line, its title, then lines.
+func (in *inspector) section(title string, lines ...string) {
+	in.lines = append(append(in.lines, "", in.st.Section.Render(title)), lines...)
+}
+
+// view is the lines scrolled by *scroll into room lines.
+func (in *inspector) view(scroll *int, room int) string { return scrolled(in.lines, scroll, room) }

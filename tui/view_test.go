@@ -25,7 +25,15 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// goleak.VerifyTestMain exits; the end-to-end tests' binary is removed
+	// first, by the cleanup it runs before it checks.
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
+		if built.dir != "" {
+			_ = os.RemoveAll(built.dir)
+		}
+	}))
+}
 
 func sortConsumers(cs []feed.Consumer) {
 	slices.SortFunc(cs, func(a, b feed.Consumer) int {

@@ -145,7 +145,9 @@ func (b *Browser) forward(ctx context.Context, bd StreamBounds, p position, subj
 	)
 	if bd.Direct {
 		out, err = b.directBatch(ctx, bd.Stream, p, subject, n)
-	} else {
+	}
+	// A server before 2.11 answers direct gets one message at a time.
+	if !bd.Direct || errors.Is(err, jetstreamext.ErrBatchUnsupported) && len(out) == 0 {
 		out, err = b.getEach(ctx, bd.Stream, p, subject, n)
 	}
 	if err != nil {
