@@ -339,6 +339,15 @@ func (s *state) setServers(servers []Server) {
 	s.changed = true
 }
 
+// showStreams replaces the streams and servers ahead of the poll that
+// listed them.
+func (s *state) showStreams(streams []Stream, servers []Server) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.poll.streams, s.poll.servers = streams, servers
+	s.changed = true
+}
+
 // problem records (err != nil) or clears (err == nil) a source's problem.
 func (s *state) problem(source string, err error, now time.Time) {
 	s.mu.Lock()
