@@ -1,6 +1,7 @@
 // Package feed watches a NATS JetStream system for the dashboard: service
-// status, streams and consumers, saga outcomes and latency, recent sagas,
-// advisories and dead letters. It turns them into Snapshots at a bounded
+// status, streams and consumers, the servers and where each stream's
+// copies are, saga outcomes and latency, recent sagas, advisories and
+// dead letters. It turns them into Snapshots at a bounded
 // rate, whatever the rate of events.
 //
 // Everything the feed reads is untrusted text from the server; it is stored
@@ -54,7 +55,8 @@ type Options struct {
 	// way the nats CLI takes system credentials); the caller owns it.
 	// Streams and consumers are then read from the servers' JetStream
 	// report, one request per refresh whatever their number
-	// (PathSystem), and APIBudget is not spent on them.
+	// (PathSystem), and APIBudget is not spent on them; and every
+	// server's statistics are read each refresh (Snapshot.Servers).
 	System *nats.Conn
 	// Account is the account whose JetStream the System path reads;
 	// empty: the account the feed's own connection is in, as the server
@@ -350,6 +352,15 @@ func (s *state) setServers(servers []Server) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.poll.servers = servers
+	s.changed = true
+}
+
+// showStreams replaces the streams and servers ahead of the poll that
+// listed them.
+func (s *state) showStreams(streams []Stream, servers []Server) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.poll.streams, s.poll.servers = streams, servers
 	s.changed = true
 }
 

@@ -170,6 +170,7 @@ func (f *Feed) gatherAPI(ctx context.Context, p *poller) ([]*jetstream.StreamInf
 		}
 		f.st.problem(SourceStreams, nil, f.opts.Now())
 		p.infos, p.streamsListed = infos, time.Now()
+		f.showStreams(p, infos)
 	}
 	infos := p.infos
 
@@ -293,96 +294,6 @@ func (p *poller) build(l *listing, info *jetstream.StreamInfo, samples map[strin
 		samples[key] = consumerSample{ts: ci.TimeStamp, delivered: ci.Delivered.Consumer, ackFloor: ci.AckFloor.Consumer}
 	}
 	return out
-}
-
-// listStreams lists every stream, sorted by name, with one paged request
-// ($JS.API.STREAM.LIST, 256 a page), and pays its pages from the budget.
-// It asks the API directly because the jetstream package drops the
-// answer's "missing": the streams whose leader did not answer, which are
-// listed as the last poll saw them, without a leader (see missingStream).
-func (f *Feed) listStreams(ctx context.Context, p *poller) ([]*jetstream.StreamInfo, error) {
-	infos := []*jetstream.StreamInfo{}
-	var missing []string
-	pages := 0
-	defer func() {
-		p.requests += uint64(pages)
-		p.budget.spend(max(1, pages))
-	}()
-	for {
-		req, _ := json.Marshal(struct {
-			Offset int `json:"offset"`
-		}{len(infos) + len(missing)})
-		msg, err := f.nc.RequestWithContext(ctx, f.apiPrefix+"STREAM.LIST", req)
-		pages++
-		if err != nil {
-			return nil, fmt.Errorf("list streams: %w", err)
-		}
-		var page struct {
-			Total   int                     `json:"total"`
-			Streams []*jetstream.StreamInfo `json:"streams"`
-			Missing []string                `json:"missing"`
-			Error   *jetstream.APIError     `json:"error"`
-		}
-		if err := json.Unmarshal(msg.Data, &page); err != nil {
-			return nil, fmt.Errorf("list streams: %w", err)
-		}
-		if page.Error != nil {
-			return nil, fmt.Errorf("list streams: %w", page.Error)
-		}
-		for _, info := range page.Streams {
-			if info == nil || info.Config.Name == "" {
-				continue
-			}
-			if info.Cluster == nil {
-				// A server outside a cluster gives none: it leads its
-				// own streams, and it is the one that answered.
-				info.Cluster = &jetstream.ClusterInfo{Leader: f.nc.ConnectedServerName()}
-			}
-			infos = append(infos, info)
-		}
-		missing = append(missing, page.Missing...)
-		if len(page.Streams)+len(page.Missing) == 0 || len(infos)+len(missing) >= page.Total {
-			break
-		}
-	}
-	for _, name := range missing {
-		if name != "" && !slices.ContainsFunc(infos, func(i *jetstream.StreamInfo) bool { return i.Config.Name == name }) {
-			infos = append(infos, p.missingStream(name))
-		}
-	}
-	slices.SortFunc(infos, func(a, b *jetstream.StreamInfo) int { return cmp.Compare(a.Config.Name, b.Config.Name) })
-	return infos, nil
-}
-
-// missingStream is the info of a stream the list names as missing: as
-// the last poll saw it, with no leader, its last leader among its
-// replicas, not current. Never seen before, it is a name without
-// numbers.
-func (p *poller) missingStream(name string) *jetstream.StreamInfo {
-	prev, seen := p.streams[name]
-	info := &jetstream.StreamInfo{Config: jetstream.StreamConfig{Name: name}, Cluster: &jetstream.ClusterInfo{}}
-	if !seen {
-		return info
-	}
-	info.Config.Description, info.Config.Subjects, info.Config.Replicas = prev.Description, prev.Subjects, prev.Replicas
-	if prev.Storage == jetstream.MemoryStorage.String() {
-		info.Config.Storage = jetstream.MemoryStorage
-	}
-	info.State = jetstream.StreamState{Msgs: prev.Messages, Bytes: prev.Bytes, FirstSeq: prev.FirstSeq, LastSeq: prev.LastSeq, LastTime: prev.LastTime, Consumers: prev.Consumers}
-	info.TimeStamp = prev.TimeStamp
-	if l := p.listed[name]; l != nil {
-		info.Created = l.created // its consumer list stands
-	}
-	if c := prev.Cluster; c != nil {
-		info.Cluster.Name = c.Name
-		if c.Leader != "" {
-			info.Cluster.Replicas = append(info.Cluster.Replicas, &jetstream.PeerInfo{Name: c.Leader})
-		}
-		for _, r := range c.Replicas {
-			info.Cluster.Replicas = append(info.Cluster.Replicas, &jetstream.PeerInfo{Name: r.Name, Current: r.Current, Lag: r.Lag, Offline: r.Offline, Active: r.Active})
-		}
-	}
-	return info
 }
 
 // listConsumers lists the consumers of one stream with one paged request
