@@ -53,7 +53,7 @@ const (
 
 // steps is the run's measurements in order. Latency comes first, on the
 // fresh server: after the saturation windows the server still holds the
-// message ids of the last two minutes' writes (its duplicate window, about
+// message ids of the last minute's writes (its duplicate window, about half
 // a million) and the streams they filled, and a p99 measured then is that
 // aftermath's (47 ms in one run, 10-14 ms on the fresh server), not the
 // steady 200/s the figure is about. Each kind of throughput window is

@@ -14,6 +14,7 @@ import (
 	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/demo/natstest"
 	"github.com/sagascope/sagascope/demo/topology"
+	"github.com/sagascope/sagascope/demo/worker"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -121,7 +122,7 @@ func TestEnsureDeploysTheDocumentedContract(t *testing.T) {
 			setting{name + " is limits-based", of(func(c jetstream.StreamConfig) any { return c.Retention }), jetstream.LimitsPolicy},
 			setting{name + " keeps 24 h", of(func(c jetstream.StreamConfig) any { return c.MaxAge }), 24 * time.Hour},
 			setting{name + " keeps 1 GiB", of(func(c jetstream.StreamConfig) any { return c.MaxBytes }), int64(1 << 30)},
-			setting{name + " has a 2 min duplicate window", of(func(c jetstream.StreamConfig) any { return c.Duplicates }), 2 * time.Minute},
+			setting{name + " has a one-minute duplicate window", of(func(c jetstream.StreamConfig) any { return c.Duplicates }), time.Minute},
 		)
 	}
 	dead, adv, tel := stream("SAGA_DEADLETTER"), stream("SAGA_ADVISORIES"), stream("SAGA_TELEMETRY")
@@ -208,5 +209,20 @@ func TestEnsureDeploysTheDocumentedContract(t *testing.T) {
 				t.Errorf("got %#v, README says %#v", got, tt.want)
 			}
 		})
+	}
+}
+
+// The duplicate window covers every redelivery a message's retries can
+// bring: MaxDeliver deliveries, each after AckWait or after a publish that
+// timed out and the longest retry delay.
+func TestTheDuplicateWindowCoversAMessagesRetries(t *testing.T) {
+	const publishTimeout = 5 * time.Second // the jetstream client's default
+	longestDelay := slices.Max(worker.DefaultRetryDelays)
+	need := time.Duration(topology.MaxDeliver-1) * (max(topology.AckWait, publishTimeout) + publishTimeout + longestDelay)
+	if topology.DuplicateWindow < need {
+		t.Fatalf("duplicate window %s, but retries may publish again %s after the first publish", topology.DuplicateWindow, need)
+	}
+	if topology.DuplicateWindow > 2*need {
+		t.Errorf("duplicate window %s is more than twice the %s retries need: the server holds every id that long", topology.DuplicateWindow, need)
 	}
 }
