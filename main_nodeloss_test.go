@@ -71,8 +71,11 @@ func TestANodeKilledUnderLoadAndRestartedLosesNothing(t *testing.T) {
 	if out, err := exec.CommandContext(ctx, bin, "load", "--rate", "0", "--server", urls).CombinedOutput(); err != nil {
 		t.Fatalf("load --rate 0: %v\n%s", err, out)
 	}
+	// With the load paused, every saga in flight finishes: check then
+	// accounts for all of them, none left to settle.
+	c.waitQuiet(t, ctx, 2*time.Second, 30*time.Second)
 	out, err := exec.CommandContext(ctx, bin, "check", "--server", urls, "--settle", "20s").CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(out), "sagascope check: OK") {
+	if err != nil || !strings.HasPrefix(string(out), "sagascope check: OK") || !strings.Contains(string(out), " 0 in flight") {
 		t.Fatalf("check after the node loss (%v):\n%s\nlogs:\n%s", err, out, cl.logs(leader))
 	}
 	t.Logf("check:\n%s", out)
@@ -352,6 +355,31 @@ func (c *completions) waitFor(t *testing.T, ctx context.Context, ok func(uint64)
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			t.Fatalf("not %s within %s: %d completed", what, within, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitQuiet waits until the count has not grown for quiet.
+func (c *completions) waitQuiet(t *testing.T, ctx context.Context, quiet, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		c.mu.Lock()
+		var grew time.Time
+		for i := len(c.samples) - 1; i > 0; i-- {
+			if c.samples[i].n != c.samples[i-1].n {
+				grew = c.samples[i].at
+				break
+			}
+		}
+		c.mu.Unlock()
+		if !grew.IsZero() && time.Since(grew) >= quiet {
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			n, _ := c.last()
+			t.Fatalf("completions still growing %s after the load stopped: %d completed", within, n)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
