@@ -135,6 +135,8 @@ type Result struct {
 	// Tallies are the final counts of the answers to every question
 	// asked, in phase order.
 	Tallies []contract.Tally
+	// NodeLosses are how long sagas stopped flowing after each stop_node.
+	NodeLosses []NodeLoss
 }
 
 // Pass reports whether every expectation held and no action failed.

@@ -61,6 +61,15 @@ func (p Printer) Event(e Event) {
 		}
 		fmt.Fprintf(w, "== %s: %s, %d of %d expectations held, %s\n", r.Scenario, verdict,
 			len(r.Checks)-r.Failed(), len(r.Checks), r.Duration.Round(time.Second))
+		for _, l := range r.NodeLosses {
+			// A server names itself: its name is drawn without control bytes.
+			node := CleanName(l.Node)
+			if l.Flowing {
+				fmt.Fprintf(w, "   sagas flowing again %s after node %s stopped\n", l.FlowingAfter.Round(100*time.Millisecond), node)
+			} else {
+				fmt.Fprintf(w, "   sagas not flowing again after node %s stopped\n", node)
+			}
+		}
 		if r.Err != nil {
 			fmt.Fprintf(w, "   stopped early: %v\n", r.Err)
 		}

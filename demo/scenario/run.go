@@ -106,6 +106,9 @@ type run struct {
 	// loadScale).
 	loadScale float64
 
+	// flow measures the last stop_node's NodeLoss until finishFlow.
+	flow *flowWatch
+
 	// id names the run in its events; room publishes them and takes the
 	// room's answers and the instructor's requests.
 	id   string
@@ -150,12 +153,22 @@ func Run(ctx context.Context, sc *Scenario, target Target, opt Options) (Result,
 
 	r.emit(Event{Kind: ScenarioStarted})
 	r.result.Err = r.story(ctx)
+	r.finishFlow()
 	r.cleanUp(ctx)
 	r.result.Duration = time.Since(start)
 	r.room.close()
 	r.result.Tallies = r.room.ans.tallies()
 	r.emit(Event{Kind: ScenarioFinished, Result: &r.result})
 	return r.result, nil
+}
+
+// finishFlow ends the watch of the last node loss, if one runs, and
+// records what it measured.
+func (r *run) finishFlow() {
+	if r.flow != nil {
+		r.result.NodeLosses = append(r.result.NodeLosses, r.flow.finish())
+		r.flow = nil
+	}
 }
 
 // emit hands e to Options.OnEvent and publishes it, one event at a time;
@@ -379,10 +392,17 @@ func (r *run) act(ctx context.Context, s Step) error {
 				return err
 			}
 		}
+		// The outcomes stored before the stop are what sagas flowing again
+		// must pass; unreadable, the loss goes unmeasured.
+		base, baseErr := r.obs.outcomes(c)
 		if err := r.target.StopNode(c, name); err != nil {
 			return err
 		}
 		r.obs.nodeStopped(name)
+		if baseErr == nil {
+			r.finishFlow()
+			r.flow = r.obs.watchFlow(ctx, name, time.Now(), base)
+		}
 		return nil
 	case s.StartNode != nil:
 		name := s.StartNode.Name
