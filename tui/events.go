@@ -129,7 +129,7 @@ func (e *events) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case snapshotMsg:
 		e.snap = msg.snap
-		e.advisories.set(e.snap.Advisories)
+		e.advisories.set(foldLeaderAdvisories(e.snap.Advisories))
 		e.deadLetters.set(e.snap.DeadLetters)
 	case tea.KeyMsg:
 		if e.filter.typing {
@@ -211,7 +211,7 @@ func (e *events) View() string {
 		}
 		return st.Tab.Render(label)
 	}
-	b.WriteString(tab(paneAdvisories, fmt.Sprintf("ADVISORIES (%d)", len(e.snap.Advisories))))
+	b.WriteString(tab(paneAdvisories, fmt.Sprintf("ADVISORIES (%d)", len(e.advisories.all))))
 	b.WriteString("  ")
 	b.WriteString(tab(paneDeadLetters, fmt.Sprintf("DEAD LETTERS (%d)", len(e.snap.DeadLetters))))
 	b.WriteString(st.Muted.Render("  ←/→ switch"))

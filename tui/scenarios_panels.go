@@ -64,7 +64,7 @@ func panelLabel(p scenario.Panel) string {
 	case scenario.PanelDeadLetters:
 		return "dead letters"
 	case scenario.PanelServers:
-		return "server"
+		return "servers"
 	}
 	return p.Kind
 }
@@ -83,18 +83,7 @@ func (s *scenarios) panel(p scenario.Panel, width int, roomy bool) (first string
 	case scenario.PanelSagas:
 		return s.sagasPanel(width, roomy)
 	case scenario.PanelServers:
-		c := snap.Connection
-		r := roleHealthy
-		if c.State != feed.StateConnected {
-			r = roleFailing
-		}
-		line := st.paint(r, "● "+clean(c.State, 14))
-		if c.Server != "" {
-			line += " " + st.Strong.Render(clean(c.Server, max(1, width/3)))
-		}
-		line += st.Muted.Render(fmt.Sprintf(" · %s", plural(int(c.Reconnects), "reconnect", "reconnects")))
-		detail(streamReplicas(snap.Streams), roleMuted)
-		return line, more
+		return s.serversPanel(width, roomy)
 	}
 	svc := findService(snap, p.Service)
 	if svc == nil || !svc.Reporting() {

@@ -37,6 +37,17 @@ func panelSnapshot() feed.Snapshot {
 	hostile := *dls[0]
 	hostile.Seq, hostile.Reason = 18, "malformed message: \x1b]0;pwned\x07\x1b[2Jnot JSON"
 	s.DeadLetters = append([]*feed.DeadLetter{&hostile}, dls...)
+	s.Servers = []feed.Server{{Name: s.Connection.Server, Streams: len(s.Streams), Leads: len(s.Streams)}}
+	return s
+}
+
+// clusterPanelSnapshot is panelSnapshot on the three-node cluster just
+// after the leader of SAGA_ORDERS died (clusterSnapshot), connected to
+// the node with the hostile name.
+func clusterPanelSnapshot() feed.Snapshot {
+	s, c := panelSnapshot(), clusterSnapshot()
+	s.Servers, s.Streams = c.Servers, c.Streams
+	s.Connection.Server = c.Servers[2].Name
 	return s
 }
 
@@ -63,14 +74,20 @@ func runningEvents(t *testing.T, name string) []contract.RunEvent {
 
 // The presenter panels beside the narrative, from a laptop to a
 // projector: each scenario's own, drawn from the snapshot, hostile text
-// drawn clean, and more detail where the screen is tall.
+// drawn clean, and more detail where the screen is tall. On a cluster the
+// servers panel marks the dead node, the new leader of the stream the
+// scenario kills the leader of, and the copy that lags.
 func TestPresenterPanelsGolden(t *testing.T) {
-	for _, name := range []string{"slow-database", "poison-messages", "server-restart", "duplicate-deliveries"} {
+	for _, name := range []string{"slow-database", "poison-messages", "server-restart", "cluster-node-down", "duplicate-deliveries"} {
 		for _, sz := range sizes {
 			t.Run(fmt.Sprintf("%s %dx%d", name, sz.w, sz.h), func(t *testing.T) {
 				a := newApp(appConfig{ctx: t.Context(), title: "tls://10.0.0.5:4222", styles: plainStyles(), scenarios: scenarioConfig{name: "ada"}})
 				a.Update(tea.WindowSizeMsg{Width: sz.w, Height: sz.h})
-				a.Update(snapshotMsg{panelSnapshot()})
+				snap := panelSnapshot()
+				if name == "cluster-node-down" {
+					snap = clusterPanelSnapshot()
+				}
+				a.Update(snapshotMsg{snap})
 				press(a, "9")
 				for _, e := range runningEvents(t, name) {
 					a.Update(runEventMsg{e})

@@ -62,8 +62,9 @@ const (
 	// PanelSagas is the saga outcomes and their trend.
 	PanelSagas = "sagas"
 	// PanelServers is the server the dashboard is connected to, its
-	// reconnects and the streams' replicas: what a server restart or a
-	// node's death changes.
+	// reconnects, and on a cluster each server: offline, leading the
+	// stream the scenario's steps name, or its copy behind. What a server
+	// restart or a node's death changes.
 	PanelServers = "servers"
 )
 

@@ -153,7 +153,7 @@ func decodeAdvisory(subject string, data []byte) *Advisory {
 	_ = json.Unmarshal(data, &j) // an advisory that does not decode still shows its subject
 	a := &Advisory{
 		Type: j.Type, ID: j.ID, Time: j.Time, Subject: subject,
-		Stream: j.Stream, Consumer: j.Consumer, StreamSeq: j.StreamSeq, Deliveries: j.Deliveries,
+		Stream: j.Stream, Consumer: j.Consumer, StreamSeq: j.StreamSeq, Deliveries: j.Deliveries, Leader: j.Leader,
 	}
 	a.Kind = j.Type[strings.LastIndexByte(j.Type, '.')+1:]
 	if a.Kind == "" {

@@ -310,6 +310,6 @@ func leaderEvent(stream, from, to string, now time.Time) *Advisory {
 	return &Advisory{
 		Kind: KindLeaderChanged, Type: "sagascope.feed.v1." + KindLeaderChanged,
 		ID: KindLeaderChanged + "." + stream + "." + now.Format(time.RFC3339Nano), Time: now, Stream: stream,
-		Detail: what + orNone(from) + " → " + orNone(to), Raw: clip(raw),
+		Detail: what + orNone(from) + " → " + orNone(to), Leader: to, Raw: clip(raw),
 	}
 }

@@ -345,6 +345,10 @@ type Advisory struct {
 	// Detail is a short human summary: the reason of a termination, the
 	// action of a create/delete, "paused until ..." for a pause.
 	Detail string `json:"detail,omitempty"`
+	// Leader is the server a leader election or change made leader
+	// (stream_leader_elected, consumer_leader_elected, KindLeaderChanged),
+	// so the two reports of one change can be matched.
+	Leader string `json:"leader,omitempty"`
 	Raw    []byte `json:"-"`
 }
 
