@@ -23,10 +23,10 @@ import (
 func fastStatus(c *system.Config) { c.StatusEvery = 500 * time.Millisecond / speedup }
 
 // startFastDemo runs the demo at load orders a second with its status
-// period matched to the fast clock, and a feed watching it.
-func startFastDemo(t *testing.T, load float64) (*systemtest.System, func() feed.Snapshot) {
+// period matched to the fast clock, tuned by tune, and a feed watching it.
+func startFastDemo(t *testing.T, load float64, tune ...func(*system.Config)) (*systemtest.System, func() feed.Snapshot) {
 	t.Helper()
-	sys := systemtest.Start(t, load, fastStatus)
+	sys := systemtest.Start(t, load, append([]func(*system.Config){fastStatus}, tune...)...)
 	latest := watchFast(t, sys.NC)
 	systemtest.WaitFor(t, systemtest.Quickly, "sagas complete", func() error {
 		if s := latest(); s.Sagas.Completed < 20 {
