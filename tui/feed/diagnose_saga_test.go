@@ -90,18 +90,30 @@ func clearFault(t *testing.T, sys *systemtest.System, svc contract.Service, kind
 func TestTheSagaRulesFindWhatIsWrongInARunningDemo(t *testing.T) {
 	sys, latest := startFastDemo(t, 20)
 
-	t.Run("a dependency down opens its breaker", func(t *testing.T) {
-		setFault(t, sys, contract.Fault{Service: contract.Payment, Kind: contract.FaultDependencyDown})
-		awaitDiagnosis(t, latest, feed.RuleBreakerOpen, "service payment", feed.ScreenFaults, "fault dependency_down injected on payment")
-		clearFault(t, sys, contract.Payment, contract.FaultDependencyDown)
-	})
-
 	t.Run("a slow dependency fills the pool", func(t *testing.T) {
 		// 8 workers at a second a message finish 8 orders a second, fewer
 		// than the 20 placed.
 		setFault(t, sys, contract.Fault{Service: contract.Inventory, Kind: contract.FaultLatency, Latency: time.Second})
 		awaitDiagnosis(t, latest, feed.RulePoolFull, "service inventory", feed.ScreenFaults, "fault latency 1s injected on inventory")
 		clearFault(t, sys, contract.Inventory, contract.FaultLatency)
+	})
+
+	command := contract.CommandConsumer(contract.Shipping)
+	t.Run("a paused consumer's work grows", func(t *testing.T) {
+		setFault(t, sys, contract.Fault{Service: contract.Shipping, Kind: contract.FaultPause})
+		about := "consumer " + contract.StreamName(contract.Shipping) + " › " + command
+		awaitDiagnosis(t, latest, feed.RuleConsumerPaused, about, feed.ScreenConsumers, "paused,")
+		if d := findDiagnosis(latest(), feed.RuleNobodyPulling, about); d != nil {
+			t.Errorf("a paused consumer is also diagnosed as not pulled: %+v", d)
+		}
+	})
+
+	t.Run("a dependency down opens its breaker", func(t *testing.T) {
+		// After the pause: its breaker refuses new orders until its next
+		// probe, and the paused consumer needs them to grow.
+		setFault(t, sys, contract.Fault{Service: contract.Payment, Kind: contract.FaultDependencyDown})
+		awaitDiagnosis(t, latest, feed.RuleBreakerOpen, "service payment", feed.ScreenFaults, "fault dependency_down injected on payment")
+		clearFault(t, sys, contract.Payment, contract.FaultDependencyDown)
 	})
 
 	t.Run("malformed messages rise as dead letters", func(t *testing.T) {
@@ -118,16 +130,6 @@ func TestTheSagaRulesFindWhatIsWrongInARunningDemo(t *testing.T) {
 		awaitDiagnosis(t, latest, feed.RuleDeadLetters, "dead letters", feed.ScreenEvents, "in "+contract.DeadLetterStream)
 		if d := findDiagnosis(latest(), feed.RuleDeadLetters, ""); !strings.Contains(d.Finding, "not JSON") {
 			t.Errorf("finding %q; want the most common reason, not JSON", d.Finding)
-		}
-	})
-
-	command := contract.CommandConsumer(contract.Shipping)
-	t.Run("a paused consumer's work grows", func(t *testing.T) {
-		setFault(t, sys, contract.Fault{Service: contract.Shipping, Kind: contract.FaultPause})
-		about := "consumer " + contract.StreamName(contract.Shipping) + " › " + command
-		awaitDiagnosis(t, latest, feed.RuleConsumerPaused, about, feed.ScreenConsumers, "paused,")
-		if d := findDiagnosis(latest(), feed.RuleNobodyPulling, about); d != nil {
-			t.Errorf("a paused consumer is also diagnosed as not pulled: %+v", d)
 		}
 	})
 
