@@ -47,7 +47,11 @@ type Config struct {
 	Inventory inventory.Config
 	Shipping  shipping.Config
 	Version   string
-	Log       *slog.Logger
+	// StatusEvery is each instance's status period (default the
+	// service's, 500ms); a test whose clock runs faster shortens it to
+	// match, so a window still spans as many reports.
+	StatusEvery time.Duration
+	Log         *slog.Logger
 	// Telemetry, when set, traces every saga, ships logs, records metrics
 	// and reports each instance's readiness; nil runs without any.
 	Telemetry *telemetry.Telemetry
@@ -92,7 +96,7 @@ func Instances(cfg Config) []*service.Instance {
 			out = append(out, service.New(service.Config{
 				Service: svc, Connect: cfg.Connect, Instance: InstanceID(),
 				Version: cfg.Version, Workers: cfg.Workers, Topology: cfg.Topology, Log: cfg.Log,
-				Telemetry: cfg.Telemetry,
+				Telemetry: cfg.Telemetry, StatusEvery: cfg.StatusEvery,
 			}))
 		}
 	}
