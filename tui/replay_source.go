@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/tui/recording"
 	"github.com/sagascope/sagascope/tui/timeline"
 )
@@ -23,6 +24,7 @@ type replaySource struct {
 
 	mu      sync.Mutex
 	dec     timeline.StreamDecoder // the spans of the frames the cursor passed
+	runs    []contract.RunEvent    // their run events, since the last frame shown
 	cur     *recording.Cursor
 	last    recording.Frame // the newest frame the cursor gave
 	hasLast bool
@@ -60,7 +62,7 @@ func (s *replaySource) at(t time.Time) error {
 			return err
 		}
 		s.cur, s.hasLast, s.hasNext = c, false, false
-		s.dec = timeline.StreamDecoder{}
+		s.dec, s.runs = timeline.StreamDecoder{}, nil
 	}
 	for {
 		if !s.hasNext {
@@ -100,9 +102,11 @@ func (s *replaySource) Seek(t time.Time) (timeline.Frame, error) {
 // the frames after it. Called with s.mu held.
 func (s *replaySource) pass() error {
 	s.last, s.hasLast, s.hasNext = s.next, true, false
-	if err := s.dec.Skip(s.last.Data); err != nil {
+	runs, err := s.dec.Skip(s.last.Data)
+	if err != nil {
 		return fmt.Errorf("replay frame at %s: %w", s.last.Time.Format(time.TimeOnly), err)
 	}
+	s.runs = append(s.runs, runs...)
 	return nil
 }
 
@@ -153,11 +157,14 @@ func (s *replaySource) NextNotable(t time.Time) (timeline.Mark, bool) {
 	return timeline.Mark{}, false
 }
 
-// decode is the frame at the cursor. Called with s.mu held.
+// decode is the frame at the cursor, its Runs those of every frame the
+// cursor passed since the frame shown before (a seek afresh starts them
+// again at its key frame). Called with s.mu held.
 func (s *replaySource) decode() (timeline.Frame, error) {
 	fr, err := s.dec.Decode(s.last.Data)
 	if err != nil {
 		return timeline.Frame{}, fmt.Errorf("replay frame at %s: %w", s.last.Time.Format(time.TimeOnly), err)
 	}
+	fr.Runs, s.runs = s.runs, nil
 	return fr, nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/tui/feed"
 )
 
@@ -51,10 +52,11 @@ type StreamDecoder struct {
 // streamSpans is the part of a frame that says which spans it shows:
 // Skip reads only that.
 type streamSpans struct {
-	V        int          `json:"v"`
-	Key      bool         `json:"key"`
-	NewFrom  uint64       `json:"new_from"`
-	NewSpans []*feed.Span `json:"new_spans"`
+	V        int                 `json:"v"`
+	Runs     []contract.RunEvent `json:"runs"`
+	Key      bool                `json:"key"`
+	NewFrom  uint64              `json:"new_from"`
+	NewSpans []*feed.Span        `json:"new_spans"`
 	Spans    *struct {
 		Traces []struct {
 			Refs []uint64 `json:"refs"`
@@ -63,20 +65,22 @@ type streamSpans struct {
 }
 
 // Skip reads a frame passed over on the way to the one shown: it keeps
-// its spans for the frames after and decodes nothing else. Reading a
-// frame twice (Skip, then Decode) is harmless.
-func (d *StreamDecoder) Skip(b []byte) error {
+// its spans for the frames after and returns its scenario run events
+// (which hold only what happened since the frame before, so a reader
+// passing over frames must not lose them); it decodes nothing else.
+// Reading a frame twice (Skip, then Decode) is harmless.
+func (d *StreamDecoder) Skip(b []byte) ([]contract.RunEvent, error) {
 	var s streamSpans
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("read frame's spans: %w", err)
+		return nil, fmt.Errorf("read frame's spans: %w", err)
 	}
 	switch s.V {
 	case Version:
 		d.spans = nil
-		return nil
+		return s.Runs, nil
 	case StreamVersion:
 	default:
-		return fmt.Errorf("read frame's spans: version %d: %w", s.V, ErrVersion)
+		return nil, fmt.Errorf("read frame's spans: version %d: %w", s.V, ErrVersion)
 	}
 	var refs [][]uint64
 	if s.Spans != nil {
@@ -84,7 +88,7 @@ func (d *StreamDecoder) Skip(b []byte) error {
 			refs = append(refs, tr.Refs)
 		}
 	}
-	return d.keep(s.Key, s.NewFrom, s.NewSpans, refs)
+	return s.Runs, d.keep(s.Key, s.NewFrom, s.NewSpans, refs)
 }
 
 // Decode returns the frame b holds, its spans taken from the frames read
