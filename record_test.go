@@ -29,7 +29,7 @@ func TestRecordThenReplayInfo(t *testing.T) {
 		t.Fatalf("replay --info exit %d: %s", code, stderr.String())
 	}
 	out := stdout.String()
-	for _, want := range []string{"format 1.0, frames sagascope-timeline/1", "title    two seconds", "server   nats://127.0.0.1:", "length   "} {
+	for _, want := range []string{"format 1.0, frames sagascope-timeline/2", "title    two seconds", "server   nats://127.0.0.1:", "length   "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("replay --info does not say %q:\n%s", want, out)
 		}

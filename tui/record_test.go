@@ -44,6 +44,7 @@ func TestRecordWritesAFrameASecondOfWhatTheFeedSees(t *testing.T) {
 		t.Fatal(err)
 	}
 	var frames []timeline.Frame
+	var dec timeline.StreamDecoder
 	for {
 		rf, err := c.Next()
 		if errors.Is(err, io.EOF) {
@@ -52,7 +53,7 @@ func TestRecordWritesAFrameASecondOfWhatTheFeedSees(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, err := timeline.Decode(rf.Data)
+		f, err := dec.Decode(rf.Data)
 		if err != nil {
 			t.Fatal(err)
 		}

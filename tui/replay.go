@@ -169,7 +169,7 @@ func (replayControl) Load(context.Context) (contract.LoadSetting, error) {
 // Options other than Title, NoColor, FrameRate, Input and Output are
 // ignored.
 func Replay(ctx context.Context, r *recording.Reader, opts Options) error {
-	if f := r.Meta().FrameFormat; f != FrameFormat {
+	if f := r.Meta().FrameFormat; f != FrameFormat && f != frameFormatV1 {
 		return fmt.Errorf("replay: the recording's frames are %q; this sagascope plays %q", f, FrameFormat)
 	}
 	out := opts.Output

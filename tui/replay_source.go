@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sagascope/sagascope/demo/contract"
 	"github.com/sagascope/sagascope/tui/recording"
 	"github.com/sagascope/sagascope/tui/timeline"
 )
@@ -22,6 +23,8 @@ type replaySource struct {
 	marks []timeline.Mark
 
 	mu      sync.Mutex
+	dec     timeline.StreamDecoder // the spans of the frames the cursor passed
+	runs    []contract.RunEvent    // their run events, since the last frame shown
 	cur     *recording.Cursor
 	last    recording.Frame // the newest frame the cursor gave
 	hasLast bool
@@ -59,6 +62,7 @@ func (s *replaySource) at(t time.Time) error {
 			return err
 		}
 		s.cur, s.hasLast, s.hasNext = c, false, false
+		s.dec, s.runs = timeline.StreamDecoder{}, nil
 	}
 	for {
 		if !s.hasNext {
@@ -74,7 +78,9 @@ func (s *replaySource) at(t time.Time) error {
 		if s.hasLast && s.next.Time.After(t) {
 			break
 		}
-		s.last, s.hasLast, s.hasNext = s.next, true, false
+		if err := s.pass(); err != nil {
+			return err
+		}
 	}
 	if !s.hasLast {
 		return timeline.ErrEmpty
@@ -89,7 +95,19 @@ func (s *replaySource) Seek(t time.Time) (timeline.Frame, error) {
 	if err := s.at(t); err != nil {
 		return timeline.Frame{}, err
 	}
-	return decodeFrame(s.last)
+	return s.decode()
+}
+
+// pass moves the cursor on to the frame read ahead, keeping its spans for
+// the frames after it. Called with s.mu held.
+func (s *replaySource) pass() error {
+	s.last, s.hasLast, s.hasNext = s.next, true, false
+	runs, err := s.dec.Skip(s.last.Data)
+	if err != nil {
+		return fmt.Errorf("replay frame at %s: %w", s.last.Time.Format(time.TimeOnly), err)
+	}
+	s.runs = append(s.runs, runs...)
+	return nil
 }
 
 // SeekAfter is Seek(t) for a cursor moving forward from from, as
@@ -105,15 +123,17 @@ func (s *replaySource) SeekAfter(from, t time.Time) (timeline.Frame, bool, error
 			return timeline.Frame{}, false, err
 		}
 		if s.last.Time.After(from) { // from is before the first frame
-			f, err := decodeFrame(s.last)
+			f, err := s.decode()
 			return f, err == nil, err
 		}
 		if !s.hasNext {
 			return timeline.Frame{}, false, nil
 		}
-		s.last, s.hasLast, s.hasNext = s.next, true, false
+		if err := s.pass(); err != nil {
+			return timeline.Frame{}, false, err
+		}
 	}
-	f, err := decodeFrame(s.last)
+	f, err := s.decode()
 	return f, err == nil, err
 }
 
@@ -137,10 +157,14 @@ func (s *replaySource) NextNotable(t time.Time) (timeline.Mark, bool) {
 	return timeline.Mark{}, false
 }
 
-func decodeFrame(f recording.Frame) (timeline.Frame, error) {
-	fr, err := timeline.Decode(f.Data)
+// decode is the frame at the cursor, its Runs those of every frame the
+// cursor passed since the frame shown before (a seek afresh starts them
+// again at its key frame). Called with s.mu held.
+func (s *replaySource) decode() (timeline.Frame, error) {
+	fr, err := s.dec.Decode(s.last.Data)
 	if err != nil {
-		return timeline.Frame{}, fmt.Errorf("replay frame at %s: %w", f.Time.Format(time.TimeOnly), err)
+		return timeline.Frame{}, fmt.Errorf("replay frame at %s: %w", s.last.Time.Format(time.TimeOnly), err)
 	}
+	fr.Runs, s.runs = s.runs, nil
 	return fr, nil
 }

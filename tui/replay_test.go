@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -144,5 +145,24 @@ func runInto(a *app, cmd tea.Cmd) {
 	}
 	if msg != nil {
 		a.Update(msg)
+	}
+}
+
+// A frame's run events are those since the frame before, so a replay
+// moving on by several frames hands the Scenarios screen those of every
+// frame it passed, once.
+func TestAReplaysFrameCarriesTheRunEventsOfTheFramesItPassed(t *testing.T) {
+	s := newReplaySource(replayReader(t))
+	for _, step := range []struct {
+		at   time.Duration
+		runs int
+	}{{-3 * time.Second, 0}, {3 * time.Second, 1}, {4 * time.Second, 0}} {
+		f, err := s.Seek(gatewayFailsAt.Add(step.at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(f.Runs) != step.runs {
+			t.Fatalf("the frame at %v from the gateway down carries %d run events, want %d", step.at, len(f.Runs), step.runs)
+		}
 	}
 }

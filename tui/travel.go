@@ -240,7 +240,16 @@ func (a *app) showFrame(msg frameMsg) tea.Cmd {
 	if f.Telemetry != nil {
 		a.tel = *f.Telemetry
 	}
-	return a.showNow()
+	if t.replay == nil || len(f.Runs) == 0 {
+		return a.showNow()
+	}
+	// A replay's scenario runs reach the Scenarios screen as a live run's
+	// do, in order: the frame's are those since the frame shown before.
+	cmds := []tea.Cmd{a.showNow()}
+	for _, e := range f.Runs {
+		cmds = append(cmds, func() tea.Msg { return runEventMsg{e} })
+	}
+	return tea.Sequence(cmds...)
 }
 
 // travelView is the header's marker of a dashboard not live: "PAUSED ·

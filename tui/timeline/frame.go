@@ -82,6 +82,12 @@ type wireFrame struct {
 	// refer to the History's spans by number (see spanLog), so such bytes
 	// are not self-contained and Decode refuses them.
 	Spans *skeleton `json:"telemetry_spans,omitempty"`
+	// Key, NewFrom and NewSpans are a recorded stream's (StreamVersion):
+	// Key starts the span numbers afresh, and NewSpans are the spans first
+	// seen at this frame, numbered from NewFrom. See StreamEncoder.
+	Key      bool         `json:"key,omitempty"`
+	NewFrom  uint64       `json:"new_from,omitempty"`
+	NewSpans []*feed.Span `json:"new_spans,omitempty"`
 }
 
 // ErrNotSelfContained reports bytes of a frame that refer to spans kept
@@ -94,10 +100,16 @@ func Encode(f Frame) ([]byte, error) { return encode(f, nil) }
 
 // encode is Encode with the telemetry as sk instead, when sk is not nil.
 func encode(f Frame, sk *skeleton) ([]byte, error) {
-	w := wireFrame{V: Version, Time: f.Time, Snapshot: f.Snapshot, Telemetry: f.Telemetry, Runs: f.Runs, Notable: f.Notable}
+	w := wire(f)
 	if sk != nil {
 		w.Telemetry, w.Spans = nil, sk
 	}
+	return marshal(w, f.Time)
+}
+
+// wire is f as it travels, at this Version.
+func wire(f Frame) wireFrame {
+	w := wireFrame{V: Version, Time: f.Time, Snapshot: f.Snapshot, Telemetry: f.Telemetry, Runs: f.Runs, Notable: f.Notable}
 	if f.Snapshot != nil {
 		for i, a := range f.Snapshot.Advisories {
 			if a != nil && len(a.Raw) > 0 {
@@ -108,9 +120,13 @@ func encode(f Frame, sk *skeleton) ([]byte, error) {
 			}
 		}
 	}
+	return w
+}
+
+func marshal(w wireFrame, t time.Time) ([]byte, error) {
 	b, err := json.Marshal(w)
 	if err != nil {
-		return nil, fmt.Errorf("encode frame at %s: %w", f.Time.Format(time.RFC3339Nano), err)
+		return nil, fmt.Errorf("encode frame at %s: %w", t.Format(time.RFC3339Nano), err)
 	}
 	return b, nil
 }
@@ -127,13 +143,29 @@ func Decode(b []byte) (Frame, error) {
 // decode is Decode that returns the skeleton of a History's frame, for
 // the History to resolve.
 func decode(b []byte) (Frame, *skeleton, error) {
+	w, err := unmarshal(b, Version)
+	if err != nil {
+		return Frame{}, nil, err
+	}
+	return frameOf(w), w.Spans, nil
+}
+
+// unmarshal reads a frame's wire form, if it is of one of the versions.
+func unmarshal(b []byte, versions ...int) (wireFrame, error) {
 	var w wireFrame
 	if err := json.Unmarshal(b, &w); err != nil {
-		return Frame{}, nil, fmt.Errorf("decode frame: %w", err)
+		return wireFrame{}, fmt.Errorf("decode frame: %w", err)
 	}
-	if w.V != Version {
-		return Frame{}, nil, fmt.Errorf("decode frame: version %d: %w", w.V, ErrVersion)
+	for _, v := range versions {
+		if w.V == v {
+			return w, nil
+		}
 	}
+	return wireFrame{}, fmt.Errorf("decode frame: version %d: %w", w.V, ErrVersion)
+}
+
+// frameOf is the Frame w holds, but for telemetry by span numbers.
+func frameOf(w wireFrame) Frame {
 	f := Frame{Time: w.Time, Snapshot: w.Snapshot, Telemetry: w.Telemetry, Runs: w.Runs, Notable: w.Notable}
 	if s := f.Snapshot; s != nil {
 		for i, raw := range w.AdvisoryRaw {
@@ -149,7 +181,7 @@ func decode(b []byte) (Frame, *skeleton, error) {
 			}
 		}
 	}
-	return f, w.Spans, nil
+	return f
 }
 
 // relink sets a decoded trace's Root and First, which its JSON leaves

@@ -22,10 +22,7 @@ type spanKey struct{ trace, span string }
 // order they were first seen, in compressed chunks of the spans new at
 // one frame.
 type spanLog struct {
-	// seen numbers the spans of the newest telemetry snapshot; rebuilt at
-	// each frame, so it holds only what is on the feed now.
-	seen map[spanKey]uint64
-	next uint64
+	spanNumbers
 	// chunks hold spans first..first+n-1 each, oldest first.
 	chunks []spanChunk
 	// decoded are the spans the last seek decoded, by number: stepping a
@@ -52,15 +49,24 @@ type skeletonTrace struct {
 	Refs []uint64 `json:"refs"`
 }
 
-// add numbers the spans of t, stores the new ones as a chunk, and returns
-// t as a skeleton. Called with the History's lock held.
-func (l *spanLog) add(t *feed.TelemetrySnapshot) (*skeleton, int, error) {
-	if l.seen == nil {
-		l.seen, l.next = map[spanKey]uint64{}, 1
+// spanNumbers numbers spans in the order they were first seen, as the
+// frames of a History and of a recorded stream refer to them.
+type spanNumbers struct {
+	// seen numbers the spans of the newest telemetry snapshot; rebuilt at
+	// each frame, so it holds only what is on the feed now: a span that
+	// leaves the feed and comes back is new again.
+	seen map[spanKey]uint64
+	next uint64
+}
+
+// number returns t as a skeleton and the spans it holds that the
+// snapshot before did not, numbered first, first+1, ...
+func (s *spanNumbers) number(t *feed.TelemetrySnapshot) (sk *skeleton, fresh []*feed.Span, first uint64) {
+	if s.next == 0 {
+		s.next = 1 // 0 is no span
 	}
-	seen := make(map[spanKey]uint64, len(l.seen))
-	var fresh []*feed.Span
-	sk := &skeleton{TelemetrySnapshot: *t, Traces: make([]skeletonTrace, 0, len(t.Traces))}
+	seen := make(map[spanKey]uint64, len(s.seen))
+	sk = &skeleton{TelemetrySnapshot: *t, Traces: make([]skeletonTrace, 0, len(t.Traces))}
 	sk.TelemetrySnapshot.Traces = nil
 	for _, tr := range t.Traces {
 		if tr == nil {
@@ -76,8 +82,8 @@ func (l *spanLog) add(t *feed.TelemetrySnapshot) (*skeleton, int, error) {
 			k := spanKey{sp.TraceID, sp.SpanID}
 			n, ok := seen[k]
 			if !ok {
-				if n, ok = l.seen[k]; !ok {
-					n = l.next + uint64(len(fresh))
+				if n, ok = s.seen[k]; !ok {
+					n = s.next + uint64(len(fresh))
 					fresh = append(fresh, sp)
 				}
 				seen[k] = n
@@ -86,6 +92,16 @@ func (l *spanLog) add(t *feed.TelemetrySnapshot) (*skeleton, int, error) {
 		}
 		sk.Traces = append(sk.Traces, st)
 	}
+	first = s.next
+	s.next += uint64(len(fresh))
+	s.seen = seen
+	return sk, fresh, first
+}
+
+// add numbers the spans of t, stores the new ones as a chunk, and returns
+// t as a skeleton. Called with the History's lock held.
+func (l *spanLog) add(t *feed.TelemetrySnapshot) (*skeleton, int, error) {
+	sk, fresh, first := l.number(t)
 	size := 0
 	if len(fresh) > 0 {
 		raw, err := json.Marshal(fresh)
@@ -93,11 +109,9 @@ func (l *spanLog) add(t *feed.TelemetrySnapshot) (*skeleton, int, error) {
 			return nil, 0, fmt.Errorf("store %d spans: %w", len(fresh), err)
 		}
 		data := compress(plainEnc, raw)
-		l.chunks = append(l.chunks, spanChunk{first: l.next, n: len(fresh), data: data})
-		l.next += uint64(len(fresh))
+		l.chunks = append(l.chunks, spanChunk{first: first, n: len(fresh), data: data})
 		size = len(data)
 	}
-	l.seen = seen
 	return sk, size, nil
 }
 
@@ -155,9 +169,18 @@ func (l *spanLog) resolve(sk *skeleton) (*feed.TelemetrySnapshot, error) {
 		}
 	}
 	l.decoded = spans
+	return sk.fill(spans), nil
+}
+
+// fill is the telemetry snapshot sk was, its spans taken from spans,
+// which holds every one sk refers to.
+func (sk *skeleton) fill(spans map[uint64]*feed.Span) *feed.TelemetrySnapshot {
 	t := sk.TelemetrySnapshot
 	t.Traces = make([]*feed.Trace, 0, len(sk.Traces))
 	for _, st := range sk.Traces {
+		if st.Trace == nil {
+			continue
+		}
 		tr := *st.Trace
 		tr.Spans = make([]*feed.Span, 0, len(st.Refs))
 		for _, n := range st.Refs {
@@ -166,7 +189,7 @@ func (l *spanLog) resolve(sk *skeleton) (*feed.TelemetrySnapshot, error) {
 		relink(&tr)
 		t.Traces = append(t.Traces, &tr)
 	}
-	return &t, nil
+	return &t
 }
 
 // oldestRef is the lowest span number sk refers to; ok is false when it
