@@ -217,3 +217,50 @@ func TestTailOnAClusterPassesEveryMessageOnceFromAnyNode(t *testing.T) {
 		}
 	}
 }
+
+// A tail on a stream that does not exist asks for it ever more rarely, so
+// a dashboard on a server without the demo does not fill the account's
+// API error counter (which the api-errors rule reads) with its own "not
+// found"s, and still finds the stream once it is created.
+func TestATailAsksRarelyForAStreamThatIsNotThere(t *testing.T) {
+	srv := natstest.Server(t)
+	js, err := jetstream.New(natstest.Connect(t, srv.ClientURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	apiErrors := func() uint64 {
+		t.Helper()
+		info, err := js.AccountInfo(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.API.Errors
+	}
+	tl := tail{js: js, stream: "LATER", backfill: 10, keep: 10}
+	before := apiErrors()
+	for i := range 64 {
+		if _, err := tl.read(ctx, func(*jetstream.RawStreamMsg) {}); !errors.Is(err, errAbsent) {
+			t.Fatalf("read %d of a missing stream: %v, want errAbsent", i+1, err)
+		}
+	}
+	// Asked at reads 1, 2, 4, 8, 16, 32, 48 and 64: 8, against 64 asking
+	// every read.
+	if n := apiErrors() - before; n > 8 {
+		t.Errorf("64 reads of a missing stream made %d API errors, want at most 8", n)
+	}
+
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "LATER", Subjects: []string{"later"}, AllowDirect: true}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 16 {
+		_, err := tl.read(ctx, func(*jetstream.RawStreamMsg) {})
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, errAbsent) {
+			t.Fatalf("read %d after the stream was created: %v", i+1, err)
+		}
+	}
+	t.Error("a stream created after 64 absent reads was not found within 16 more")
+}
