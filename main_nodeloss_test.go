@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/natstest"
 )
 
 // Three nats-server processes in a cluster, the orders service in one
@@ -117,8 +117,8 @@ func startProcessCluster(t *testing.T, bin string, n int) *processCluster {
 	cl := &processCluster{bin: bin, dir: t.TempDir(), procs: map[string]*exec.Cmd{}}
 	routes := make([]int, n)
 	for i := range n {
-		cl.ports = append(cl.ports, freePort(t))
-		routes[i] = freePort(t)
+		cl.ports = append(cl.ports, natstest.FreePort(t))
+		routes[i] = natstest.FreePort(t)
 	}
 	for i := range n {
 		var peers []string
@@ -244,16 +244,6 @@ func stopProcess(cmd *exec.Cmd) {
 	}
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // ordersLeader is the server leading SAGA_ORDERS.

@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/sagascope/sagascope/demo/natstest"
 )
 
 // The Messages and KV views in the real binary on the embedded demo: a
@@ -40,6 +42,6 @@ func TestBrowseInTmux(t *testing.T) {
 func startDemoInTmux(t *testing.T) *tmux {
 	t.Helper()
 	bin := buildBinary(t)
-	run := shellQuote(bin, "--data", filepath.Join(t.TempDir(), "data"), "--fresh", "--port", strconv.Itoa(freePort(t)), "--load", "20")
+	run := shellQuote(bin, "--data", filepath.Join(t.TempDir(), "data"), "--fresh", "--port", strconv.Itoa(natstest.FreePort(t)), "--load", "20")
 	return startTmux(t, 160, 48, "sh", "-c", run+`; echo "sagascope exited with status $?"; sleep 600`)
 }

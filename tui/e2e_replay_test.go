@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/sagascope/sagascope/demo/natstest"
 )
 
 // The done-means of time travel: 20 s of the demo recorded with the
@@ -15,7 +17,7 @@ import (
 func TestAReplayOfTheGatewayDownSeeksToTheOpenBreaker(t *testing.T) {
 	needTmux(t)
 	bin := buildBinary(t)
-	url := "nats://127.0.0.1:" + strconv.Itoa(freePort(t))
+	url := "nats://127.0.0.1:" + strconv.Itoa(natstest.FreePort(t))
 	port := url[len("nats://127.0.0.1:"):]
 	ctx, cancel := context.WithCancel(context.Background())
 	demo := exec.CommandContext(ctx, bin, "--data", filepath.Join(t.TempDir(), "data"), "--fresh", "--port", port, "--no-tui", "--load", "20")

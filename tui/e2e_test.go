@@ -2,7 +2,6 @@ package tui
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -208,18 +207,6 @@ func shellQuote(words ...string) string {
 		q[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
 	}
 	return strings.Join(q, " ")
-}
-
-// freePort returns a loopback port that was free a moment ago: the
-// embedded server's default 4222 may belong to someone else's demo.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // tmux is one detached tmux session on a private server socket, so the

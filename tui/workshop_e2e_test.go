@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sagascope/sagascope/demo/embedded"
+	"github.com/sagascope/sagascope/demo/natstest"
 )
 
 // A workshop as a room runs it, with the real binary in two terminals on
@@ -27,7 +28,7 @@ func TestAWorkshopRoomFollowsTheInstructorsRun(t *testing.T) {
 	began := time.Now()
 	bin := buildBinary(t)
 	t.Logf("built the binary in %v", time.Since(began).Round(100*time.Millisecond))
-	port := strconv.Itoa(freePort(t))
+	port := strconv.Itoa(natstest.FreePort(t))
 	// A given observer password turns logins on on loopback; the
 	// operator's is generated and only the instructor's process needs it.
 	instructorCmd := "env " + shellQuote(embedded.ObserverPasswordEnv+"=watch-only", embedded.OperatorPasswordEnv+"=") + " " +

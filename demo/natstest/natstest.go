@@ -9,6 +9,7 @@
 package natstest
 
 import (
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -103,4 +104,18 @@ func JetStream(t testing.TB, nc *nats.Conn) jetstream.JetStream {
 		t.Fatalf("natstest: JetStream on %s: %v", nc.ConnectedUrl(), err)
 	}
 	return js
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago, for a
+// test that must name a port before a process listens on it (a server
+// started as a separate process, a binary's --port). The default 4222 may
+// belong to someone else's demo.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("natstest: find a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
