@@ -110,17 +110,14 @@ func (l *Ledger) Apply(ctx context.Context, order, key string, amount int64) (Ou
 		return 0, err
 	}
 	e := contract.Entry{Order: order, Key: key, Amount: amount, Status: contract.EntryApplied, Updated: l.now().UTC()}
-	if _, err := l.entries.Create(ctx, order, mustJSON(e)); err != nil {
-		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return 0, fmt.Errorf("record entry of %s: %w", order, err)
-		}
+	entry, err = l.create(ctx, order, e)
+	if err != nil {
+		return 0, fmt.Errorf("record entry of %s: %w", order, err)
+	}
+	if entry != nil {
 		// A concurrent delivery recorded it first, or a compensation voided
 		// the order between our read and our write.
-		entry, _, err := l.entry(ctx, order)
-		if err != nil {
-			return 0, err
-		}
-		if entry != nil && entry.Status != contract.EntryApplied {
+		if entry.Status != contract.EntryApplied {
 			if _, err := l.adjust(ctx, key, order+"~undo", amount, false); err != nil {
 				return 0, fmt.Errorf("undo %s after it was cancelled: %w", order, err)
 			}
@@ -149,12 +146,12 @@ func (l *Ledger) Revert(ctx context.Context, order, key string, amount int64) (O
 		switch {
 		case entry == nil:
 			e := contract.Entry{Order: order, Key: key, Amount: amount, Status: contract.EntryVoided, Updated: now}
-			_, err := l.entries.Create(ctx, order, mustJSON(e))
-			if errors.Is(err, jetstream.ErrKeyExists) {
-				continue
-			}
+			existing, err := l.create(ctx, order, e)
 			if err != nil {
 				return 0, fmt.Errorf("void %s: %w", order, err)
+			}
+			if existing != nil {
+				continue // recorded since our read: decide on it
 			}
 			return Done, nil
 		case entry.Status != contract.EntryApplied:
@@ -180,24 +177,46 @@ func (l *Ledger) Revert(ctx context.Context, order, key string, amount int64) (O
 // forward step), so a duplicate of the forward command is refused. When an
 // entry already exists it is returned instead and nothing is written.
 func (l *Ledger) Void(ctx context.Context, order, key string, amount int64) (*contract.Entry, error) {
+	e := contract.Entry{Order: order, Key: key, Amount: amount, Status: contract.EntryVoided, Updated: l.now().UTC()}
+	existing, err := l.create(ctx, order, e)
+	if err != nil {
+		return nil, fmt.Errorf("void %s: %w", order, err)
+	}
+	return existing, nil
+}
+
+// create records e as order's entry unless order has one, which it returns
+// instead (nil: e was recorded).
+//
+// On a replicated bucket a Create can be refused ("wrong last sequence",
+// ErrKeyExists) while the write it lost to is still being replicated, so the
+// entry cannot be read yet; and if that write's leader dies it never lands.
+// Taking the refusal as proof of an entry would ack an order with none (the
+// node-loss test saw a balance taken and no charge entry). So a refusal
+// counts only once the entry is read; until then create reads and tries
+// again, backing off, and in the end fails, so the message is redelivered.
+func (l *Ledger) create(ctx context.Context, order string, e contract.Entry) (*contract.Entry, error) {
+	wait := time.Millisecond
 	for range maxConflicts {
-		e := contract.Entry{Order: order, Key: key, Amount: amount, Status: contract.EntryVoided, Updated: l.now().UTC()}
 		_, err := l.entries.Create(ctx, order, mustJSON(e))
 		if err == nil {
 			return nil, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return nil, fmt.Errorf("void %s: %w", order, err)
-		}
-		existing, _, err := l.entry(ctx, order)
-		if err != nil {
 			return nil, err
 		}
-		if existing != nil {
-			return existing, nil
+		existing, _, err := l.entry(ctx, order)
+		if err != nil || existing != nil {
+			return existing, err
 		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 100*time.Millisecond)
 	}
-	return nil, fmt.Errorf("void %s: %d conflicting writes in a row", order, maxConflicts)
+	return nil, fmt.Errorf("refused %d times with no entry to read", maxConflicts)
 }
 
 // Entry returns order's entry, nil when there is none.

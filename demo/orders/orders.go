@@ -136,9 +136,16 @@ func (o *orchestrator) place(ctx context.Context, d worker.Delivery) error {
 		if err != nil {
 			return err
 		}
-		if cur == nil || cur.Cause != d.Env.ID {
+		if cur == nil {
+			// On a replicated bucket the Create can lose to a concurrent one
+			// still being replicated (and lost with its leader): not proof of
+			// a record, and no reason to dead-letter the order. Redelivery
+			// decides on what is there by then.
+			return fmt.Errorf("start saga %s: refused with no record to read yet", s.ID)
+		}
+		if cur.Cause != d.Env.ID {
 			// Same order id, different message: not a redelivery.
-			if cur != nil && cur.Order == d.Env.Order {
+			if cur.Order == d.Env.Order {
 				o.env.Counters.Duplicates.Add(1)
 				return nil
 			}
