@@ -30,6 +30,14 @@ type NodeLoss struct {
 	// Flowing false when none was within a minute or the run ended first.
 	FlowingAfter time.Duration
 	Flowing      bool
+	// Stream is the stream whose leader was watched (the one the node led,
+	// or the orders stream); LeaderAfter is the time until it had a leader
+	// other than Node, 0 with Elected false when it had none in time. The
+	// difference to FlowingAfter is the services' part of the stall; the
+	// election is the servers' (raft's election timeout is 4 to 9 s).
+	Stream      string
+	LeaderAfter time.Duration
+	Elected     bool
 }
 
 // flowWatch measures one NodeLoss from a goroutine it owns; finish ends
@@ -55,27 +63,46 @@ func (o *observer) outcomes(ctx context.Context) (uint64, error) {
 }
 
 // watchFlow starts measuring the node loss of node, stopped at stopped
-// with base outcomes stored before.
-func (o *observer) watchFlow(ctx context.Context, node string, stopped time.Time, base uint64) *flowWatch {
+// with base outcomes stored before; stream is the stream whose new leader
+// it times.
+func (o *observer) watchFlow(ctx context.Context, node, stream string, stopped time.Time, base uint64) *flowWatch {
 	ctx, cancel := context.WithTimeout(ctx, flowWithin)
-	w := &flowWatch{cancel: cancel, done: make(chan struct{}), loss: NodeLoss{Node: node}}
+	w := &flowWatch{cancel: cancel, done: make(chan struct{}), loss: NodeLoss{Node: node, Stream: stream}}
 	go func() {
 		defer close(w.done)
 		for wait.For(ctx, flowPoll) == nil {
 			// A read fails while the stream has no leader: that is the
 			// stall being measured, not an error.
-			rctx, rcancel := context.WithTimeout(ctx, readTimeout)
-			n, err := o.outcomes(rctx)
-			rcancel()
-			if err == nil && n > base {
-				w.mu.Lock()
-				w.loss.FlowingAfter, w.loss.Flowing = time.Since(stopped), true
-				w.mu.Unlock()
+			if w.poll(ctx, o, stopped, base) {
 				return
 			}
 		}
 	}()
 	return w
+}
+
+// poll reads the outcomes and the leader once and reports whether both
+// have been seen.
+func (w *flowWatch) poll(ctx context.Context, o *observer, stopped time.Time, base uint64) bool {
+	w.mu.Lock()
+	loss := w.loss
+	w.mu.Unlock()
+	rctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
+	if !loss.Flowing {
+		if n, err := o.outcomes(rctx); err == nil && n > base {
+			loss.FlowingAfter, loss.Flowing = time.Since(stopped), true
+		}
+	}
+	if !loss.Elected {
+		if r, err := o.readLeader(rctx, loss.Stream); err == nil && r.text != "no leader" && r.text != loss.Node {
+			loss.LeaderAfter, loss.Elected = time.Since(stopped), true
+		}
+	}
+	w.mu.Lock()
+	w.loss = loss
+	w.mu.Unlock()
+	return loss.Flowing && loss.Elected
 }
 
 // finish ends the watch and returns what it measured.

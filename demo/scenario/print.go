@@ -65,10 +65,14 @@ func (p Printer) Event(e Event) {
 			// A server names itself: its name is drawn without control bytes.
 			node := CleanName(l.Node)
 			if l.Flowing {
-				fmt.Fprintf(w, "   sagas flowing again %s after node %s stopped\n", l.FlowingAfter.Round(100*time.Millisecond), node)
+				fmt.Fprintf(w, "   sagas flowing again %s after node %s stopped", l.FlowingAfter.Round(100*time.Millisecond), node)
 			} else {
-				fmt.Fprintf(w, "   sagas not flowing again after node %s stopped\n", node)
+				fmt.Fprintf(w, "   sagas not flowing again after node %s stopped", node)
 			}
+			if l.Elected {
+				fmt.Fprintf(w, " (%s had a new leader after %s)", CleanName(l.Stream), l.LeaderAfter.Round(100*time.Millisecond))
+			}
+			fmt.Fprintln(w)
 		}
 		if r.Err != nil {
 			fmt.Fprintf(w, "   stopped early: %v\n", r.Err)

@@ -385,8 +385,9 @@ func (r *run) act(ctx context.Context, s Step) error {
 		}
 		return r.waitRunning(c, since, contract.Services)
 	case s.StopNode != nil:
-		name := s.StopNode.Name
+		name, led := s.StopNode.Name, contract.StreamName(contract.Orders)
 		if s.StopNode.LeaderOf != "" {
+			led = s.StopNode.LeaderOf
 			var err error
 			if name, err = r.obs.leaderOf(c, s.StopNode.LeaderOf); err != nil {
 				return err
@@ -401,7 +402,7 @@ func (r *run) act(ctx context.Context, s Step) error {
 		r.obs.nodeStopped(name)
 		if baseErr == nil {
 			r.finishFlow()
-			r.flow = r.obs.watchFlow(ctx, name, time.Now(), base)
+			r.flow = r.obs.watchFlow(ctx, name, led, time.Now(), base)
 		}
 		return nil
 	case s.StartNode != nil:

@@ -68,6 +68,16 @@ func TestEveryShippedScenarioPasses(t *testing.T) {
 			if !res.Pass() {
 				t.Fatalf("%s did not pass: %d of %d expectations failed, stopped early: %v", sc.Name, res.Failed(), len(res.Checks), res.Err)
 			}
+			// A node stop is measured: sagas flowing again and the stream
+			// the node led elected a new leader.
+			if sc.Needs().Nodes && len(res.NodeLosses) == 0 {
+				t.Errorf("%s stopped a node and measured no node loss", sc.Name)
+			}
+			for _, l := range res.NodeLosses {
+				if !l.Flowing || !l.Elected || l.Stream == "" {
+					t.Errorf("node loss of %s not measured in full: %+v", l.Node, l)
+				}
+			}
 		})
 	}
 }

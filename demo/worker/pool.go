@@ -164,11 +164,21 @@ func New(cfg Config) (*Pool, error) {
 // the window's sagas); 5 s costs one request per idle consumer per 5 s.
 const pullExpiry = 5 * time.Second
 
+// pullHeartbeat is how often the server says a pull is alive while it has
+// nothing to deliver. The client re-pulls after two missed, so this bounds
+// the stall when a consumer's leader dies or moves and its pulls with it:
+// the library's default (half the expiry, 2.5 s) made that 5 s in every
+// consumer the lost node led (seen as "no heartbeat received" in the
+// cluster-node-down scenario), 1 s makes it 2 s for one small message a
+// second per idle pull.
+const pullHeartbeat = time.Second
+
 // PullOptions are how a pool of workers pulls: no more messages than the
-// workers can take, and pulls that expire after pullExpiry. demo/bench's
+// workers can take, pulls that expire after pullExpiry, heartbeats every
+// pullHeartbeat. demo/bench's
 // relay pulls alike, so the two compare.
 func PullOptions(workers int) []jetstream.PullMessagesOpt {
-	return []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(workers), jetstream.PullExpiry(pullExpiry)}
+	return []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(workers), jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat)}
 }
 
 // Status reports the pool's capacity, busy workers and queued messages.
