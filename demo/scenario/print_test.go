@@ -48,7 +48,7 @@ final:
 		{Kind: scenario.StepDone, Scenario: sc, Check: &failedCheck},
 		{Kind: scenario.ScenarioFinished, Scenario: sc, Result: &scenario.Result{
 			Scenario: sc.Name, Duration: 12 * time.Second, Err: errors.New("stop every payment instance: not available here"),
-			Checks:     []scenario.Check{{Pass: true}, failedCheck},
+			Checks: []scenario.Check{{Pass: true}, failedCheck},
 			NodeLosses: []scenario.NodeLoss{
 				{Node: "s1", Flowing: true, FlowingAfter: 5430 * time.Millisecond, Stream: "SAGA_ORDERS", Elected: true, LeaderAfter: 4870 * time.Millisecond},
 				{Node: "s2\x1b[2J", Stream: "KV_\x1b[31m"}}}},
