@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/internal/kvfollow"
 )
 
 // Table is the set of faults in force for one service. It is safe for
@@ -146,10 +147,12 @@ func (t *Table) notify(f contract.Fault, active bool) {
 // current. It returns once the current faults are loaded, so a service that
 // starts while a fault is set applies it from its first message; the watch
 // goes on in a goroutine that ends with ctx (wait on the returned channel).
+// A watch silenced by the loss of its server is replaced within seconds
+// (kvfollow), so a fault set or cleared after a node loss still applies.
 func Watch(ctx context.Context, kv jetstream.KeyValue, t *Table, log *slog.Logger) (<-chan struct{}, error) {
-	w, err := kv.Watch(ctx, "fault."+string(t.svc)+".*")
-	if err != nil {
-		return nil, fmt.Errorf("watch faults of %s: %w", t.svc, err)
+	keys := make([]string, len(contract.FaultKinds))
+	for i, k := range contract.FaultKinds {
+		keys[i] = contract.FaultKey(t.svc, k.Kind)
 	}
 	apply := func(e jetstream.KeyValueEntry) {
 		kind := contract.FaultKind(e.Key()[strings.LastIndexByte(e.Key(), '.')+1:])
@@ -164,33 +167,12 @@ func Watch(ctx context.Context, kv jetstream.KeyValue, t *Table, log *slog.Logge
 		}
 		t.Put(f)
 	}
-	// Initial values end with a nil entry.
-	for e := range w.Updates() {
-		if e == nil {
-			break
-		}
-		apply(e)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer w.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				if e != nil {
-					apply(e)
-				}
-			}
-		}
-	}()
-	if err := ctx.Err(); err != nil {
-		return done, err
+	done, err := kvfollow.Follow(ctx, kv, kvfollow.Options{
+		Filter: "fault." + string(t.svc) + ".*", Keys: keys, Apply: apply,
+		Restarted: func(err error) { log.Info("fault watch was silent, watching again", "error", err) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watch faults of %s: %w", t.svc, err)
 	}
 	return done, nil
 }

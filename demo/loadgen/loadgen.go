@@ -24,6 +24,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/internal/kvfollow"
 	"github.com/sagascope/sagascope/demo/topology"
 	"github.com/sagascope/sagascope/telemetry/sagaspan"
 )
@@ -103,47 +104,55 @@ func (g *Generator) Run(ctx context.Context, js jetstream.JetStream, faults Faul
 	if b, err := json.Marshal(initial); err == nil {
 		_, _ = control.Create(ctx, contract.LoadKey, b) // keeps an existing setting
 	}
-	w, err := control.Watch(ctx, contract.LoadKey)
-	if err != nil {
-		return fmt.Errorf("load generator: watch %s: %w", contract.LoadKey, err)
+	// Settings come from a follower of the load key; bursts are handed to
+	// this loop, which places them. Bursts in the value found at start
+	// happened before this generator started; only later ones are placed.
+	fctx, stopFollowing := context.WithCancel(ctx)
+	bursts := make(chan int, 64)
+	var started atomic.Bool
+	var lastBurst uint64
+	apply := func(e jetstream.KeyValueEntry) {
+		var s contract.LoadSetting
+		if e.Operation() != jetstream.KeyValuePut || json.Unmarshal(e.Value(), &s) != nil {
+			return
+		}
+		g.rate.Store(math.Float64bits(s.Rate))
+		if s.BurstID <= lastBurst {
+			return
+		}
+		lastBurst = s.BurstID
+		if started.Load() && s.Burst > 0 {
+			select {
+			case bursts <- s.Burst:
+			case <-fctx.Done():
+			}
+		}
 	}
-	defer func() { _ = w.Stop() }()
+	follow, err := kvfollow.Follow(fctx, control, kvfollow.Options{
+		Filter: contract.LoadKey, Keys: []string{contract.LoadKey}, Apply: apply,
+		Restarted: func(err error) { g.cfg.Log.Info("load setting watch was silent, watching again", "error", err) },
+	})
+	if err != nil {
+		stopFollowing()
+		return fmt.Errorf("load generator: %w", err)
+	}
+	defer func() { stopFollowing(); <-follow }()
+	started.Store(true)
 
 	pub := &publisher{js: js, inflight: make(chan struct{}, g.cfg.MaxInFlight), g: g, tracer: g.cfg.Tracer}
 	defer pub.wait()
 
-	var lastBurst uint64
-	first := true
 	for {
 		// Between settings, place orders at the current effective rate.
 		select {
 		case <-ctx.Done():
 			return nil
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil
-			}
-			if e == nil {
-				first = false
-				continue
-			}
-			var s contract.LoadSetting
-			if e.Operation() != jetstream.KeyValuePut || json.Unmarshal(e.Value(), &s) != nil {
-				continue
-			}
-			g.rate.Store(math.Float64bits(s.Rate))
-			if s.BurstID > lastBurst {
-				// Bursts seen in the initial value happened before this
-				// generator started; only later ones are placed.
-				if !first && s.Burst > 0 {
-					g.cfg.Log.Info("placing burst", "orders", s.Burst)
-					for range s.Burst {
-						if err := pub.place(ctx, seed); err != nil {
-							return nil
-						}
-					}
+		case n := <-bursts:
+			g.cfg.Log.Info("placing burst", "orders", n)
+			for range n {
+				if err := pub.place(ctx, seed); err != nil {
+					return nil
 				}
-				lastBurst = s.BurstID
 			}
 			continue
 		default:

@@ -87,7 +87,7 @@ func (w *flowWatch) poll(ctx context.Context, o *observer, stopped time.Time, ba
 	w.mu.Lock()
 	loss := w.loss
 	w.mu.Unlock()
-	rctx, cancel := context.WithTimeout(ctx, readTimeout)
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	if !loss.Flowing {
 		if n, err := o.outcomes(rctx); err == nil && n > base {

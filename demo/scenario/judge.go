@@ -98,7 +98,13 @@ func (r *run) sample(ctx context.Context, e Expectation, base float64, c *Check)
 }
 
 func (r *run) read(ctx context.Context, e Expectation) (reading, error) {
-	c, cancel := context.WithTimeout(ctx, readTimeout)
+	timeout := readTimeout
+	switch e.Metric {
+	case "lag", "ack_pending", "redelivered", "leader",
+		"sagas_placed", "sagas_completed", "sagas_cancelled", "sagas_parked", "sagas_in_flight":
+		timeout = requestTimeout
+	}
+	c, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return r.obs.read(c, e)
 }

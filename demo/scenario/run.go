@@ -25,6 +25,12 @@ const (
 	progressEvery = time.Second
 	// readTimeout bounds one reading or one control request.
 	readTimeout = 15 * time.Second
+	// requestTimeout bounds a reading that is one JetStream API request. A
+	// request sent as its connection's server dies is never answered; with
+	// readTimeout the leader expectation after a node stop waited 15 s on
+	// one lost request while the stream had a new leader after 200 ms.
+	// Expectations read again at their next poll.
+	requestTimeout = 2 * time.Second
 	// readyWithin bounds how long the services may take to report running
 	// at the start, after a restart, or after a start.
 	readyWithin = 30 * time.Second
