@@ -14,6 +14,7 @@ import (
 	"github.com/sagascope/sagascope/demo/embedded"
 	"github.com/sagascope/sagascope/demo/internal/kvfollow"
 	"github.com/sagascope/sagascope/demo/natstest"
+	"github.com/sagascope/sagascope/demo/systemtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -75,7 +76,7 @@ func TestAFollowerAppliesInitialValuesThenChangesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "[KeyValuePutOp f.a 1 KeyValuePutOp f.b 2 KeyValueDeleteOp f.a ]"
-	waitFor(t, 10*time.Second, "the changes applied", func() error {
+	systemtest.WaitFor(t, 10*time.Second, "the changes applied", func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		if got := fmt.Sprint(applied); got != want {
@@ -149,11 +150,11 @@ func TestAFollowerSeesChangesAfterItsWatchsServerStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "a write after the stop", func() error {
+	systemtest.WaitFor(t, 30*time.Second, "a write after the stop", func() error {
 		_, err := okv.PutString(ctx, "load", "20")
 		return err
 	})
-	waitFor(t, 5*time.Second, "the change applied", func() error {
+	systemtest.WaitFor(t, 5*time.Second, "the change applied", func() error {
 		if got, _ := v.get("load"); got != "20" {
 			return fmt.Errorf("load is %q", got)
 		}
@@ -185,19 +186,3 @@ func consumerHost(t *testing.T, ctx context.Context, js jetstream.JetStream, ser
 	return -1
 }
 
-// waitFor polls cond until it returns nil, failing the test with its last
-// error after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
