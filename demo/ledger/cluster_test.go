@@ -2,14 +2,11 @@ package ledger_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sagascope/sagascope/demo/contract"
@@ -26,7 +23,8 @@ import (
 // loser's ErrKeyExists as "already recorded" has acked an order whose
 // entry never lands: the balance is taken with no entry. So a delivery may
 // succeed only when the entry is recorded: right after Apply returns, the
-// stream's leader must hold it.
+// stream's leader must hold it. The buckets are read through their leader
+// (no direct get), so a read the ledger made is never behind the check's.
 func TestDuplicateDeliveriesOnAClusterSucceedOnlyWithTheirEntry(t *testing.T) {
 	c, err := embedded.StartCluster(3, t.TempDir())
 	if err != nil {
@@ -36,14 +34,8 @@ func TestDuplicateDeliveriesOnAClusterSucceedOnlyWithTheirEntry(t *testing.T) {
 	ctx := context.Background()
 	nc := natstest.Connect(t, c.ClientURLs())
 	js := natstest.JetStream(t, nc)
-	balances, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "balances", Replicas: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	entries, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "entries", Replicas: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	balances := leaderRead(t, js, "balances")
+	entries := leaderRead(t, js, "entries")
 	const accounts, orders, deliveries = 50, 1500, 3
 	for i := range accounts {
 		put(t, balances, fmt.Sprintf("a%d", i), contract.Balance{Available: 1 << 40})
@@ -68,7 +60,9 @@ func TestDuplicateDeliveriesOnAClusterSucceedOnlyWithTheirEntry(t *testing.T) {
 					t.Errorf("apply %s: %v", order, err)
 					return
 				}
-				if !leaderHolds(t, nc, "KV_entries", "$KV.entries."+order) {
+				if e, err := l.Entry(ctx, order); err != nil {
+					t.Errorf("read entry of %s: %v", order, err)
+				} else if e == nil {
 					unrecorded.Add(1)
 				}
 			}()
@@ -80,24 +74,27 @@ func TestDuplicateDeliveriesOnAClusterSucceedOnlyWithTheirEntry(t *testing.T) {
 	}
 }
 
-// leaderHolds reports whether stream's leader has a message on subject. The
-// plain message get (not direct get) is answered by the leader alone.
-func leaderHolds(t *testing.T, nc *nats.Conn, stream, subject string) bool {
+// leaderRead makes an R3 bucket whose reads go to its stream's leader: a
+// KV's stream allows direct gets, which any replica answers, possibly
+// behind; without them the bucket reads through the leader.
+func leaderRead(t *testing.T, js jetstream.JetStream, bucket string) jetstream.KeyValue {
 	t.Helper()
-	req, _ := json.Marshal(map[string]string{"last_by_subj": subject})
-	msg, err := nc.Request("$JS.API.STREAM.MSG.GET."+stream, req, 5*time.Second)
+	ctx := context.Background()
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, "KV_"+bucket)
 	if err != nil {
-		t.Errorf("get %s: %v", subject, err)
-		return true
+		t.Fatal(err)
 	}
-	var resp struct {
-		Error *struct {
-			Code int `json:"err_code"`
-		} `json:"error"`
+	cfg := s.CachedInfo().Config
+	cfg.AllowDirect = false
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
 	}
-	if err := json.Unmarshal(msg.Data, &resp); err != nil {
-		t.Errorf("get %s: %v", subject, err)
-		return true
+	kv, err := js.KeyValue(ctx, bucket)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return resp.Error == nil
+	return kv
 }
