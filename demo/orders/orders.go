@@ -26,7 +26,7 @@ import (
 // Config tunes the orchestrator.
 type Config struct {
 	// StepTimeout is how long a step may go unanswered before it is
-	// compensated (default 15s: longer than a step's retries take).
+	// compensated (default DefaultStepTimeout).
 	StepTimeout time.Duration
 	// CompensationAttempts is how often an unanswered compensation is sent
 	// before the saga is parked as compensation_failed (default 3).
@@ -46,7 +46,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.StepTimeout <= 0 {
-		c.StepTimeout = 15 * time.Second
+		c.StepTimeout = DefaultStepTimeout
 	}
 	if c.CompensationAttempts <= 0 {
 		c.CompensationAttempts = 3
@@ -59,6 +59,10 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
+
+// DefaultStepTimeout is how long a step may go unanswered by default:
+// longer than a step's retries take.
+const DefaultStepTimeout = 15 * time.Second
 
 // Service is the orders service.
 type Service struct{ cfg Config }
