@@ -274,6 +274,9 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := cli.Parse(fs, args, stderr); err != nil {
 		return err
 	}
+	if err := recordTo.check(); err != nil {
+		return err
+	}
 	keep, err := history()
 	if err != nil {
 		return err
@@ -287,7 +290,7 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	}
 	withTUI := !*noTUI && isTerminal(stdout)
-	if *recordTo != "" && !withTUI {
+	if recordTo.path != "" && !withTUI {
 		return cli.Usagef("--record writes what the dashboard sees: without it, run 'sagascope record --server URL FILE' beside")
 	}
 	// Check the flags before starting anything; the real logger comes once
@@ -331,7 +334,7 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if withTUI {
 		run.dashboard = &tui.Options{Title: "embedded demo on " + srv.ClientURL(), History: keep, Name: *name}
 	}
-	rec, stopRecording, err := startRecording(*recordTo, srv.ClientURL(), "embedded demo")
+	rec, stopRecording, err := recordTo.start(srv.ClientURL(), "embedded demo")
 	if err != nil {
 		return err
 	}
@@ -462,6 +465,9 @@ func runTUI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := cli.Parse(fs, args, stderr); err != nil {
 		return err
 	}
+	if err := recordTo.check(); err != nil {
+		return err
+	}
 	keep, err := history()
 	if err != nil {
 		return err
@@ -492,7 +498,7 @@ func runTUI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return connect.Dial(ctx, opts, name)
 		}}
 	}
-	rec, stopRecording, err := startRecording(*recordTo, nc.ConnectedUrlRedacted(), "")
+	rec, stopRecording, err := recordTo.start(nc.ConnectedUrlRedacted(), "")
 	if err != nil {
 		return err
 	}

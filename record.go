@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,8 @@ func runRecord(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	title := fs.String("title", "", "a name for the recording, shown when it is replayed")
 	refresh := fs.Duration("refresh", time.Second, "how often streams and consumers are polled")
 	noTelemetry := fs.Bool("no-telemetry", false, "leave traces and logs out (at the demo's load they are most of the file)")
+	var sample float64
+	traceSampleFlag(fs, &sample, "trace-sample")
 	path, err := parseFile(fs, args, stderr)
 	if err != nil {
 		return err
@@ -39,12 +42,19 @@ func runRecord(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *refresh < 100*time.Millisecond {
 		return cli.Usagef("--refresh %v is below 100ms", *refresh)
 	}
+	if err := checkTraceSample("trace-sample", sample); err != nil {
+		return err
+	}
 	nc, sysNC, err := dialWatcher(ctx, opts, sys, "sagascope record")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	w, err := recording.Create(path, recordingMeta(nc.ConnectedUrlRedacted(), *title), recording.Options{})
+	meta := recordingMeta(nc.ConnectedUrlRedacted(), *title)
+	if !*noTelemetry {
+		meta.TraceSample = sample
+	}
+	w, err := recording.Create(path, meta, recording.Options{})
 	if err != nil {
 		return err
 	}
@@ -54,7 +64,7 @@ func runRecord(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		defer cancel()
 	}
 	fmt.Fprintf(stderr, "sagascope: recording %s to %s (Ctrl-C stops)\n", nc.ConnectedUrlRedacted(), path)
-	err = tui.Record(ctx, nc, w, tui.RecordOptions{RefreshEvery: *refresh, System: sysNC, NoTelemetry: *noTelemetry})
+	err = tui.Record(ctx, nc, w, tui.RecordOptions{RefreshEvery: *refresh, System: sysNC, NoTelemetry: *noTelemetry, TraceSample: sample})
 	if err = errors.Join(err, w.Close()); err != nil {
 		return fmt.Errorf("record to %s: %w", path, err)
 	}
@@ -63,7 +73,7 @@ func runRecord(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer r.Close()
-	fmt.Fprintf(stdout, "recorded %s in %d chunks to %s (%s)\n", recording.FormatDuration(r.Duration()), r.Chunks(), path, fileSize(path))
+	fmt.Fprintf(stdout, "recorded %s in %d chunks to %s (%s%s)\n", recording.FormatDuration(r.Duration()), r.Chunks(), path, fileSize(path), perHour(path, r.Duration()))
 	return nil
 }
 
@@ -72,23 +82,53 @@ func recordingMeta(server, title string) recording.Meta {
 	return recording.Meta{Created: time.Now(), Server: server, Version: version, Title: title, FrameFormat: tui.FrameFormat}
 }
 
-// recordFlag registers --record on the commands that open the dashboard.
-func recordFlag(fs *flag.FlagSet) *string {
-	return fs.String("record", "", "also write what the dashboard sees to this recording file (see 'sagascope replay')")
+// recordFlags are --record and --record-trace-sample on the commands that
+// open the dashboard.
+type recordFlags struct {
+	path   string
+	sample float64
 }
 
-// startRecording creates the recording --record names, fed by the
-// dashboard; stop writes its last chunk and closes it. For "" there is
-// none and stop does nothing.
-func startRecording(path, server, title string) (rec *tui.Recorder, stop func() error, err error) {
-	if path == "" {
+func recordFlag(fs *flag.FlagSet) *recordFlags {
+	var r recordFlags
+	fs.StringVar(&r.path, "record", "", "also write what the dashboard sees to this recording file (see 'sagascope replay')")
+	traceSampleFlag(fs, &r.sample, "record-trace-sample")
+	return &r
+}
+
+// traceSampleFlag registers the share of traces a recording keeps.
+func traceSampleFlag(fs *flag.FlagSet, p *float64, name string) {
+	fs.Float64Var(p, name, tui.DefaultTraceSample, "share of traces without errors the recording keeps, above 0 up to 1 (every trace with an error is kept)")
+}
+
+// checkTraceSample is a usage error for a sample out of range.
+func checkTraceSample(name string, v float64) error {
+	if !(v > 0 && v <= 1) {
+		return cli.Usagef("--%s %v is not above 0 and at most 1", name, v)
+	}
+	return nil
+}
+
+// check is a usage error for flags out of range; call it after parsing.
+func (r *recordFlags) check() error { return checkTraceSample("record-trace-sample", r.sample) }
+
+// start creates the recording --record names, fed by the dashboard; stop
+// writes its last chunk and closes it. Without --record there is none and
+// stop does nothing.
+func (r *recordFlags) start(server, title string) (rec *tui.Recorder, stop func() error, err error) {
+	if r.path == "" {
 		return nil, func() error { return nil }, nil
 	}
-	w, err := recording.Create(path, recordingMeta(server, title), recording.Options{})
+	if err := r.check(); err != nil {
+		return nil, nil, err
+	}
+	meta := recordingMeta(server, title)
+	meta.TraceSample = r.sample
+	w, err := recording.Create(r.path, meta, recording.Options{})
 	if err != nil {
 		return nil, nil, err
 	}
-	return tui.NewRecorder(w), w.Close, nil
+	return tui.NewRecorder(w, r.sample), w.Close, nil
 }
 
 // runReplay is `sagascope replay FILE`, the dashboard on a recording, and
@@ -117,6 +157,9 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		title := "replay of " + path
 		if t := r.Meta().Title; t != "" {
 			title += " (" + t + ")"
+		}
+		if s := traceSampleNote(r.Meta()); s != "" {
+			title += "; traces: " + s
 		}
 		return tui.Replay(ctx, r, tui.Options{Title: title})
 	}
@@ -147,6 +190,9 @@ func printRecording(w io.Writer, path string, r *recording.Reader) {
 	fmt.Fprintf(w, "made by  sagascope %s on %s\n", orNone(clean(m.Version)), m.Created.UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "length   %s, %s to %s UTC, %d chunks, %s\n", recording.FormatDuration(r.Duration()),
 		r.Start().UTC().Format(time.TimeOnly), r.End().UTC().Format(time.TimeOnly), r.Chunks(), fileSize(path))
+	if s := traceSampleNote(m); s != "" {
+		fmt.Fprintf(w, "traces   %s\n", s)
+	}
 	marks := r.Marks()
 	if len(marks) == 0 {
 		fmt.Fprintln(w, "notable  none")
@@ -158,11 +204,30 @@ func printRecording(w io.Writer, path string, r *recording.Reader) {
 	}
 }
 
+// traceSampleNote says which traces a recording kept, "" when it kept
+// every one.
+func traceSampleNote(m recording.Meta) string {
+	if m.TraceSample <= 0 || m.TraceSample >= 1 {
+		return ""
+	}
+	return fmt.Sprintf("every trace with an error and %s of the others", strconv.FormatFloat(100*m.TraceSample, 'f', -1, 64)+"%")
+}
+
 func orNone(s string) string {
 	if s == "" {
 		return "(none)"
 	}
 	return s
+}
+
+// perHour is the file's size per hour of recording, e.g. ", 31.2
+// MiB/hour", or "" for a recording under ten seconds, too short to say.
+func perHour(path string, d time.Duration) string {
+	st, err := os.Stat(path)
+	if err != nil || d < 10*time.Second {
+		return ""
+	}
+	return fmt.Sprintf(", %.1f MiB/hour", float64(st.Size())/(1<<20)*float64(time.Hour)/float64(d))
 }
 
 func fileSize(path string) string {

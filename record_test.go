@@ -29,7 +29,7 @@ func TestRecordThenReplayInfo(t *testing.T) {
 		t.Fatalf("replay --info exit %d: %s", code, stderr.String())
 	}
 	out := stdout.String()
-	for _, want := range []string{"format 1.0, frames sagascope-timeline/2", "title    two seconds", "server   nats://127.0.0.1:", "length   "} {
+	for _, want := range []string{"format 1.1, frames sagascope-timeline/2", "title    two seconds", "traces   every trace with an error and 10% of the others", "server   nats://127.0.0.1:", "length   "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("replay --info does not say %q:\n%s", want, out)
 		}
@@ -107,5 +107,27 @@ func TestScenarioRecordIsTakenOutOfTheCommandLine(t *testing.T) {
 	code := run([]string{"scenario", "run", "gateway-down", "--server", "nats://127.0.0.1:1", "--record", filepath.Join(t.TempDir(), "x.rec")}, &stdout, &stderr)
 	if code != 2 || !strings.Contains(stderr.String(), "run 'sagascope record --server URL FILE' beside it") {
 		t.Fatalf("--record on an attached run: exit %d, %s", code, stderr.String())
+	}
+}
+
+// A trace sample out of range is one line and exit 2, before anything
+// connects or starts.
+func TestATraceSampleOutOfRangeIsAUsageError(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "x.rec")
+	for _, args := range [][]string{
+		{"record", "--server", "nats://127.0.0.1:1", "--trace-sample", "0", file},
+		{"record", "--server", "nats://127.0.0.1:1", "--trace-sample", "1.5", file},
+		{"tui", "--server", "nats://127.0.0.1:1", "--record", file, "--record-trace-sample", "-1"},
+		{"--record", file, "--record-trace-sample", "2"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(args, &stdout, &stderr)
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		if code != 2 || len(lines) != 1 || !strings.Contains(lines[0], "is not above 0 and at most 1") {
+			t.Errorf("%q: exit %d, stderr %q", args, code, stderr.String())
+		}
+		if _, err := os.Stat(file); err == nil {
+			t.Errorf("%q made %s", args, file)
+		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"math"
 	"sync"
 	"time"
 
@@ -36,16 +38,32 @@ const keyEvery = recording.DefaultKeyEvery
 // labels. It is safe for concurrent use: each feed calls it from its own
 // goroutine. It does not close the writer.
 type Recorder struct {
-	mu    sync.Mutex
-	w     *recording.Writer
-	fr    timeline.Framer
-	enc   timeline.StreamEncoder
-	keyAt time.Time // the last key frame's time
-	err   error
+	mu     sync.Mutex
+	w      *recording.Writer
+	sample uint64 // traces without errors kept: hash mod sampleScale below it
+	fr     timeline.Framer
+	enc    timeline.StreamEncoder
+	keyAt  time.Time // the last key frame's time
+	err    error
 }
 
-// NewRecorder returns a Recorder writing to w.
-func NewRecorder(w *recording.Writer) *Recorder { return &Recorder{w: w} }
+// DefaultTraceSample is the share of traces without errors a recording
+// keeps: every span of every trace is most of a recording's bytes (303
+// MiB/hour at the demo's load, README Recordings), and the traces that
+// tell what went wrong are the ones with errors, all of which are kept.
+const DefaultTraceSample = 0.1
+
+// sampleScale is the resolution of a trace sample: 1 in 10,000.
+const sampleScale = 10_000
+
+// NewRecorder returns a Recorder writing to w that keeps every trace with
+// an error and the share traceSample (0..1) of the others, chosen by a
+// hash of the trace id, so a trace is kept or left out in every frame
+// alike and its spans are recorded once. A trace that gains an error
+// later is recorded from then, whole.
+func NewRecorder(w *recording.Writer, traceSample float64) *Recorder {
+	return &Recorder{w: w, sample: uint64(math.Round(min(max(traceSample, 0), 1) * sampleScale))}
+}
 
 // AddSnapshot takes a status snapshot.
 func (r *Recorder) AddSnapshot(s feed.Snapshot) {
@@ -56,9 +74,37 @@ func (r *Recorder) AddSnapshot(s feed.Snapshot) {
 
 // AddTelemetry takes a telemetry snapshot.
 func (r *Recorder) AddTelemetry(t feed.TelemetrySnapshot) {
+	t = sampleTraces(t, r.sample)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.put(r.fr.AddTelemetry(t))
+}
+
+// sampleTraces is t with the traces a sample of keep in sampleScale
+// keeps: those with errors, and those whose id hashes below keep. Logs
+// are kept whole: they are few, and warnings name what went wrong.
+func sampleTraces(t feed.TelemetrySnapshot, keep uint64) feed.TelemetrySnapshot {
+	if keep >= sampleScale {
+		return t
+	}
+	kept := make([]*feed.Trace, 0, len(t.Traces)*int(keep)/sampleScale+8)
+	spans := 0
+	for _, tr := range t.Traces {
+		if tr != nil && (tr.Errors > 0 || sampled(tr.ID, keep)) {
+			kept = append(kept, tr)
+			spans += len(tr.Spans)
+		}
+	}
+	t.Traces, t.Spans = kept, spans
+	return t
+}
+
+// sampled reports whether the trace id falls in a sample of keep in
+// sampleScale.
+func sampled(id string, keep uint64) bool {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(id))
+	return h.Sum64()%sampleScale < keep
 }
 
 // AddRun takes a scenario run event.
@@ -109,11 +155,12 @@ type RecordOptions struct {
 	// consumers are read through, as the dashboard's option. The caller
 	// closes it.
 	System *nats.Conn
-	// NoTelemetry leaves traces and logs out. At the demo's load a
-	// recording with them is about 209 MiB/hour (frames carry only new
-	// spans, a key frame every 20 s all 10,000), without them about 13
-	// MiB/hour (measured, README Recordings).
+	// NoTelemetry leaves traces and logs out (README Recordings has what
+	// each choice costs an hour).
 	NoTelemetry bool
+	// TraceSample is the share of traces without errors kept, 0..1
+	// (zero: DefaultTraceSample); every trace with an error is kept.
+	TraceSample float64
 }
 
 // Record writes what the dashboard would show of the system on nc to w,
@@ -130,7 +177,11 @@ func Record(ctx context.Context, nc *nats.Conn, w *recording.Writer, opts Record
 			return fmt.Errorf("record: %w", err)
 		}
 	}
-	rec := NewRecorder(w)
+	sample := opts.TraceSample
+	if sample == 0 {
+		sample = DefaultTraceSample
+	}
+	rec := NewRecorder(w, sample)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return f.Run(gctx, rec.AddSnapshot) })
 	if tel != nil {

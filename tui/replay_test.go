@@ -22,7 +22,7 @@ var replayFixture = sync.OnceValues(func() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec := NewRecorder(w)
+	rec := NewRecorder(w, 1)
 	rewindFixture(rec.AddSnapshot, rec.AddRun)
 	if err := rec.Flush(); err != nil {
 		return nil, err

@@ -44,7 +44,7 @@ import (
 // The format this package writes; it reads every minor of Major.
 const (
 	Major = 1
-	Minor = 0
+	Minor = 1
 )
 
 // magic opens every recording, whatever its version.
@@ -120,6 +120,10 @@ type Meta struct {
 	// FrameFormat names what the frame bytes are, so a replay knows how to
 	// read them (e.g. "feed.Snapshot+json").
 	FrameFormat string `json:"frame_format,omitempty"`
+	// TraceSample is the share of traces without errors the recorder kept
+	// (every trace with an error is kept); 0 when it kept every trace or
+	// none (added in 1.1: a 1.0 file kept every trace).
+	TraceSample float64 `json:"trace_sample,omitempty"`
 }
 
 // Frame is one moment of dashboard state, as bytes the frame model chose.
