@@ -158,8 +158,8 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if t := r.Meta().Title; t != "" {
 			title += " (" + t + ")"
 		}
-		if s := traceSampleNote(r.Meta()); s != "" {
-			title += "; traces: " + s
+		if m := r.Meta(); m.TraceSample > 0 && m.TraceSample < 1 {
+			title += fmt.Sprintf(" · traces: errors + %s%%", strconv.FormatFloat(100*m.TraceSample, 'f', -1, 64))
 		}
 		return tui.Replay(ctx, r, tui.Options{Title: title})
 	}
