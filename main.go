@@ -331,6 +331,7 @@ func runEmbedded(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stdout, "sagascope: try 'sagascope fault set payment dependency_down --server %s%s' in another terminal\n", srv.ClientURL(), login)
 	}
 	run := runner{cfg: cfg, tel: d.telemetry(cfg.Log), conn: connect.Options{Servers: srv.ClientURL()}, extra: srv.ClientOptions(), stdout: stdout, server: srv}
+	run.system, _ = srv.SystemClientOptions()
 	if withTUI {
 		run.dashboard = &tui.Options{Title: "embedded demo on " + srv.ClientURL(), History: keep, Name: *name}
 	}
@@ -387,7 +388,11 @@ type runner struct {
 	conn connect.Options
 	// extra are connection options of the process's own clients, such as
 	// the embedded server's internal login.
-	extra  []nats.Option
+	extra []nats.Option
+	// system, when set, are the options of a login to the embedded
+	// server's system account, through which the dashboard reads the
+	// servers' CPU and memory.
+	system []nats.Option
 	stdout io.Writer
 	// dashboard, when set, opens the dashboard on the terminal; quitting
 	// it stops the services.
@@ -430,6 +435,14 @@ func (r runner) run(ctx context.Context) error {
 		// The dashboard's scenarios may stop and start the services, and
 		// restart the server when this process runs it.
 		dash.Scenarios = sys
+		if r.system != nil {
+			// Without it the Servers screen still shows what stream
+			// cluster info says; so a failure here is not the run's.
+			if sysNC, err := connect.Connect(ctx, r.conn, "sagascope dashboard (system account)", r.system...); err == nil {
+				defer sysNC.Close()
+				dash.System = sysNC
+			}
+		}
 		watchErr = tui.Run(svcCtx, nc, dash)
 	} else {
 		watchErr = system.StatusLine(svcCtx, nc, r.stdout, time.Second)

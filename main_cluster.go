@@ -84,6 +84,7 @@ func runCluster(ctx context.Context, c clusterRun, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "sagascope: try 'sagascope tui --server %s' in another terminal\n", urls)
 	}
 	run := runner{cfg: cfg, tel: c.d.telemetry(cfg.Log), conn: connect.Options{Servers: urls}, stdout: stdout, cluster: cluster}
+	run.system, _ = cluster.Servers()[0].SystemClientOptions()
 	if c.withTUI {
 		run.dashboard = &tui.Options{Title: fmt.Sprintf("embedded cluster of %d on %s", c.nodes, urls)}
 	}

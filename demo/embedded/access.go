@@ -67,21 +67,37 @@ func (s *Server) ClientOptions() []nats.Option {
 		svc := s.auth.service
 		opts = append(opts, nats.UserInfo(svc.Name, svc.Password), nats.CustomInboxPrefix(svc.InboxPrefix()))
 	}
-	if s.tls != nil {
-		pinned := s.tls.leaf.Raw
-		opts = append(opts, nats.Secure(&tls.Config{
-			MinVersion: tls.VersionTLS12,
-			// Verification is VerifyConnection's pin, below.
-			InsecureSkipVerify: true,
-			VerifyConnection: func(cs tls.ConnectionState) error {
-				if len(cs.PeerCertificates) == 0 || !bytes.Equal(cs.PeerCertificates[0].Raw, pinned) {
-					return errors.New("the server's certificate is not the embedded server's")
-				}
-				return nil
-			},
-		}))
+	return append(opts, s.tlsOptions()...)
+}
+
+// SystemClientOptions are what an in-process client adds to ClientURL to
+// connect to the system account, as SystemUser: the dashboard reads the
+// servers' CPU and memory through it (tui.Options.System). ok is false for
+// a server with Auth, which has no system user (serverUsers).
+func (s *Server) SystemClientOptions() (opts []nats.Option, ok bool) {
+	if s.system.Name == "" {
+		return nil, false
 	}
-	return opts
+	return append([]nats.Option{nats.UserInfo(s.system.Name, s.system.Password)}, s.tlsOptions()...), true
+}
+
+// tlsOptions pin the server's certificate, with TLS; nil without.
+func (s *Server) tlsOptions() []nats.Option {
+	if s.tls == nil {
+		return nil
+	}
+	pinned := s.tls.leaf.Raw
+	return []nats.Option{nats.Secure(&tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// Verification is VerifyConnection's pin, below.
+		InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 || !bytes.Equal(cs.PeerCertificates[0].Raw, pinned) {
+				return errors.New("the server's certificate is not the embedded server's")
+			}
+			return nil
+		},
+	})}
 }
 
 // Roles returns the operator's and the observer's logins; ok is false when

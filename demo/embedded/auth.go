@@ -25,6 +25,16 @@ const (
 	// services keep working whatever is done with the operator's password,
 	// and connz tells the services' connections from people's by user.
 	ServiceUser = "sagascope"
+	// SystemUser is the in-process dashboard's login to the system
+	// account, which answers the server's own monitoring (varz: CPU and
+	// memory; jsz: every stream's replicas). Its password is generated at
+	// every start, shared by a cluster's nodes, and never leaves the
+	// process (SystemClientOptions). Only a server without Auth has it.
+	SystemUser = "sagascope-system"
+	// localUser is who a client without a login becomes on a server
+	// without Auth: a user with every permission in the global account,
+	// as before a system user existed.
+	localUser = "local"
 )
 
 // ErrExposedWithoutAuth reports a listen address other than loopback with no
@@ -100,6 +110,27 @@ func login(name, password string) User {
 // requester's inbox, so whoever could subscribe to another user's inboxes
 // would read that user's answers; the default _INBOX is therefore nobody's.
 func (u User) InboxPrefix() string { return "_INBOX_" + u.Name }
+
+// serverUsers sets o's accounts and users. With Auth they are the
+// people's and the services' users. Without it they are the system
+// account with its in-process user, and a user with every permission in
+// the global account whom every client without a login becomes. A shared
+// session has no system user: with the system account configured,
+// nats-server admits clients without a login unless a config file's
+// authorization block says otherwise, which Options cannot.
+func serverUsers(o *server.Options, a *auth, system User) {
+	if a != nil {
+		o.Users = a.users()
+		return
+	}
+	sys := server.NewAccount(server.DEFAULT_SYSTEM_ACCOUNT)
+	o.Accounts, o.SystemAccount = []*server.Account{sys}, sys.Name
+	o.Users = []*server.User{
+		{Username: system.Name, Password: system.Password, Account: sys},
+		{Username: localUser, Password: rand.Text()},
+	}
+	o.NoAuthUser = localUser
+}
 
 // users is the server's user list. Every user may subscribe to its own
 // inbox and to no other. No user needs publish permission to the others'

@@ -49,6 +49,7 @@ func StartCluster(n int, baseDir string) (*Cluster, error) {
 	}
 
 	c := &Cluster{}
+	system := login(SystemUser, "") // one login on every node: a client may reconnect to any
 	for i := range n {
 		name := "s" + strconv.Itoa(i+1)
 		s := &Server{
@@ -56,6 +57,7 @@ func StartCluster(n int, baseDir string) (*Cluster, error) {
 			name:    name,
 			dataDir: filepath.Join(baseDir, name),
 			cluster: &memberConfig{name: name, port: ports[i], routes: routes},
+			system:  system,
 		}
 		if err := prepareDataDir(s.dataDir, false); err != nil {
 			c.Shutdown()

@@ -105,6 +105,7 @@ type Server struct {
 	logf    func(format string, args ...any)
 	cluster *memberConfig // nil for a standalone server
 	auth    *auth         // nil: no authentication
+	system  User          // the system account's in-process login, without auth
 	tls     *serverTLS    // nil: plain TCP
 
 	mu   sync.Mutex
@@ -156,6 +157,8 @@ func Start(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("start embedded NATS server: %w", err)
 		}
 		s.auth = a
+	} else {
+		s.system = login(SystemUser, "")
 	}
 	if opts.TLSCert != "" || opts.TLSKey != "" {
 		t, err := loadTLS(opts.TLSCert, opts.TLSKey)
@@ -272,9 +275,7 @@ func (s *Server) serverOptions(port int) *server.Options {
 		// its own handlers (they would also leak a goroutine per server).
 		NoSigs: true,
 	}
-	if s.auth != nil {
-		o.Users = s.auth.users()
-	}
+	serverUsers(o, s.auth, s.system)
 	if s.tls != nil {
 		// A clone per start: the server keeps and may adjust its config.
 		o.TLSConfig = s.tls.config.Clone()
