@@ -80,3 +80,55 @@ func TestAStreamThatLosesTwoOfThreeReplicasIsDiagnosedWithoutALeader(t *testing.
 	}
 	awaitDiagnosis(t, latest, feed.RuleNoLeader, "stream LEDGER", feed.ScreenServers, "no leader for")
 }
+
+// A replica that comes back far behind its leader is diagnosed as
+// lagging while it catches up: a follower of an R3 stream stops, the
+// stream takes 200 MB without it, and it starts again. Online and not
+// current, with operations to catch up, it is behind for more than the
+// rule's window on the feed's clock (ten times the wall clock's pace).
+func TestAReplicaCatchingUpFarBehindIsDiagnosedAsLagging(t *testing.T) {
+	c, err := embedded.StartCluster(3, t.TempDir())
+	if err != nil {
+		t.Fatalf("start cluster: %v", err)
+	}
+	t.Cleanup(c.Shutdown)
+	leader := r3Stream(t, natstest.JetStream(t, natstest.Connect(t, c.ClientURLs())), "BULK")
+	follower, lead := -1, -1
+	for i, s := range c.Servers() {
+		if s.NATS().Name() == leader {
+			lead = i
+		} else if follower < 0 {
+			follower = i
+		}
+	}
+	// Watch and write through the leader's node, which stays up.
+	nc := natstest.Connect(t, c.Servers()[lead].ClientURL())
+	latest := watchFast(t, nc)
+	js := natstest.JetStream(t, nc)
+	start := latest().Time
+	for latest().Time.Sub(start) < 2*lagWindow {
+		if d := findDiagnosis(latest(), feed.RuleReplicaLagging, ""); d != nil {
+			t.Fatalf("a healthy stream is diagnosed: %+v", d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	c.Stop(follower)
+	payload := make([]byte, 1024)
+	for i := range 200_000 {
+		if _, err := js.PublishAsync("bulk", payload); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+		if i%10_000 == 0 {
+			<-js.PublishAsyncComplete()
+		}
+	}
+	<-js.PublishAsyncComplete()
+	if err := c.Start(follower); err != nil {
+		t.Fatal(err)
+	}
+	awaitDiagnosis(t, latest, feed.RuleReplicaLagging, "stream BULK", feed.ScreenServers, "operations behind")
+}
+
+// lagWindow is the lagging rule's window (tui/feed's lagWindow).
+const lagWindow = 10 * time.Second
