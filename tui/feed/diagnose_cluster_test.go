@@ -119,7 +119,7 @@ func TestAReplicaCatchingUpFarBehindIsDiagnosedAsLagging(t *testing.T) {
 		if _, err := js.PublishAsync("bulk", payload); err != nil {
 			t.Fatalf("publish %d: %v", i, err)
 		}
-		if i%10_000 == 0 {
+		if i%2_000 == 0 {
 			<-js.PublishAsyncComplete()
 		}
 	}
