@@ -38,6 +38,7 @@ import (
 	"github.com/sagascope/sagascope/demo/scenario"
 	"github.com/sagascope/sagascope/demo/scenario/command"
 	"github.com/sagascope/sagascope/demo/system"
+	"github.com/sagascope/sagascope/demo/topology"
 	"github.com/sagascope/sagascope/telemetry"
 	"github.com/sagascope/sagascope/telemetry/logging"
 	"github.com/sagascope/sagascope/tui"
@@ -195,6 +196,7 @@ type demoFlags struct {
 	logFormat  string
 	traceRatio float64
 	http       string
+	recordTTL  time.Duration
 }
 
 func (d *demoFlags) register(fs *flag.FlagSet) {
@@ -208,6 +210,7 @@ func (d *demoFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&d.logFormat, "log-format", "text", "log format: text or json")
 	fs.Float64Var(&d.traceRatio, "trace-ratio", 1, "share of sagas traced, 0..1 (0 turns tracing off)")
 	fs.StringVar(&d.http, "http", "", "serve Prometheus /metrics, /livez and /readyz on this address, e.g. :9464")
+	fs.DurationVar(&d.recordTTL, "record-ttl", topology.DefaultRecordTTL, "how long a saga's records live after their last write, 0 for ever (ended sagas are counted in saga_checkpoint first)")
 }
 
 // config checks the flags and builds the system's configuration; logs go
@@ -228,6 +231,8 @@ func (d *demoFlags) config(logOut io.Writer) (system.Config, error) {
 		return system.Config{}, cli.Usagef("--load %v is not in 0..%d", d.load, contract.MaxRate)
 	case d.traceRatio < 0 || d.traceRatio > 1:
 		return system.Config{}, cli.Usagef("--trace-ratio %v is not in 0..1", d.traceRatio)
+	case d.recordTTL != 0 && d.recordTTL < topology.DuplicateWindow:
+		return system.Config{}, cli.Usagef("--record-ttl %s: use 0 (for ever) or at least %s, the duplicate window, or a repeated message could be applied twice", d.recordTTL, topology.DuplicateWindow)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(d.logLevel)); err != nil {
@@ -245,6 +250,10 @@ func (d *demoFlags) config(logOut io.Writer) (system.Config, error) {
 		Services: svcs, Instances: d.instances, Workers: d.workers, Version: version, Log: log,
 	}
 	cfg.Topology.Replicas = d.replicas
+	cfg.Topology.RecordTTL = d.recordTTL
+	if d.recordTTL == 0 {
+		cfg.Topology.RecordTTL = -1 // for ever
+	}
 	if !d.noLoad {
 		cfg.Load = &loadgen.Config{Rate: d.load, Log: cfg.Log}
 	}

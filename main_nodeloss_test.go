@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -85,10 +87,10 @@ func TestANodeKilledUnderLoadAndRestartedLosesNothing(t *testing.T) {
 	for {
 		out, err := exec.CommandContext(ctx, bin, "check", "--server", urls, "--settle", "20s").CombinedOutput()
 		if err != nil || !strings.HasPrefix(string(out), "sagascope check: OK") {
-			t.Fatalf("check after the node loss (%v):\n%s\nlogs:\n%s", err, out, cl.logs(leader))
+			t.Fatalf("check after the node loss (%v):\n%s\nreplicas:\n%s\nlogs:\n%s", err, out, cl.replicaBalances(ctx), cl.logs(leader))
 		}
 		if strings.Contains(string(out), " 0 in flight") {
-			t.Logf("check, %s after the load paused:\n%s", time.Since(paused).Round(100*time.Millisecond), out)
+			t.Logf("check, %s after the load paused:\n%s\nreplicas:\n%s", time.Since(paused).Round(100*time.Millisecond), out, cl.replicaBalances(ctx))
 			return
 		}
 		// Two step timeouts: a step's and the compensation it starts.
@@ -433,4 +435,71 @@ func (c *completions) longestStallSince(since time.Time) time.Duration {
 		grew = s.at
 	}
 	return longest
+}
+
+// replicaBalances compares every account's balance as each node's replica
+// of the accounts bucket holds it with what the bucket's leader holds, for
+// a failure message: a direct get asked of a client's own server is
+// answered by that server's replica, STREAM.MSG.GET by the leader.
+func (cl *processCluster) replicaBalances(ctx context.Context) string {
+	var out strings.Builder
+	stream := "KV_" + contract.AccountBucket
+	read := func(nc *nats.Conn, api, key string) (rev uint64, avail int64, err error) {
+		req := fmt.Sprintf(`{"last_by_subj":"$KV.%s.%s"}`, contract.AccountBucket, key)
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		m, err := nc.RequestWithContext(rctx, api, []byte(req))
+		if err != nil {
+			return 0, 0, err
+		}
+		var b contract.Balance
+		if api == "$JS.API.STREAM.MSG.GET."+stream {
+			var r struct {
+				Message struct {
+					Seq  uint64 `json:"seq"`
+					Data []byte `json:"data"`
+				} `json:"message"`
+			}
+			if err := json.Unmarshal(m.Data, &r); err != nil {
+				return 0, 0, err
+			}
+			err = json.Unmarshal(r.Message.Data, &b)
+			return r.Message.Seq, b.Available, err
+		}
+		seq, _ := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
+		err = json.Unmarshal(m.Data, &b)
+		return seq, b.Available, err
+	}
+	leader := map[string][2]int64{}
+	for i, port := range cl.ports {
+		nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", port), nats.NoReconnect())
+		if err != nil {
+			fmt.Fprintf(&out, "s%d: %v\n", i+1, err)
+			continue
+		}
+		var sum int64
+		var diffs []string
+		for k := range 1000 {
+			key := fmt.Sprintf("cust-%04d", k)
+			if i == 0 {
+				rev, avail, err := read(nc, "$JS.API.STREAM.MSG.GET."+stream, key)
+				if err != nil {
+					fmt.Fprintf(&out, "leader %s: %v\n", key, err)
+				}
+				leader[key] = [2]int64{int64(rev), avail}
+			}
+			rev, avail, err := read(nc, "$JS.API.DIRECT.GET."+stream, key)
+			if err != nil {
+				diffs = append(diffs, fmt.Sprintf("%s: %v", key, err))
+				continue
+			}
+			sum += avail
+			if l := leader[key]; l != [2]int64{int64(rev), avail} {
+				diffs = append(diffs, fmt.Sprintf("%s seq %d %d, leader seq %d %d", key, rev, avail, l[0], l[1]))
+			}
+		}
+		nc.Close()
+		fmt.Fprintf(&out, "s%d: balances sum %d, %d keys differ from the leader %v\n", i+1, sum, len(diffs), diffs[:min(len(diffs), 5)])
+	}
+	return out.String()
 }

@@ -101,6 +101,9 @@ const (
 	// RuleOrphanEffect: an applied charge or reservation, or a shipment,
 	// belongs to a saga that exists.
 	RuleOrphanEffect Rule = "orphan-effect"
+	// RuleFoldedBeforeExpiry: no saga record expired before the orders
+	// service folded it into the checkpoint (contract.Checkpoint).
+	RuleFoldedBeforeExpiry Rule = "folded-before-expiry"
 	// RuleMalformedRecord: every record decodes. An undecodable record is
 	// left out of the other rules, which then usually fail too.
 	RuleMalformedRecord Rule = "malformed-record"
@@ -161,6 +164,14 @@ type Report struct {
 	// Reads is how many times Run read the data: more than one when it
 	// waited for in-flight sagas to settle a conservation mismatch.
 	Reads int
+	// Checkpoint is what the sagas folded so far did: the conservation
+	// rules count it in place of their records, which expire RecordTTL
+	// after their last write (0: never).
+	Checkpoint contract.Checkpoint
+	RecordTTL  time.Duration
+	// FoldedWithRecords counts the folded sagas whose records are still
+	// there: they are in Sagas too.
+	FoldedWithRecords int
 }
 
 // OK reports whether no invariant is broken. Warnings do not count.

@@ -40,8 +40,14 @@ type fixture struct {
 // newFixture starts a server and runs topology.Ensure with seed.
 func newFixture(t testing.TB, seed contract.Seed) *fixture {
 	t.Helper()
+	return newFixtureWith(t, topology.Options{Seed: seed})
+}
+
+// newFixtureWith starts a server and runs topology.Ensure with o.
+func newFixtureWith(t testing.TB, o topology.Options) *fixture {
+	t.Helper()
 	f := bareFixture(t)
-	if err := topology.Ensure(t.Context(), f.js, topology.Options{Seed: seed}); err != nil {
+	if err := topology.Ensure(t.Context(), f.js, o); err != nil {
 		t.Fatalf("topology.Ensure: %v", err)
 	}
 	f.buckets = map[string]jetstream.KeyValue{}

@@ -46,8 +46,19 @@ func (r Report) Print(w io.Writer) {
 	line("charges", "%s", countList(r.Charges, entryOrder, true))
 	line("reservations", "%s", countList(r.Reservations, entryOrder, true))
 	line("shipments", "%d", r.Shipments)
-	line("money", "start %d, now %d cents (balances + applied charges)", r.MoneyStart, r.MoneyNow)
-	line("stock", "start %d, now %d units (balances + applied reservations)", r.StockStart, r.StockNow)
+	if c := r.Checkpoint; c.Seq > 0 || r.RecordTTL > 0 {
+		folded := map[contract.SagaStatus]int{}
+		for st, n := range c.Sagas {
+			folded[st] = int(n)
+		}
+		line("folded", "%d sagas (%s), %d shipments, through sequence %d; %d of them still have records",
+			c.Folded(), countList(folded, statusOrder, false), c.Shipments, c.Seq, r.FoldedWithRecords)
+		if r.RecordTTL > 0 {
+			line("records", "expire %s after their last write; money and stock count the folded sagas in their place", r.RecordTTL)
+		}
+	}
+	line("money", "start %d, now %d cents (balances + applied charges%s)", r.MoneyStart, r.MoneyNow, r.foldedTerm())
+	line("stock", "start %d, now %d units (balances + applied reservations%s)", r.StockStart, r.StockNow, r.foldedTerm())
 	line("dead letters", "%d", r.DeadLetters)
 	var streams []string
 	for _, svc := range contract.Services {
@@ -95,4 +106,11 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+func (r Report) foldedTerm() string {
+	if r.Checkpoint.Seq == 0 {
+		return ""
+	}
+	return " + folded"
 }

@@ -19,6 +19,8 @@ const maxWarnedIDs = 5
 // are identical.
 func evaluate(s *snapshot, grace time.Duration, now time.Time) Report {
 	r := Report{
+		Checkpoint:   s.checkpoint,
+		RecordTTL:    s.ttl,
 		Sagas:        map[contract.SagaStatus]int{},
 		Charges:      countEntries(s.charges),
 		Reservations: countEntries(s.reservations),
@@ -35,6 +37,9 @@ func evaluate(s *snapshot, grace time.Duration, now time.Time) Report {
 	for _, id := range ids {
 		sg := s.sagas[id]
 		r.Sagas[sg.Status]++
+		if s.folded(id) {
+			r.FoldedWithRecords++
+		}
 		switch {
 		case sg.Status == contract.SagaCompensationFailed:
 			parked = append(parked, id)
@@ -51,19 +56,23 @@ func evaluate(s *snapshot, grace time.Duration, now time.Time) Report {
 		entry: "charge", unit: "cents", seeded: s.seed.AccountBalance, seededTotal: s.seed.TotalMoney(),
 	}
 	var vs []Violation
-	r.MoneyNow, vs = money.check(s.accounts, s.charges)
+	r.MoneyNow, vs = money.check(s.accounts, s.live(contract.ChargeBucket, s.charges), s.checkpoint.Charged)
 	r.Violations = append(r.Violations, vs...)
 
 	stock := quantity{
 		total: RuleStockConserved, perKey: RuleStockBalance, bucket: contract.StockBucket,
 		entry: "reservation", unit: "units", seeded: s.seed.StockPerSKU, seededTotal: s.seed.TotalStock(),
 	}
-	r.StockNow, vs = stock.check(s.stock, s.reservations)
+	r.StockNow, vs = stock.check(s.stock, s.live(contract.ReservationBucket, s.reservations), s.checkpoint.Reserved)
 	r.Violations = append(r.Violations, vs...)
 
 	var completed, cancelled []Violation
 	for _, id := range ids {
-		switch sg := s.sagas[id]; sg.Status {
+		sg := s.sagas[id]
+		if s.expiring(sg.Started) {
+			continue // its first effects may have expired already
+		}
+		switch sg.Status {
 		case contract.SagaCompleted:
 			completed = append(completed, completedEffects(id, sg.Order, s)...)
 		case contract.SagaCancelled:
@@ -73,6 +82,9 @@ func evaluate(s *snapshot, grace time.Duration, now time.Time) Report {
 	r.Violations = append(r.Violations, completed...)
 	r.Violations = append(r.Violations, cancelled...)
 	r.Violations = append(r.Violations, orphans(s)...)
+	if v, ok := foldedBeforeExpiry(s); ok {
+		r.Violations = append(r.Violations, v)
+	}
 
 	if len(parked) > 0 {
 		r.Warnings = append(r.Warnings, parkedWarning(parked))
@@ -122,7 +134,11 @@ type quantity struct {
 // total rule and of the per-key rule. The per-key rule is the sharper one:
 // an amount taken twice for one order balances no applied entry, even when
 // something else happens to restore the total.
-func (q quantity) check(balances map[string]contract.Balance, entries map[string]contract.Entry) (int64, []Violation) {
+//
+// folded is what the checkpoint's sagas left applied, by key: entries holds
+// only the others, so each amount counts once whether its record is still
+// there or expired.
+func (q quantity) check(balances map[string]contract.Balance, entries map[string]contract.Entry, folded map[string]int64) (int64, []Violation) {
 	applied := map[string]int64{}
 	var sumApplied, sumAvailable int64
 	for _, e := range entries {
@@ -130,6 +146,10 @@ func (q quantity) check(balances map[string]contract.Balance, entries map[string
 			applied[e.Key] += e.Amount
 			sumApplied += e.Amount
 		}
+	}
+	for key, n := range folded {
+		applied[key] += n
+		sumApplied += n
 	}
 	var perKey []Violation
 	for _, key := range slices.Sorted(maps.Keys(balances)) {
@@ -223,22 +243,26 @@ func cancelledEffects(id string, s *snapshot) []Violation {
 }
 
 // orphans finds effects whose saga does not exist. Only applied entries
-// count: a reverted or voided entry holds nothing.
+// count: a reverted or voided entry holds nothing. An effect about to expire
+// may outlive its saga's record by the moment between the two buckets'
+// expiry: it is not an orphan.
 func orphans(s *snapshot) []Violation {
-	exists := func(id string) bool { return hasKey(s.sagas, id) || s.lateSagas[id] }
+	exists := func(bucket, id string) bool {
+		return hasKey(s.sagas, id) || s.lateSagas[id] || s.expiring(s.meta[bucket][id].written)
+	}
 	byID := map[string][]string{}
 	for id, e := range s.charges {
-		if e.Status == contract.EntryApplied && !exists(id) {
+		if e.Status == contract.EntryApplied && !exists(contract.ChargeBucket, id) {
 			byID[id] = append(byID[id], fmt.Sprintf("applied charge of %d cents on %s", e.Amount, e.Key))
 		}
 	}
 	for id, e := range s.reservations {
-		if e.Status == contract.EntryApplied && !exists(id) {
+		if e.Status == contract.EntryApplied && !exists(contract.ReservationBucket, id) {
 			byID[id] = append(byID[id], fmt.Sprintf("applied reservation of %d units of %s", e.Amount, e.Key))
 		}
 	}
 	for id, sh := range s.shipments {
-		if sh.Status != contract.ShipmentVoided && !exists(id) {
+		if sh.Status != contract.ShipmentVoided && !exists(contract.ShipmentBucket, id) {
 			byID[id] = append(byID[id], "shipment")
 		}
 	}
@@ -273,4 +297,72 @@ func booked(shipments map[string]contract.Shipment) int {
 		}
 	}
 	return n
+}
+
+// expirySlack is how near its expiry a record must be to count as about to
+// expire (a third of the TTL when that is less): clocks of the services,
+// the servers and check may differ by this much, and the buckets expire
+// records each on its own timer.
+const expirySlack = time.Minute
+
+// expiring reports whether a record written at t may expire, or its saga's
+// record may have expired, by the time s was read.
+func (s *snapshot) expiring(t time.Time) bool {
+	return s.ttl > 0 && t.Before(s.read.Add(-s.ttl+min(expirySlack, s.ttl/3)))
+}
+
+// folded reports whether saga id is counted in the checkpoint: its record
+// is final and at or before the checkpoint's Seq.
+func (s *snapshot) folded(id string) bool {
+	sg, ok := s.sagas[id]
+	return ok && sg.Status.Final() && s.meta[contract.SagaBucket][id].rev <= s.checkpoint.Seq
+}
+
+// live returns the entries of bucket that the conservation rules count one
+// by one: not those of folded sagas, which the checkpoint counts, nor those
+// about to expire whose saga's record is gone, which it counted before.
+func (s *snapshot) live(bucket string, entries map[string]contract.Entry) map[string]contract.Entry {
+	out := make(map[string]contract.Entry, len(entries))
+	for id, e := range entries {
+		switch {
+		case s.folded(id):
+		case !hasKey(s.sagas, id) && !s.lateSagas[id] && s.expiring(s.meta[bucket][id].written):
+		default:
+			out[id] = e
+		}
+	}
+	return out
+}
+
+// foldedBeforeExpiry reports records that may have expired before the
+// orders service folded them into the checkpoint: then what their sagas did
+// is counted nowhere and the conservation rules cannot be trusted. Every
+// record after the checkpoint was written after the later of its Through
+// and its After (the bucket's creation before anything was folded), so it
+// expires no sooner than that plus the TTL; and when the first record after
+// the checkpoint is the very next sequence, nothing between is gone.
+func foldedBeforeExpiry(s *snapshot) (Violation, bool) {
+	if s.ttl <= 0 || s.sagaLastSeq <= s.checkpoint.Seq || s.nextUnfolded == s.checkpoint.Seq+1 {
+		return Violation{}, false
+	}
+	since := s.checkpoint.Through
+	if s.checkpoint.Seq == 0 {
+		since = s.created
+	}
+	if s.checkpoint.After.After(since) {
+		since = s.checkpoint.After
+	}
+	if !since.Before(s.read.Add(-s.ttl)) {
+		return Violation{}, false
+	}
+	what := fmt.Sprintf("the checkpoint is folded through sequence %d", s.checkpoint.Seq)
+	if s.checkpoint.Seq == 0 {
+		what = "nothing is folded"
+	}
+	return Violation{
+		Rule:    RuleFoldedBeforeExpiry,
+		Subject: contract.SagaBucket,
+		Detail: fmt.Sprintf("%s and records live %s, but sequences up to %d were written and the folder has not been caught up for %s: some may have expired uncounted (is the orders service running?)",
+			what, s.ttl, s.sagaLastSeq, s.read.Sub(since).Round(time.Second)),
+	}, true
 }

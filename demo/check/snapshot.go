@@ -24,6 +24,12 @@ type store struct {
 	seed contract.Seed
 
 	sagas, accounts, charges, stock, reservations, shipments jetstream.KeyValue
+	// checkpoint is nil on data from before checkpoints existed.
+	checkpoint jetstream.KeyValue
+	// ttl is how long the order-keyed records live (0: for ever), and
+	// created when the saga bucket was made, from the saga bucket.
+	ttl     time.Duration
+	created time.Time
 }
 
 // open opens every bucket and reads the seed. The saga bucket is opened
@@ -47,6 +53,18 @@ func open(ctx context.Context, js jetstream.JetStream) (*store, error) {
 			return nil, err
 		}
 		*b.kv = kv
+	}
+	status, err := st.sagas.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read status of bucket %s: %w", contract.SagaBucket, err)
+	}
+	st.ttl = status.TTL()
+	if bs, ok := status.(*jetstream.KeyValueBucketStatus); ok {
+		st.created = bs.StreamInfo().Created
+	}
+	st.checkpoint, err = js.KeyValue(ctx, contract.CheckpointBucket)
+	if err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, fmt.Errorf("open bucket %s: %w", contract.CheckpointBucket, err)
 	}
 	control, err := openBucket(ctx, js, contract.ControlBucket)
 	if err != nil {
@@ -99,6 +117,31 @@ type snapshot struct {
 	// Sagas were then in flight even if the saga read found none: one may
 	// have started after it.
 	busy bool
+
+	// checkpoint is what the sagas folded so far did, read before the saga
+	// bucket, so a saga whose final record is at or before its Seq is in it
+	// and one after is not.
+	checkpoint contract.Checkpoint
+	// meta is each record's revision and time, by bucket and key.
+	meta map[string]map[string]recordMeta
+	// ttl is how long the order-keyed records live (0: for ever); read is
+	// when this snapshot was taken, by the wall clock the server expires
+	// records by; sagaLastSeq is the saga stream's last sequence and
+	// created the saga bucket's creation.
+	ttl         time.Duration
+	read        time.Time
+	sagaLastSeq uint64
+	created     time.Time
+	// nextUnfolded is the sequence of the first saga record after the
+	// checkpoint still stored, 0 when there is none.
+	nextUnfolded uint64
+}
+
+// recordMeta is a record's revision (its stream sequence) and when it was
+// written.
+type recordMeta struct {
+	rev     uint64
+	written time.Time
 }
 
 // read takes a snapshot. The saga bucket is read before the effect buckets
@@ -113,10 +156,18 @@ type snapshot struct {
 // two writes land on different sides of the snapshot.
 // TestRunUnderLoadReportsNoFalseViolations fails if either order is changed.
 func (st *store) read(ctx context.Context) (*snapshot, error) {
-	s := &snapshot{seed: st.seed, lateSagas: map[string]bool{}}
+	s := &snapshot{
+		seed: st.seed, lateSagas: map[string]bool{}, meta: map[string]map[string]recordMeta{},
+		ttl: st.ttl, created: st.created, read: time.Now(),
+	}
 	before, err := st.writeMark(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if st.checkpoint != nil {
+		if s.checkpoint, err = readCheckpoint(ctx, st.checkpoint); err != nil {
+			return nil, err
+		}
 	}
 	var mu sync.Mutex // guards s.malformed, appended from every reader
 	note := func(bucket string, bad []string) {
@@ -129,19 +180,24 @@ func (st *store) read(ctx context.Context) (*snapshot, error) {
 		}
 	}
 
-	sagas, bad, err := ReadBucket[contract.Saga](ctx, st.sagas)
+	sagas, meta, bad, err := readBucket[contract.Saga](ctx, st.sagas)
 	if err != nil {
 		return nil, err
 	}
-	s.sagas = sagas
+	s.sagas, s.meta[contract.SagaBucket] = sagas, meta
 	note(st.sagas.Bucket(), bad)
 
 	g, gctx := errgroup.WithContext(ctx)
-	readInto(g, gctx, st.accounts, &s.accounts, note)
-	readInto(g, gctx, st.stock, &s.stock, note)
-	readInto(g, gctx, st.charges, &s.charges, note)
-	readInto(g, gctx, st.reservations, &s.reservations, note)
-	readInto(g, gctx, st.shipments, &s.shipments, note)
+	keep := func(bucket string, meta map[string]recordMeta) {
+		mu.Lock()
+		defer mu.Unlock()
+		s.meta[bucket] = meta
+	}
+	readInto(g, gctx, st.accounts, &s.accounts, note, nil)
+	readInto(g, gctx, st.stock, &s.stock, note, nil)
+	readInto(g, gctx, st.charges, &s.charges, note, keep)
+	readInto(g, gctx, st.reservations, &s.reservations, note, keep)
+	readInto(g, gctx, st.shipments, &s.shipments, note, keep)
 	g.Go(func() (err error) {
 		s.streams, s.deadLetters, err = st.streamCounts(gctx)
 		return err
@@ -156,36 +212,87 @@ func (st *store) read(ctx context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.busy = after != before
+	s.busy = after.sum != before.sum
+	s.sagaLastSeq = after.sagaLastSeq
+	if s.sagaLastSeq > s.checkpoint.Seq {
+		if s.nextUnfolded, err = st.firstAfter(ctx, s.checkpoint.Seq); err != nil {
+			return nil, err
+		}
+	}
 	slices.SortFunc(s.malformed, func(a, b Violation) int { return strings.Compare(a.Subject, b.Subject) })
 	return s, nil
 }
 
-// writeMark returns a number that grows with every write to any bucket
-// read: the sum of the last sequences of their streams.
-func (st *store) writeMark(ctx context.Context) (uint64, error) {
-	var mark uint64
+// mark is a number that grows with every write to any bucket read (the sum
+// of the last sequences of their streams), and the saga stream's own.
+type mark struct{ sum, sagaLastSeq uint64 }
+
+func (st *store) writeMark(ctx context.Context) (mark, error) {
+	var m mark
 	for _, kv := range []jetstream.KeyValue{st.sagas, st.accounts, st.charges, st.stock, st.reservations, st.shipments} {
 		status, err := kv.Status(ctx)
 		if err != nil {
-			return 0, fmt.Errorf("read status of bucket %s: %w", kv.Bucket(), err)
+			return mark{}, fmt.Errorf("read status of bucket %s: %w", kv.Bucket(), err)
 		}
 		bs, ok := status.(*jetstream.KeyValueBucketStatus)
 		if !ok {
-			return 0, fmt.Errorf("read status of bucket %s: unexpected status type %T", kv.Bucket(), status)
+			return mark{}, fmt.Errorf("read status of bucket %s: unexpected status type %T", kv.Bucket(), status)
 		}
-		mark += bs.StreamInfo().State.LastSeq
+		last := bs.StreamInfo().State.LastSeq
+		m.sum += last
+		if kv == st.sagas {
+			m.sagaLastSeq = last
+		}
 	}
-	return mark, nil
+	return m, nil
 }
 
-// readInto reads kv into *dst in a goroutine of g and passes its
-// undecodable keys to note.
-func readInto[T any](g *errgroup.Group, ctx context.Context, kv jetstream.KeyValue, dst *map[string]T, note func(bucket string, bad []string)) {
+// firstAfter is the sequence of the first saga record after seq still
+// stored, 0 when there is none.
+func (st *store) firstAfter(ctx context.Context, seq uint64) (uint64, error) {
+	name := "KV_" + contract.SagaBucket
+	stream, err := st.js.Stream(ctx, name)
+	if err != nil {
+		return 0, fmt.Errorf("read stream %s: %w", name, err)
+	}
+	m, err := stream.GetMsg(ctx, seq+1, jetstream.WithGetMsgSubject("$KV."+contract.SagaBucket+".>"))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the first saga record after sequence %d: %w", seq, err)
+	}
+	return m.Sequence, nil
+}
+
+// readCheckpoint reads the checkpoint; none yet is the zero checkpoint. A
+// checkpoint that does not decode is an error, not a violation: without it
+// nothing about expired sagas can be said.
+func readCheckpoint(ctx context.Context, kv jetstream.KeyValue) (contract.Checkpoint, error) {
+	e, err := kv.Get(ctx, contract.CheckpointKey)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return contract.Checkpoint{}, nil
+	}
+	if err != nil {
+		return contract.Checkpoint{}, fmt.Errorf("read checkpoint: %w", err)
+	}
+	var c contract.Checkpoint
+	if err := json.Unmarshal(e.Value(), &c); err != nil {
+		return contract.Checkpoint{}, fmt.Errorf("decode checkpoint %s/%s: %w", contract.CheckpointBucket, contract.CheckpointKey, err)
+	}
+	return c, nil
+}
+
+// readInto reads kv into *dst in a goroutine of g, passes its undecodable
+// keys to note and, when keep is set, its records' revisions and times.
+func readInto[T any](g *errgroup.Group, ctx context.Context, kv jetstream.KeyValue, dst *map[string]T, note func(bucket string, bad []string), keep func(bucket string, meta map[string]recordMeta)) {
 	g.Go(func() error {
-		values, bad, err := ReadBucket[T](ctx, kv)
+		values, meta, bad, err := readBucket[T](ctx, kv)
 		*dst = values
 		note(kv.Bucket(), bad)
+		if keep != nil {
+			keep(kv.Bucket(), meta)
+		}
 		return err
 	})
 }
@@ -272,31 +379,39 @@ func (st *store) streamCounts(ctx context.Context) (map[string]uint64, uint64, e
 // flight are written then, and the rules allow for that (conservation
 // settles, orphans are looked up again).
 func ReadBucket[T any](ctx context.Context, kv jetstream.KeyValue) (map[string]T, []string, error) {
+	values, _, bad, err := readBucket[T](ctx, kv)
+	return values, bad, err
+}
+
+// readBucket is ReadBucket with each record's revision and time.
+func readBucket[T any](ctx context.Context, kv jetstream.KeyValue) (map[string]T, map[string]recordMeta, []string, error) {
 	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
-		return nil, nil, fmt.Errorf("read bucket %s: %w", kv.Bucket(), err)
+		return nil, nil, nil, fmt.Errorf("read bucket %s: %w", kv.Bucket(), err)
 	}
 	defer stop(w)
 	values := map[string]T{}
+	meta := map[string]recordMeta{}
 	bad := map[string]bool{}
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("read bucket %s: %w", kv.Bucket(), ctx.Err())
+			return nil, nil, nil, fmt.Errorf("read bucket %s: %w", kv.Bucket(), ctx.Err())
 		case e, ok := <-w.Updates():
 			if !ok {
-				return nil, nil, fmt.Errorf("read bucket %s: watcher closed before the last value arrived (connection lost?)", kv.Bucket())
+				return nil, nil, nil, fmt.Errorf("read bucket %s: watcher closed before the last value arrived (connection lost?)", kv.Bucket())
 			}
 			if e == nil {
-				return values, slices.Sorted(maps.Keys(bad)), nil
+				return values, meta, slices.Sorted(maps.Keys(bad)), nil
 			}
+			// A key written during the read arrives again; the later value wins.
+			meta[e.Key()] = recordMeta{rev: e.Revision(), written: e.Created()}
 			var v T
 			if err := json.Unmarshal(e.Value(), &v); err != nil {
 				delete(values, e.Key())
 				bad[e.Key()] = true
 				continue
 			}
-			// A key written during the read arrives again; the later value wins.
 			values[e.Key()] = v
 			delete(bad, e.Key())
 		}

@@ -55,7 +55,52 @@ const (
 	ReservationBucket = "saga_reservations" // key: order id -> Entry (units)
 	ShipmentBucket    = "saga_shipments"    // key: order id -> Shipment
 	ControlBucket     = "saga_control"      // keys: FaultKey(...), LoadKey, SeedKey
+	CheckpointBucket  = "saga_checkpoint"   // key: CheckpointKey -> Checkpoint
 )
+
+// OrderBuckets are the buckets with one key per order: the saga records and
+// their effects. Their records expire a while after their last write (the
+// topology's RecordTTL), which bounds them; what expired sagas did stays
+// counted in the Checkpoint.
+var OrderBuckets = []string{SagaBucket, ChargeBucket, ReservationBucket, ShipmentBucket}
+
+// CheckpointKey is the Checkpoint's key in CheckpointBucket.
+const CheckpointKey = "totals"
+
+// Checkpoint is what the sagas folded so far did, in sum: every saga whose
+// final record is at or before Seq in the saga bucket's stream. The orders
+// service folds final records in stream order and writes the checkpoint with
+// a compare-and-set, so each is counted once whatever crashes. `check`
+// counts a folded saga's effects from here instead of from its records,
+// which may have expired.
+type Checkpoint struct {
+	V int `json:"v"`
+	// Seq is the last sequence of the saga bucket's stream folded; Through
+	// is that message's time. Records written later are not folded yet.
+	Seq     uint64    `json:"seq"`
+	Through time.Time `json:"through,omitzero"`
+	// After is a time every record after Seq was written after: when the
+	// folder last found nothing more to fold, it had asked at After. A
+	// record after Seq expires no sooner than the later of Through and
+	// After plus the bucket's TTL, so until then nothing unfolded is gone.
+	After time.Time `json:"after,omitzero"`
+	// Sagas counts the folded sagas by final status.
+	Sagas map[SagaStatus]int64 `json:"sagas,omitempty"`
+	// Charged is the cents the folded sagas left applied, by customer;
+	// Reserved the units, by SKU; Shipments the shipments they booked.
+	Charged   map[string]int64 `json:"charged,omitempty"`
+	Reserved  map[string]int64 `json:"reserved,omitempty"`
+	Shipments int64            `json:"shipments,omitempty"`
+}
+
+// Folded is the number of sagas the checkpoint counts.
+func (c Checkpoint) Folded() int64 {
+	var n int64
+	for _, v := range c.Sagas {
+		n += v
+	}
+	return n
+}
 
 // Keys in ControlBucket.
 const (

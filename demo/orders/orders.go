@@ -16,8 +16,10 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/fold"
 	"github.com/sagascope/sagascope/demo/service"
 	"github.com/sagascope/sagascope/demo/worker"
 	"github.com/sagascope/sagascope/telemetry/sagaspan"
@@ -79,13 +81,25 @@ func (s *Service) Bind(ctx context.Context, env service.Env) (service.Binding, e
 	if err != nil {
 		return service.Binding{}, fmt.Errorf("open %s: %w", contract.SagaBucket, err)
 	}
+	folder, err := fold.New(ctx, fold.Config{JS: env.JS, Log: env.Log})
+	if err != nil {
+		return service.Binding{}, err
+	}
 	o := &orchestrator{cfg: s.cfg, sagas: sagas, env: env, log: env.Log, deadlines: map[string]watch{}}
 	route := service.Route{Handle: o.handle}
 	routes := map[string]service.Route{contract.CommandConsumer(contract.Orders): route}
 	for _, from := range contract.Services[1:] {
 		routes[contract.EventConsumer(from)] = route
 	}
-	return service.Binding{Routes: routes, Load: s.cfg.Load, Background: o.sweep}, nil
+	// Beside the sweeper, every instance runs a folder: one folds, the
+	// others stand by and take over when it stops.
+	background := func(ctx context.Context) error {
+		g, ctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return o.sweep(ctx) })
+		g.Go(func() error { return folder.Run(ctx) })
+		return g.Wait()
+	}
+	return service.Binding{Routes: routes, Load: s.cfg.Load, Background: background}, nil
 }
 
 type orchestrator struct {

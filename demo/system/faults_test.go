@@ -189,19 +189,7 @@ func TestEachFaultUnderLoadLeavesConsistentDataOnceCleared(t *testing.T) {
 				st := r.feed.wait(t, r.feed.mark(), quickly, "every payment worker busy", func(s contract.Status) bool {
 					return s.Service == contract.Payment && s.Pool.Busy == s.Pool.Capacity && s.Pool.Capacity > 0
 				})
-				name := fmt.Sprintf("sagascope %s %s", st.Service, st.Instance)
-				before := connID(t, r.srv, name)
-				if before == 0 {
-					t.Fatalf("no connection named %q", name)
-				}
-				r.setCrash(t, contract.Fault{Service: contract.Payment, Kind: contract.FaultCrash, RestartAfter: time.Second})
-				systemtest.WaitFor(t, quickly, "the crashed instance reconnects", func() error {
-					if now := connID(t, r.srv, name); now == 0 || now == before {
-						return fmt.Errorf("connection %q is #%d, was #%d before the crash", name, now, before)
-					}
-					return nil
-				})
-				r.clearFault(t, contract.Payment, contract.FaultCrash)
+				r.crash(t, st)
 				r.clearFault(t, contract.Payment, contract.FaultLatency)
 			},
 			final: func(t *testing.T, r *rig, _ map[string]contract.Saga, _ check.Report) {
@@ -293,6 +281,25 @@ func commandsStored(t *testing.T, js jetstream.JetStream, svc contract.Service) 
 		n += c
 	}
 	return n
+}
+
+// crash crashes the instance that reported st with a crash fault, waits
+// until it is back on a new connection and clears the fault.
+func (r *rig) crash(t *testing.T, st contract.Status) {
+	t.Helper()
+	name := fmt.Sprintf("sagascope %s %s", st.Service, st.Instance)
+	before := connID(t, r.srv, name)
+	if before == 0 {
+		t.Fatalf("no connection named %q", name)
+	}
+	r.setCrash(t, contract.Fault{Service: st.Service, Kind: contract.FaultCrash, RestartAfter: time.Second})
+	systemtest.WaitFor(t, quickly, "the crashed instance reconnects", func() error {
+		if now := connID(t, r.srv, name); now == 0 || now == before {
+			return fmt.Errorf("connection %q is #%d, was #%d before the crash", name, now, before)
+		}
+		return nil
+	})
+	r.clearFault(t, st.Service, contract.FaultCrash)
 }
 
 // setCrash sets a crash fault. When the instance that serves the request is

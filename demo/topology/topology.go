@@ -25,6 +25,10 @@ type Options struct {
 	MaxAckPending int
 	// Seed is the starting money and stock; zero means DefaultSeed.
 	Seed contract.Seed
+	// RecordTTL is how long a record of the order-keyed buckets lives after
+	// its last write (contract.OrderBuckets); 0 means DefaultRecordTTL and a
+	// negative value keeps records for ever.
+	RecordTTL time.Duration
 }
 
 // Defaults.
@@ -57,6 +61,15 @@ const (
 	AckSampleFrequency = "5%"
 )
 
+// DefaultRecordTTL is how long a saga's records live after their last
+// write: three times the longest a repeat of one of its messages can come
+// (the 56 s of DuplicateWindow's note), which idempotency needs the records
+// for, and long enough to look at a saga on the dashboard after it ends.
+// Expiry bounds the buckets: at 3,000 sagas/s they hold 540,000 sagas.
+// The orders service folds what ended into the checkpoint first, so
+// `check` still counts them (contract.Checkpoint).
+const DefaultRecordTTL = 3 * time.Minute
+
 // DefaultSeed gives 1,000 customers and 1,000 SKUs, large enough that the
 // demo never runs out by itself: rejections come from injected faults.
 var DefaultSeed = contract.Seed{Accounts: 1000, AccountBalance: 1_000_000_000, SKUs: 1000, StockPerSKU: 100_000_000}
@@ -70,6 +83,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Seed == (contract.Seed{}) {
 		o.Seed = DefaultSeed
+	}
+	switch {
+	case o.RecordTTL == 0:
+		o.RecordTTL = DefaultRecordTTL
+	case o.RecordTTL < 0:
+		o.RecordTTL = 0
 	}
 	return o
 }
@@ -143,17 +162,18 @@ func RunStream(replicas int) jetstream.StreamConfig {
 // Buckets returns the configuration of every KV bucket.
 func Buckets(o Options) []jetstream.KeyValueConfig {
 	o = o.withDefaults()
-	bucket := func(name, desc string, history uint8) jetstream.KeyValueConfig {
-		return jetstream.KeyValueConfig{Bucket: name, Description: desc, History: history, Storage: jetstream.FileStorage, Replicas: o.Replicas}
+	bucket := func(name, desc string, history uint8, ttl time.Duration) jetstream.KeyValueConfig {
+		return jetstream.KeyValueConfig{Bucket: name, Description: desc, History: history, TTL: ttl, Storage: jetstream.FileStorage, Replicas: o.Replicas}
 	}
 	return []jetstream.KeyValueConfig{
-		bucket(contract.SagaBucket, "sagascope saga state by order id", 1),
-		bucket(contract.AccountBucket, "sagascope customer balances (cents)", 1),
-		bucket(contract.ChargeBucket, "sagascope charges by order id", 1),
-		bucket(contract.StockBucket, "sagascope stock by sku", 1),
-		bucket(contract.ReservationBucket, "sagascope stock reservations by order id", 1),
-		bucket(contract.ShipmentBucket, "sagascope shipments by order id", 1),
-		bucket(contract.ControlBucket, "sagascope faults and load setting", 5),
+		bucket(contract.SagaBucket, "sagascope saga state by order id", 1, o.RecordTTL),
+		bucket(contract.AccountBucket, "sagascope customer balances (cents)", 1, 0),
+		bucket(contract.ChargeBucket, "sagascope charges by order id", 1, o.RecordTTL),
+		bucket(contract.StockBucket, "sagascope stock by sku", 1, 0),
+		bucket(contract.ReservationBucket, "sagascope stock reservations by order id", 1, o.RecordTTL),
+		bucket(contract.ShipmentBucket, "sagascope shipments by order id", 1, o.RecordTTL),
+		bucket(contract.ControlBucket, "sagascope faults and load setting", 5, 0),
+		bucket(contract.CheckpointBucket, "sagascope totals of the sagas whose records may have expired", 1, 0),
 	}
 }
 

@@ -194,14 +194,23 @@ func TestEnsureDeploysTheDocumentedContract(t *testing.T) {
 	}
 	slices.Sort(buckets)
 	tests = append(tests,
-		setting{"the server holds exactly the seven buckets the README lists",
+		setting{"the server holds exactly the eight buckets the README lists",
 			func(deployed) any { return buckets },
-			[]string{"saga_accounts", "saga_charges", "saga_control", "saga_reservations", "saga_sagas", "saga_shipments", "saga_stock"}},
+			[]string{"saga_accounts", "saga_charges", "saga_checkpoint", "saga_control", "saga_reservations", "saga_sagas", "saga_shipments", "saga_stock"}},
 		setting{"the saga bucket allows direct gets", func(d deployed) any {
 			st, ok := d.buckets["saga_sagas"].(*jetstream.KeyValueBucketStatus)
 			return ok && st.StreamInfo().Config.AllowDirect
 		}, true},
 	)
+	ttl := func(bucket string) func(deployed) any {
+		return func(d deployed) any { return d.buckets[bucket].TTL() }
+	}
+	for _, b := range []string{"saga_sagas", "saga_charges", "saga_reservations", "saga_shipments"} {
+		tests = append(tests, setting{b + " records expire 3 min after their last write", ttl(b), 3 * time.Minute})
+	}
+	for _, b := range []string{"saga_accounts", "saga_stock", "saga_control", "saga_checkpoint"} {
+		tests = append(tests, setting{b + " records never expire", ttl(b), time.Duration(0)})
+	}
 
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
