@@ -31,6 +31,10 @@ func decodeRecord(bucket, key string, value []byte) (kvRecord, bool) {
 		return decodeAs(value, entryRecord)
 	case contract.ShipmentBucket:
 		return decodeAs(value, shipmentRecord)
+	case contract.CheckpointBucket:
+		if key == contract.CheckpointKey {
+			return decodeAs(value, checkpointRecord)
+		}
 	case contract.ControlBucket:
 		switch {
 		case key == contract.LoadKey:
@@ -111,6 +115,31 @@ func entryRecord(e contract.Entry) kvRecord {
 func shipmentRecord(s contract.Shipment) kvRecord {
 	return kvRecord{kind: "shipment", summary: fmt.Sprintf("%s · %s %s", s.Status, s.Carrier, s.Tracking), fields: [][2]string{
 		{"order", s.Order}, {"status", string(s.Status)}, {"carrier", s.Carrier}, {"tracking", s.Tracking}, {"created", stamp(s.Created)},
+	}}
+}
+
+func checkpointRecord(c contract.Checkpoint) kvRecord {
+	var outcomes []string
+	for _, st := range []contract.SagaStatus{contract.SagaCompleted, contract.SagaCancelled, contract.SagaCompensationFailed} {
+		if n := c.Sagas[st]; n > 0 {
+			outcomes = append(outcomes, fmt.Sprintf("%s %d", statusText(st), n))
+		}
+	}
+	var charged, reserved int64
+	for _, n := range c.Charged {
+		charged += n
+	}
+	for _, n := range c.Reserved {
+		reserved += n
+	}
+	summary := fmt.Sprintf("%d sagas folded through seq %d", c.Folded(), c.Seq)
+	return kvRecord{kind: "checkpoint", summary: summary, fields: [][2]string{
+		{"folded", fmt.Sprintf("%d sagas · %s", c.Folded(), strings.Join(outcomes, " · "))},
+		{"through", fmt.Sprintf("seq %d · %s", c.Seq, stamp(c.Through))},
+		{"caught up", stamp(c.After)},
+		{"charged", fmt.Sprintf("%s on %d customers", cents(charged), len(c.Charged))},
+		{"reserved", fmt.Sprintf("%d units of %d skus", reserved, len(c.Reserved))},
+		{"shipments", fmt.Sprint(c.Shipments)},
 	}}
 }
 

@@ -21,6 +21,7 @@ func TestTheSagaBucketsValuesDecodeIntoTheirRecords(t *testing.T) {
 		{contract.ChargeBucket, "o-1", contract.Entry{Order: "o-1", Key: "cust-1", Amount: 4200, Status: contract.EntryReverted, Updated: at}, "entry", "reverted · 4200 · cust-1"},
 		{contract.ReservationBucket, "o-1", contract.Entry{Order: "o-1", Key: "sku-1", Amount: 2, Status: contract.EntryVoided}, "entry", "voided · 2 · sku-1"},
 		{contract.ShipmentBucket, "o-1", contract.Shipment{Order: "o-1", Status: contract.ShipmentBooked, Carrier: "acme", Tracking: "T1"}, "shipment", "scheduled · acme T1"},
+		{contract.CheckpointBucket, contract.CheckpointKey, contract.Checkpoint{Seq: 40, Sagas: map[contract.SagaStatus]int64{contract.SagaCompleted: 9, contract.SagaCancelled: 1}}, "checkpoint", "10 sagas folded through seq 40"},
 		{contract.ControlBucket, contract.LoadKey, contract.LoadSetting{Rate: 20, Burst: 500}, "load", "rate 20/s · last burst 500"},
 		{contract.ControlBucket, contract.SeedKey, contract.Seed{Accounts: 1000, AccountBalance: 100_000, SKUs: 1000, StockPerSKU: 50}, "seed", "1000 accounts × 1000.00 · 1000 skus × 50"},
 		{contract.ControlBucket, contract.FaultKey(contract.Payment, contract.FaultLatency), contract.Fault{Service: contract.Payment, Kind: contract.FaultLatency, Latency: 300 * time.Millisecond}, "fault", "payment latency · " + faultParams(contract.Fault{Kind: contract.FaultLatency, Latency: 300 * time.Millisecond})},

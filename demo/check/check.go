@@ -47,7 +47,10 @@ type Options struct {
 	// so a read under load can fall between the two. Sagas count as in
 	// flight when the read found some, or when any bucket was written while
 	// it read, since a saga started after the saga bucket was read is not in
-	// it. Settle is measured on the wall clock, not on Now, because it waits
+	// it, or when a replica of a bucket was not current: the ordered
+	// consumer that reads a bucket may be placed on any replica, and one
+	// catching up after its node came back serves older values. Settle is
+	// measured on the wall clock, not on Now, because it waits
 	// for real writes, from the end of the first read. Violations that are not about conservation never
 	// cause a re-read.
 	Settle time.Duration

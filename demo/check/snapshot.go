@@ -212,7 +212,10 @@ func (st *store) read(ctx context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.busy = after.sum != before.sum
+	// A bucket written meanwhile, or a replica catching up (a node just
+	// back), may have served a read behind the others: judged as busy, so
+	// a conservation mismatch is read again until it settles.
+	s.busy = after.sum != before.sum || before.lagging || after.lagging
 	s.sagaLastSeq = after.sagaLastSeq
 	if s.sagaLastSeq > s.checkpoint.Seq {
 		if s.nextUnfolded, err = st.firstAfter(ctx, s.checkpoint.Seq); err != nil {
@@ -224,8 +227,13 @@ func (st *store) read(ctx context.Context) (*snapshot, error) {
 }
 
 // mark is a number that grows with every write to any bucket read (the sum
-// of the last sequences of their streams), and the saga stream's own.
-type mark struct{ sum, sagaLastSeq uint64 }
+// of the last sequences of their streams), and the saga stream's own;
+// lagging is true when a replica of one of them is not current, so a read
+// it served may be behind the others.
+type mark struct {
+	sum, sagaLastSeq uint64
+	lagging          bool
+}
 
 func (st *store) writeMark(ctx context.Context) (mark, error) {
 	var m mark
@@ -238,8 +246,14 @@ func (st *store) writeMark(ctx context.Context) (mark, error) {
 		if !ok {
 			return mark{}, fmt.Errorf("read status of bucket %s: unexpected status type %T", kv.Bucket(), status)
 		}
-		last := bs.StreamInfo().State.LastSeq
+		info := bs.StreamInfo()
+		last := info.State.LastSeq
 		m.sum += last
+		if c := info.Cluster; c != nil {
+			for _, r := range c.Replicas {
+				m.lagging = m.lagging || (!r.Offline && (!r.Current || r.Lag > 0))
+			}
+		}
 		if kv == st.sagas {
 			m.sagaLastSeq = last
 		}
