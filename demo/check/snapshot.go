@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sagascope/sagascope/demo/contract"
+	"github.com/sagascope/sagascope/demo/fold"
 )
 
 // store holds the buckets Run reads, opened once and read as often as
@@ -279,22 +280,12 @@ func (st *store) firstAfter(ctx context.Context, seq uint64) (uint64, error) {
 	return m.Sequence, nil
 }
 
-// readCheckpoint reads the checkpoint; none yet is the zero checkpoint. A
-// checkpoint that does not decode is an error, not a violation: without it
-// nothing about expired sagas can be said.
+// readCheckpoint reads the checkpoint as the folder does (none yet is the
+// zero checkpoint); one that does not decode is an error, not a violation:
+// without it nothing about expired sagas can be said.
 func readCheckpoint(ctx context.Context, kv jetstream.KeyValue) (contract.Checkpoint, error) {
-	e, err := kv.Get(ctx, contract.CheckpointKey)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return contract.Checkpoint{}, nil
-	}
-	if err != nil {
-		return contract.Checkpoint{}, fmt.Errorf("read checkpoint: %w", err)
-	}
-	var c contract.Checkpoint
-	if err := json.Unmarshal(e.Value(), &c); err != nil {
-		return contract.Checkpoint{}, fmt.Errorf("decode checkpoint %s/%s: %w", contract.CheckpointBucket, contract.CheckpointKey, err)
-	}
-	return c, nil
+	c, _, err := fold.Read(ctx, kv)
+	return c, err
 }
 
 // readInto reads kv into *dst in a goroutine of g, passes its undecodable
