@@ -407,26 +407,21 @@ func (r *rig) startService(t *testing.T, svc contract.Service) (stop func() erro
 }
 
 // waitHeldOnServer checks that svc, stopped gracefully, left nothing
-// delivered and unacked, and waits until at least n of its commands wait
-// on the server for an instance to start.
+// delivered and unacked but what was in the air, and waits until at least n
+// of its commands wait on the server for an instance to start.
 func (r *rig) waitHeldOnServer(t *testing.T, svc contract.Service, n uint64) {
 	t.Helper()
 	stream, durable := contract.StreamName(svc), contract.CommandConsumer(svc)
 	// The stop returned after the connection drained, so the server has
 	// every ack the instance sent. A message the server sent for a pull
 	// request as the instance stopped, which it never received, is still
-	// ack pending: it returns to the stream after AckWait, so nothing
-	// stays in the air.
-	// At most one pull batch (a worker's worth each) can be in the air.
+	// ack pending, and stays so until an instance pulls it again after
+	// AckWait (the server counts a message waiting for redelivery as ack
+	// pending). At most one pull batch, a worker's worth each, can be in the
+	// air; more means the work in hand was dropped instead of finished.
 	if got := r.consumerInfo(t, stream, durable).NumAckPending; got > max(r.cfg.Workers, 1) {
 		t.Fatalf("%d %s commands delivered and not acked after a graceful stop; the work in hand was not finished", got, svc)
 	}
-	systemtest.WaitFor(t, quickly, "no "+string(svc)+" command stays delivered and unacked", func() error {
-		if got := r.consumerInfo(t, stream, durable).NumAckPending; got != 0 {
-			return fmt.Errorf("%d ack pending", got)
-		}
-		return nil
-	})
 	systemtest.WaitFor(t, quickly, string(svc)+" commands wait on the server while no instance runs", func() error {
 		if got := r.consumerInfo(t, stream, durable).NumPending; got < n {
 			return fmt.Errorf("%d pending", got)
