@@ -39,7 +39,7 @@ func TestResultComparesKindsMeasuredInTheSameRun(t *testing.T) {
 	near("dashboard throughput cost", dash.Throughput, 0.02)
 	near("noise", r.Noise(), 0.1)
 
-	want := map[string]bool{"≥ 2000 sagas/s": true, "ratio ≥ 0.6": false, "p99 < 20 ms at 200/s": true, "dashboard < 5%": true}
+	want := map[string]bool{"≥ 3000 sagas/s": false, "floor 2000 sagas/s": true, "ratio ≥ 0.6": false, "p99 < 10 ms at 200/s": false, "tracing < 10%": false, "dashboard < 5%": true}
 	got := r.Targets()
 	if len(got) != len(want) {
 		t.Fatalf("targets %+v, want %v", got, want)
