@@ -63,15 +63,7 @@ func TestAReplicaCatchingUpMakesTheReadOneToSettle(t *testing.T) {
 	c.Stop(follower)
 	// Cancelled shipments: tombstones, which no rule counts.
 	voided := []byte(`{"order":"x","status":"cancelled"}`)
-	for i := range 100_000 {
-		if _, err := wjs.PublishAsync(fmt.Sprintf("$KV.%s.x-%d", contract.ShipmentBucket, i), voided); err != nil {
-			t.Fatalf("publish %d: %v", i, err)
-		}
-		if i%2_000 == 0 {
-			<-wjs.PublishAsyncComplete()
-		}
-	}
-	<-wjs.PublishAsyncComplete()
+	natstest.PublishMany(t, wjs, 100_000, func(i int) string { return fmt.Sprintf("$KV.%s.x-%d", contract.ShipmentBucket, i) }, voided)
 	if err := c.Start(follower); err != nil {
 		t.Fatal(err)
 	}

@@ -119,3 +119,19 @@ func FreePort(t testing.TB) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// PublishMany publishes n messages, the i-th on subject(i), with async
+// publishes waited on every 2,000 so the window never overflows, and
+// returns once the server has acked all of them.
+func PublishMany(t testing.TB, js jetstream.JetStream, n int, subject func(i int) string, data []byte) {
+	t.Helper()
+	for i := range n {
+		if _, err := js.PublishAsync(subject(i), data); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+		if i%2_000 == 0 {
+			<-js.PublishAsyncComplete()
+		}
+	}
+	<-js.PublishAsyncComplete()
+}

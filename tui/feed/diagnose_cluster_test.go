@@ -115,15 +115,7 @@ func TestAReplicaCatchingUpFarBehindIsDiagnosedAsLagging(t *testing.T) {
 
 	c.Stop(follower)
 	payload := make([]byte, 1024)
-	for i := range 200_000 {
-		if _, err := js.PublishAsync("bulk", payload); err != nil {
-			t.Fatalf("publish %d: %v", i, err)
-		}
-		if i%2_000 == 0 {
-			<-js.PublishAsyncComplete()
-		}
-	}
-	<-js.PublishAsyncComplete()
+	natstest.PublishMany(t, js, 200_000, func(int) string { return "bulk" }, payload)
 	if err := c.Start(follower); err != nil {
 		t.Fatal(err)
 	}
